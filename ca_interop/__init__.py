@@ -1,0 +1,1 @@
+"""ca_interop package."""

@@ -1,0 +1,81 @@
+"""Settings, read from the environment (prefix ``BIDHALL_``) when a process starts.
+
+Nothing reads settings at import time: the app factory, the worker and the command line
+call :func:`load_settings` once and pass the result down. That keeps tests free to point
+each app at its own database and data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a bidhall process can be told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="BIDHALL_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Where the embedded default keeps its database, blobs, broker and keys.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; unset means SQLite at DATA_DIR/bidhall.db.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://, amqp://); unset means a file broker under DATA_DIR.",
+    )
+    platform_key_file: Path | None = Field(
+        default=None,
+        description="PEM Ed25519 private key signing ledger tree heads; unset means DATA_DIR/keys.",
+    )
+    blob_dir: Path | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    session_token_hours: int = Field(default=12, ge=1, le=24 * 30)
+    run_embedded_worker: bool = True
+    log_level: str = "INFO"
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Resolved once, against the directory the command runs in.
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'bidhall.db'}"
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return (self.blob_dir or self.data_dir / "blobs").expanduser().resolve()
+
+    @property
+    def resolved_platform_key_file(self) -> Path:
+        return self.platform_key_file or self.data_dir / "keys" / "platform-ed25519.pem"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment now; keyword overrides win (used by tests and the CLI)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,23 @@
+"""The metadata of every table, for migrations and the schema check.
+
+Each domain's ``models`` module is listed here; migrations sit beside the packages, not
+inside the import hierarchy, so they may know all of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import MetaData
+from sqlmodel import SQLModel
+
+MODEL_MODULES = (
+    "supervision.ledger.models",
+    "identities.models",
+)
+
+
+def metadata() -> MetaData:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    return SQLModel.metadata

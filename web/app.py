@@ -1,0 +1,74 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core.settings import Settings, load_settings
+from core.tasks import create_celery_app
+from web import routes_health, routes_identities, routes_ledger
+from web.api import Api
+from web.middleware import AccessLogMiddleware, RequestSizeLimitMiddleware
+from web.openapi import build_openapi
+from web.problems import EXCEPTION_HANDLERS
+from web.runtime import Runtime
+
+VERSION = "0.1.0"
+
+
+def all_operations() -> Api:
+    combined = Api()
+    for module in (routes_health, routes_identities, routes_ledger):
+        combined.operations.extend(module.api.operations)
+    return combined
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """Build the app; settings are read now (not at import) unless given."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+    runtime = runtime or Runtime.from_settings(settings)
+    configure_logging(settings.log_level)
+    create_celery_app(settings)
+    api = all_operations()
+    document = build_openapi(api, title="bidhall", version=VERSION)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = Starlette(
+        routes=[*api.routes(), Route("/openapi.json", openapi, methods=["GET"])],
+        middleware=[
+            Middleware(AccessLogMiddleware),
+            Middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.api = api
+    return app
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(message)s")
+    logging.getLogger("bidhall").setLevel(level)
+
+
+def app_from_environment() -> Starlette:
+    """Entry point for ``uvicorn --factory web.app:app_from_environment``."""
+    return create_app()

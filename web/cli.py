@@ -1,0 +1,216 @@
+"""The ``bidhall`` command: serve, worker, db, seed, ledger and replay.
+
+Every command reads the settings when it runs, prints JSON on stdout where it reports
+something, and exits non-zero with the reason on stderr when it fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.clock import parse_rfc3339
+from core.errors import BidhallError
+from core.settings import Settings, load_settings
+from web.runtime import Runtime
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def fail(message: str, code: int = 2) -> int:
+    sys.stderr.write(f"bidhall: {message}\n")
+    return code
+
+
+def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
+    async def main() -> int:
+        runtime = Runtime.from_settings(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())
+
+
+# --- serve, worker, db, seed --------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    worker = None
+    if settings.is_embedded_broker and settings.run_embedded_worker and not args.no_worker:
+        # The first-run promise: one command, no other server. The worker is a child
+        # process on the file broker and stops with us.
+        worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--pool", "solo"])
+    try:
+        uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                    log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from core.tasks import create_celery_app
+
+    app = create_celery_app(settings)
+    argv = ["worker", f"--loglevel={settings.log_level}", f"--pool={args.pool}", "--without-gossip",
+            "--without-mingle", "--without-heartbeat"]
+    if args.concurrency:
+        argv.append(f"--concurrency={args.concurrency}")
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from migrations import runner
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if args.action == "upgrade":
+        runner.upgrade(url, args.revision or "head")
+    elif args.action == "downgrade":
+        if not args.revision:
+            return fail("db downgrade needs a revision (e.g. 'base')")
+        runner.downgrade(url, args.revision)
+    else:
+        runner.current(url)
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from web.demo import seed_demo
+
+    async def work(runtime: Runtime) -> int:
+        async with runtime.database.transaction() as session:
+            created = await seed_demo(session)
+        print_json({"created": created})
+        return 0
+
+    return run_with_runtime(settings, work)
+
+
+# --- ledger -------------------------------------------------------------------------------
+
+
+def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    from supervision.ledger import inspect
+
+    async def work(runtime: Runtime) -> int:
+        async with runtime.database.transaction() as session:
+            if args.action == "head":
+                print_json(await inspect.head(session, runtime.signer))
+            elif args.action == "entry":
+                print_json(await inspect.entry(session, args.index))
+            elif args.action == "prove":
+                print_json(await inspect.prove(session, args.index, args.size))
+            elif args.action == "consistency":
+                print_json(await inspect.consistency(session, args.first, args.second))
+            else:
+                report = await inspect.verify(session)
+                print_json(report)
+                return 0 if report["ok"] else 1
+        return 0
+
+    return run_with_runtime(settings, work)
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from supervision.replay import check_stream, replay
+
+    until_time = parse_rfc3339(args.at) if args.at else None
+
+    async def work(runtime: Runtime) -> int:
+        async with runtime.database.reader() as session:
+            if args.check:
+                result = await check_stream(session, runtime.registry, args.stream)
+                print_json({"stream": args.stream, "matches": result.matches, "replayed": result.replayed,
+                            "stored": result.stored})
+                return 0 if result.matches else 1
+            state = await replay(session, runtime.registry, args.stream, until_seq=args.seq, until_time=until_time)
+            print_json({"stream": args.stream, "state": state})
+            return 0
+
+    return run_with_runtime(settings, work)
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bidhall", description="Public-resource trading and remote bid evaluation")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve HTTP (and, embedded, a worker)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.add_argument("--concurrency", type=int)
+    worker.set_defaults(handler=cmd_worker)
+
+    db = commands.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?")
+    db.set_defaults(handler=cmd_db)
+
+    seed = commands.add_parser("seed", help="load the demo data (idempotent)")
+    seed.set_defaults(handler=cmd_seed)
+
+    ledger = commands.add_parser("ledger", help="the tamper-evident ledger")
+    actions = ledger.add_subparsers(dest="action", required=True)
+    actions.add_parser("head", help="the signed tree head over every entry")
+    entry = actions.add_parser("entry", help="one entry and its exact bytes")
+    entry.add_argument("index", type=int)
+    prove = actions.add_parser("prove", help="inclusion proof of an entry")
+    prove.add_argument("index", type=int)
+    prove.add_argument("--size", type=int, help="tree size to prove against (default: current)")
+    consistency = actions.add_parser("consistency", help="consistency proof between two sizes")
+    consistency.add_argument("first", type=int)
+    consistency.add_argument("second", type=int)
+    actions.add_parser("verify", help="check every entry, the tree and the signed heads")
+    ledger.set_defaults(handler=cmd_ledger)
+
+    replay = commands.add_parser("replay", help="rebuild a stream's state from the ledger")
+    replay.add_argument("stream", help="e.g. user:7 or party:3")
+    moment = replay.add_mutually_exclusive_group()
+    moment.add_argument("--at", help="RFC 3339 time: state as it was then")
+    moment.add_argument("--seq", type=int, help="state after this ledger sequence number")
+    replay.add_argument("--check", action="store_true", help="exit 0 only if it equals the tables")
+    replay.set_defaults(handler=cmd_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.handler(args, settings))
+    except BidhallError as error:
+        return fail(error.detail)
+    except ValueError as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Demo data: parties and one user of every role, so a first run has someone to sign in as.
+
+Idempotent: what exists (by credit code or username) is left alone. The demo password is
+printed in the README; it is for the demo database only.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.actors import SYSTEM, Role
+from core.uscc import make_uscc
+from identities import service
+from identities.models import Party, User
+from identities.schemas import PartyCreate, UserCreate
+
+DEMO_PASSWORD = "bidhall-demo"
+
+DEMO_PARTIES = {
+    "bidder-a": ("Minjiang Construction Group Co., Ltd.", make_uscc("91350100MA2Y00001"), "350100"),
+    "bidder-b": ("Wuyi Road & Bridge Engineering Co., Ltd.", make_uscc("91350700MA2Y00002"), "350700"),
+    "tenderer": ("Fuzhou Municipal Water Authority", make_uscc("12350100MB0Y00003"), "350100"),
+    "agency": ("Haixi Tendering Agency Co., Ltd.", make_uscc("91350100MA2Y00004"), "350100"),
+}
+
+# username -> (display name, roles, party key, jurisdiction, industries)
+DEMO_USERS: dict[str, tuple[str, list[Role], str | None, str | None, list[str]]] = {
+    "admin": ("Platform Administrator", [Role.ADMIN], None, None, []),
+    "staff": ("Trading Center Staff", [Role.CENTER_STAFF], None, None, []),
+    "bidder": ("Bidder of Minjiang Construction", [Role.BIDDER], "bidder-a", None, []),
+    "bidder2": ("Bidder of Wuyi Road & Bridge", [Role.BIDDER], "bidder-b", None, []),
+    "tenderer": ("Tenderer of the Water Authority", [Role.TENDERER], "tenderer", None, []),
+    "agency": ("Agent of Haixi Tendering", [Role.AGENCY], "agency", None, []),
+    "expert": ("Evaluation Expert", [Role.EXPERT], None, None, []),
+    "expertadmin": ("Expert Administrator", [Role.EXPERT_ADMIN], None, None, []),
+    "regulator": ("Provincial Regulator", [Role.REGULATOR], None, "350000",
+                  ["construction", "government_procurement"]),
+    "auditor": ("Auditor", [Role.AUDITOR], None, None, []),
+}
+
+
+async def seed_demo(session: AsyncSession) -> dict[str, int]:
+    parties, parties_created = await _seed_parties(session)
+    users = 0
+    for username, (display_name, roles, party_key, jurisdiction, industries) in DEMO_USERS.items():
+        if await session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+            continue
+        data = UserCreate(
+            username=username,
+            display_name=display_name,
+            password=DEMO_PASSWORD,
+            roles=roles,
+            party_id=parties[party_key] if party_key else None,
+            jurisdiction=jurisdiction,
+            industries=industries,
+        )
+        await service.create_user(session, SYSTEM, data)
+        users += 1
+    return {"users": users, "parties": parties_created}
+
+
+async def _seed_parties(session: AsyncSession) -> tuple[dict[str, int], int]:
+    ids: dict[str, int] = {}
+    created = 0
+    for key, (name, uscc, region) in DEMO_PARTIES.items():
+        party = await session.scalar(sa.select(Party).where(Party.uscc == uscc))
+        if party is None:
+            party = await service.register_party(session, SYSTEM, PartyCreate(uscc=uscc, name=name, region_code=region))
+            created += 1
+        ids[key] = party.id  # type: ignore[assignment]
+    return ids, created

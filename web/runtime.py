@@ -1,0 +1,52 @@
+"""The composition root: everything a process needs, built once from the settings.
+
+The web app, the command line and tests build a :class:`Runtime`; each domain registers
+its stream reducers here at start-up (supervision knows no domain by itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ca_interop.platform_keys import Ed25519PlatformSigner, PlatformSigner
+from core.blobs import BlobStore
+from core.database import Database
+from core.settings import Settings
+from identities import events as identity_events
+from supervision.replay import StreamRegistry
+
+
+def build_registry() -> StreamRegistry:
+    registry = StreamRegistry()
+    identity_events.register(registry)
+    return registry
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    registry: StreamRegistry = field(default_factory=build_registry)
+    _signer: PlatformSigner | None = None
+    _blobs: BlobStore | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings=settings, database=Database(settings.resolved_database_url))
+
+    @property
+    def signer(self) -> PlatformSigner:
+        """The platform key, loaded (or made, on a first run) when first needed."""
+        if self._signer is None:
+            self._signer = Ed25519PlatformSigner.load_or_create(self.settings.resolved_platform_key_file)
+        return self._signer
+
+    @property
+    def blobs(self) -> BlobStore:
+        if self._blobs is None:
+            self._blobs = BlobStore(self.settings.resolved_blob_dir)
+        return self._blobs
+
+    async def close(self) -> None:
+        await self.database.dispose()
