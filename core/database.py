@@ -139,12 +139,16 @@ class Database:
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads only; anything it changed is rolled back."""
+        """A session for reads only; anything it changed is discarded.
+
+        Closing (rather than rolling back) keeps what was loaded readable afterwards.
+        """
         async with self.sessions() as session:
             try:
                 yield session
             finally:
-                await session.rollback()
+                session.expunge_all()
+                await session.close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
