@@ -150,6 +150,20 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """Cheap argon2 parameters for the suite's many throwaway users; the production
+    parameters have their own test in tests/identities/test_passwords.py."""
+    from argon2 import PasswordHasher
+
+    from identities import passwords
+
+    production = passwords._HASHER
+    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._HASHER = production
+
+
 @pytest.fixture(autouse=True)
 def _no_stray_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Tests build their settings explicitly; a developer's BIDHALL_* must not leak in.

@@ -1,0 +1,111 @@
+"""Every use case, called by every role: allowed roles succeed, the others are refused
+before anything is stored. A new use case without an entry here fails the test."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import identities.service as identities_service
+import supervision.ledger.inspect as ledger_inspect
+from core.actors import Actor, Role
+from core.database import Database
+from core.errors import NotAuthenticated, PermissionDenied
+from core.usecases import USE_CASES
+from identities.models import User
+from identities.schemas import PartyCreate, PasswordChange, TokenCreate, UserCreate, UserUpdate
+from supervision.ledger.models import LedgerEntry
+from tests.factories import PASSWORD, actor_of, make_party, make_user, new_uscc
+
+Call = Callable[[AsyncSession, Actor], Awaitable[Any]]
+
+
+async def _own_token_id(session: AsyncSession, actor: Actor) -> int:
+    token, _ = await identities_service.issue_api_token(session, actor, TokenCreate(name="walk"))
+    return token.id  # type: ignore[return-value]
+
+
+async def _target_user(session: AsyncSession) -> User:
+    return await make_user(session, Role.EXPERT)
+
+
+CALLS: dict[str, Call] = {
+    "identities.register_party": lambda s, a: identities_service.register_party(
+        s, a, PartyCreate(uscc=new_uscc(), name="Walk Party")),
+    "identities.get_party": lambda s, a: _with_party(s, a),
+    "identities.list_parties": lambda s, a: identities_service.list_parties(s, a),
+    "identities.create_user": lambda s, a: identities_service.create_user(
+        s, a, UserCreate(username=f"walk{a.user_id}", display_name="W", password=PASSWORD, roles=[Role.EXPERT])),
+    "identities.get_user": lambda s, a: identities_service.get_user(s, a, a.user_id),  # type: ignore[arg-type]
+    "identities.list_users": lambda s, a: identities_service.list_users(s, a),
+    "identities.update_user": lambda s, a: _update_other(s, a),
+    "identities.change_password": lambda s, a: identities_service.change_password(
+        s, a, PasswordChange(current_password=PASSWORD, new_password="another long password")),
+    "identities.sign_out": lambda s, a: _sign_out(s, a),
+    "identities.issue_api_token": lambda s, a: identities_service.issue_api_token(s, a, TokenCreate(name="t")),
+    "identities.list_tokens": lambda s, a: identities_service.list_tokens(s, a),
+    "identities.revoke_token": lambda s, a: _revoke_own(s, a),
+    "supervision.read_ledger_entry": lambda s, a: ledger_inspect.read_entry(s, a, 0),
+}
+
+
+async def _with_party(session: AsyncSession, actor: Actor) -> Any:
+    party = await make_party(session)
+    return await identities_service.get_party(session, actor, party.id)  # type: ignore[arg-type]
+
+
+async def _update_other(session: AsyncSession, actor: Actor) -> Any:
+    other = await _target_user(session)
+    return await identities_service.update_user(session, actor, other.id, UserUpdate(display_name="Renamed"))  # type: ignore[arg-type]
+
+
+async def _sign_out(session: AsyncSession, actor: Actor) -> Any:
+    _, raw = await identities_service.sign_in(session, actor.username, PASSWORD, source_address=None, hours=1)
+    return await identities_service.sign_out(session, actor, raw)
+
+
+async def _revoke_own(session: AsyncSession, actor: Actor) -> Any:
+    token_id = await _own_token_id(session, actor)
+    return await identities_service.revoke_token(session, actor, token_id)
+
+
+def test_every_use_case_is_walked() -> None:
+    assert set(USE_CASES) == set(CALLS), "add the new use case to CALLS"
+
+
+async def ledger_size(session: AsyncSession) -> int:
+    return int(await session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) or 0)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+async def test_each_role_is_allowed_or_refused(database: Database, name: str) -> None:
+    use_case = USE_CASES[name]
+    for role in Role:
+        async with database.transaction() as session:
+            actor = actor_of(await make_user(session, role))
+            before = await ledger_size(session)
+        if role in use_case.roles:
+            async with database.transaction() as session:
+                await CALLS[name](session, actor)
+            continue
+        with pytest.raises(PermissionDenied):
+            async with database.transaction() as session:
+                await _refused(session, actor, name)
+        async with database.reader() as session:
+            assert await ledger_size(session) == before, f"{name} by {role} left something stored"
+
+
+async def _refused(session: AsyncSession, actor: Actor, name: str) -> None:
+    # Real arguments, so a refusal can only come from the role check, not from bad input.
+    await CALLS[name](session, actor)
+
+
+async def test_no_actor_is_not_authenticated(database: Database) -> None:
+    async with database.transaction() as session:
+        for use_case in USE_CASES.values():
+            with pytest.raises(NotAuthenticated):
+                await use_case.function(session, None)
