@@ -126,6 +126,15 @@ async def database(shared_database: Database) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
+    """The PostgreSQL database alone, for what only PostgreSQL can show (several processes)."""
+    database = Database(postgres_url)
+    await empty_all_tables(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(data_dir=tmp_path / "var", database_url=database_url)
 

@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # noqa: BLE001 - one line for the operator, not a traceback
+        return fail(f"failed: {type(error).__name__}: {error}", code=3)
 
 
 if __name__ == "__main__":

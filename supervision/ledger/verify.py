@@ -10,7 +10,7 @@ Editing, deleting or reordering a stored entry is caught and its index named:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,13 +35,20 @@ class VerifyReport:
     first_bad_index: int | None = None
     reason: str | None = None
     bytes_hashed: int = 0
-    problems: list[str] = field(default_factory=list)
 
     def fail(self, index: int | None, reason: str) -> VerifyReport:
         self.ok = False
         self.first_bad_index = index
         self.reason = reason
         return self
+
+
+def as_bytes(value: object) -> bytes:
+    """Stored bytes as bytes, whatever a hand edit turned them into (SQLite will happily
+    store text in a blob column); the hash comparison then names the entry."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)  # type: ignore[call-overload]
 
 
 def embedded_seq(leaf: bytes) -> int | None:
@@ -103,10 +110,10 @@ async def _walk_entries(
             if seq != expected:
                 report.fail(expected, f"entry {expected} is missing")
                 return roots
-            leaf = bytes(leaf)
+            leaf = as_bytes(leaf)
             digest = hashlib.sha256(b"\x00" + leaf).digest()
             report.bytes_hashed += len(leaf)
-            if digest != bytes(stored_hash):
+            if digest != as_bytes(stored_hash):
                 report.fail(seq, f"entry {seq} does not hash to its stored leaf hash (its bytes were changed)")
                 return roots
             if embedded_seq(leaf) != seq:
@@ -131,7 +138,7 @@ async def _locate_tree_mismatch(session: AsyncSession, size: int) -> int | None:
             sa.select(entries_table.c.leaf).where(entries_table.c.seq >= start, entries_table.c.seq < end)
             .order_by(entries_table.c.seq)
         )
-        completed = builder.extend(hashlib.sha256(b"\x00" + bytes(leaf)).digest() for (leaf,) in rows)
+        completed = builder.extend(hashlib.sha256(b"\x00" + as_bytes(leaf)).digest() for (leaf,) in rows)
         stored = await _stored_nodes(session, [(node.level, node.index) for node in completed])
         for node in completed:
             if (node.level, node.index) in stored and stored[(node.level, node.index)] != node.hash:
@@ -148,5 +155,5 @@ async def _stored_nodes(session: AsyncSession, keys: list[tuple[int, int]]) -> d
         rows = await session.execute(
             sa.select(nodes_table.c.level, nodes_table.c.idx, nodes_table.c.hash).where(key.in_(chunk))
         )
-        found.update({(level, index): bytes(value) for level, index, value in rows})
+        found.update({(level, index): as_bytes(value) for level, index, value in rows})
     return found

@@ -1,0 +1,170 @@
+"""What every benchmark shares: the JSON line format, targets, timing and a scratch database.
+
+Each figure is printed as one JSON object on its own line (stdout), with at least::
+
+    {"bench", "figure", "value", "unit", "baseline", "ratio", "target", "met"}
+
+- ``value`` is what was measured, ``baseline`` what it is compared with, measured in the
+  same run on the same machine (same unit unless ``baseline_unit`` says otherwise);
+- ``ratio`` is always ``value / baseline``. For a rate (per second) higher is better; for
+  a duration it says how many baselines the measured thing costs;
+- ``target`` is ``{"of": "ratio" | "value", "op": ">=" | "<=" | ">" | "<", "threshold": x}``
+  or ``null`` for a figure reported for information only; ``met`` says whether it holds.
+
+Extra fields (``note``, ``detail``...) may follow. Progress goes to stderr, so stdout holds
+nothing but the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BIDHALL_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal on the figure's ``ratio`` or on its ``value``."""
+
+    of: str
+    op: str
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.of not in ("ratio", "value") or self.op not in _OPS:
+            raise ValueError(f"bad target {self!r}")
+
+    def met(self, value: float, ratio: float | None) -> bool | None:
+        subject = ratio if self.of == "ratio" else value
+        return None if subject is None else bool(_OPS[self.op](subject, self.threshold))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"of": self.of, "op": self.op, "threshold": self.threshold}
+
+
+def ratio(value: float, baseline: float | None) -> float | None:
+    if baseline is None or baseline == 0:
+        return None
+    return value / baseline
+
+
+def _rounded(number: float | None) -> float | None:
+    if number is None:
+        return None
+    if number == 0 or abs(number) >= 100:
+        return round(number, 1)
+    return float(f"{number:.4g}")
+
+
+def figure(
+    bench: str,
+    name: str,
+    *,
+    value: float,
+    unit: str,
+    baseline: float | None,
+    target: Target | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One figure as its JSON object (see the module docstring)."""
+    figure_ratio = ratio(value, baseline)
+    record: dict[str, Any] = {
+        "bench": bench,
+        "figure": name,
+        "value": _rounded(value),
+        "unit": unit,
+        "baseline": _rounded(baseline),
+        "ratio": _rounded(figure_ratio),
+        "target": target.as_json() if target else None,
+        "met": target.met(value, figure_ratio) if target else None,
+    }
+    record.update(extra)
+    return record
+
+
+def emit(record: dict[str, Any]) -> None:
+    """Print one figure as a JSON line, at once."""
+    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+_START = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    """A timestamped line on stderr, for whoever watches the run."""
+    sys.stderr.write(f"[{time.perf_counter() - _START:7.1f}s] {message}\n")
+    sys.stderr.flush()
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# --- a scratch PostgreSQL database -------------------------------------------------------
+
+
+async def _admin(admin_url: str, statement: str) -> None:
+    import asyncpg
+
+    url = make_url(admin_url)
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        database=url.database, timeout=10,
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@asynccontextmanager
+async def temporary_postgres(admin_url: str = POSTGRES_ADMIN_URL, prefix: str = "bench") -> AsyncIterator[str]:
+    """A new database migrated to head; dropped when the block ends, whatever happened.
+
+    The migrations run in a thread: Alembic's env starts its own event loop.
+    """
+    from migrations import runner
+
+    name = f"bidhall_{prefix}_{uuid.uuid4().hex[:12]}"
+    await _admin(admin_url, f'CREATE DATABASE "{name}"')
+    progress(f"created database {name}")
+    try:
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        await asyncio.to_thread(runner.upgrade, url)
+        yield url
+    finally:
+        # Shielded, so an interrupted run still cleans up after itself.
+        await asyncio.shield(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        progress(f"dropped database {name}")
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain ``postgresql://`` form of a SQLAlchemy asyncpg URL, for raw asyncpg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
