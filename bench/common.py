@@ -127,6 +127,27 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+class StatementCounter:
+    """Counts the SQL statements an engine sends (not BEGIN/COMMIT), while attached."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.count = 0
+        self._event = event
+        self._engine = engine.sync_engine if hasattr(engine, "sync_engine") else engine
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        self._event.listen(self._engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._event.remove(self._engine, "before_cursor_execute", self._seen)
+
+
 # --- a scratch PostgreSQL database -------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from bench.common import (
     POSTGRES_ADMIN_URL,
+    StatementCounter,
     Target,
     asyncpg_dsn,
     emit,
@@ -273,6 +274,10 @@ async def bench_appends(database: Database, appends: int, rounds: int, appenders
                 progress(f"{name} round {number + 1}/{rounds}: {label} {rate:.0f}/s")
         async with database.reader() as session:
             leaf_mean = await session.scalar(sa.text("SELECT avg(length(leaf))::float FROM ledger_entries"))
+        with StatementCounter(database.engine) as ledger_statements:
+            await compare.ledger(maker.event())
+        with StatementCounter(database.engine) as plain_statements:
+            await compare.plain(maker.event())
         emit(
             figure(
                 BENCH, name,
@@ -288,6 +293,9 @@ async def bench_appends(database: Database, appends: int, rounds: int, appenders
                     "ledger_rounds": [round(rate, 1) for rate in ledger_rates],
                     "plain_rounds": [round(rate, 1) for rate in plain_rates],
                     "leaf_bytes_mean": round(leaf_mean, 1),
+                    "sql_statements_per_transaction": {
+                        "ledger": ledger_statements.count, "plain": plain_statements.count,
+                    },
                 },
             )
         )
@@ -445,6 +453,8 @@ async def bench_proofs(database: Database, entries: int, samples: int) -> None:
         proof_times.append(elapsed)
         path_lengths.append(len(proof["audit_path"]))
         lookup_times.append(await one_lookup(lookup_index))
+    with StatementCounter(database.engine) as statements:
+        await one_proof(prove_indices[0])
     # One proof checked end to end, so the timing is of proofs that are right.
     assert merkle.verify_inclusion(
         bytes.fromhex(proof["leaf_hash"]), prove_index, entries,
@@ -465,6 +475,7 @@ async def bench_proofs(database: Database, entries: int, samples: int) -> None:
                 "proof_p90_ms": round(percentile(proof_times, 0.9) * 1000, 3),
                 "lookup_p90_ms": round(percentile(lookup_times, 0.9) * 1000, 3),
                 "audit_path_median": median(path_lengths),
+                "sql_statements_per_proof": statements.count,
             },
         )
     )
@@ -536,8 +547,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     args.entries = args.entries or (20_000 if quick else 1_000_000)
-    args.appends = args.appends or (200 if quick else 1000)
-    args.rounds = args.rounds or (2 if quick else 3)
+    args.appends = args.appends or (150 if quick else 500)
+    args.rounds = args.rounds or (2 if quick else 5)
     args.proofs = args.proofs or (100 if quick else 200)
     args.only = args.only or list(PARTS)
     return args

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from queue import Empty
 from typing import Any, TypeVar
 
 from celery import Celery
@@ -164,7 +165,7 @@ class FileBrokerChannel(filesystem.Channel):
             finally:
                 claimed.unlink(missing_ok=True)
             return loads(bytes_to_str(payload))
-        raise filesystem.Empty()
+        raise Empty()
 
 
 class FileBrokerTransport(filesystem.Transport):

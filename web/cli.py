@@ -131,12 +131,19 @@ def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from supervision.replay import check_stream, replay
+    from supervision.replay import check_all, check_stream, replay
 
     until_time = parse_rfc3339(args.at) if args.at else None
+    if args.stream == "all" and not args.check:
+        return fail("'replay all' only checks: add --check")
 
     async def work(runtime: Runtime) -> int:
         async with runtime.database.reader() as session:
+            if args.stream == "all":
+                results = await check_all(session, runtime.registry)
+                mismatched = [result.stream for result in results if not result.matches]
+                print_json({"streams": len(results), "mismatched": mismatched})
+                return 1 if mismatched else 0
             if args.check:
                 result = await check_stream(session, runtime.registry, args.stream)
                 print_json({"stream": args.stream, "matches": result.matches, "replayed": result.replayed,
@@ -190,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.set_defaults(handler=cmd_ledger)
 
     replay = commands.add_parser("replay", help="rebuild a stream's state from the ledger")
-    replay.add_argument("stream", help="e.g. user:7 or party:3")
+    replay.add_argument("stream", help="e.g. user:7 or party:3; 'all' with --check checks every stream")
     moment = replay.add_mutually_exclusive_group()
     moment.add_argument("--at", help="RFC 3339 time: state as it was then")
     moment.add_argument("--seq", type=int, help="state after this ledger sequence number")

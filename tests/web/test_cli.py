@@ -68,6 +68,7 @@ async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, databas
     assert output(bidhall("ledger", "verify"))["ok"] is True
     replayed = output(bidhall("replay", "user:1", "--check"))
     assert replayed["matches"] is True and replayed["replayed"]["username"] == "admin"
+    assert output(bidhall("replay", "all", "--check")) == {"streams": 14, "mismatched": []}
 
 
 async def test_verify_fails_naming_the_tampered_entry(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]
