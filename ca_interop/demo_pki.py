@@ -98,6 +98,13 @@ class DemoCA:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     @property
+    def cert_der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    def crl_der(self, **options: object) -> bytes:
+        return self.crl(**options).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
+
+    @property
     def crl_url(self) -> str:
         return f"{self.base_url}/root.crl"
 
@@ -167,6 +174,61 @@ class DemoCA:
                 x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
         return builder.sign(self.key, hashes.SHA256())
+
+
+    def ocsp_respond(self, request_der: bytes, *, now: dt.datetime | None = None) -> bytes:
+        """An RFC 6960 response to an OCSP request, signed by the CA itself."""
+        from asn1crypto import ocsp
+
+        request = ocsp.OCSPRequest.load(request_der)
+        moment = (now or utcnow()).replace(microsecond=0)
+        responses = [self._single_response(item["req_cert"], moment) for item in request["tbs_request"]["request_list"]]
+        data = ocsp.ResponseData({
+            "responder_id": {"by_key": _key_hash(self.cert)},
+            "produced_at": moment,
+            "responses": responses,
+        })
+        basic = ocsp.BasicOCSPResponse({
+            "tbs_response_data": data,
+            "signature_algorithm": {"algorithm": _signature_algorithm(self.key)},
+            "signature": _sign(self.key, data.dump()),
+        })
+        return ocsp.OCSPResponse({
+            "response_status": "successful",
+            "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+        }).dump()
+
+    def _single_response(self, cert_id: object, moment: dt.datetime) -> object:
+        from asn1crypto import ocsp
+
+        serial = cert_id["serial_number"].native  # type: ignore[index]
+        if serial in self.revoked:
+            status = ocsp.CertStatus(name="revoked", value={
+                "revocation_time": self.revoked[serial].replace(microsecond=0), "revocation_reason": "key_compromise"})
+        else:
+            status = ocsp.CertStatus(name="good", value=None)
+        return ocsp.SingleResponse({
+            "cert_id": cert_id, "cert_status": status, "this_update": moment,
+            "next_update": moment + dt.timedelta(hours=1),
+        })
+
+
+def _key_hash(cert: x509.Certificate) -> bytes:
+    from asn1crypto import x509 as asn1_x509
+
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)).public_key.sha1
+
+
+def _signature_algorithm(key: PrivateKey) -> str:
+    return "sha256_rsa" if isinstance(key, rsa.RSAPrivateKey) else "sha256_ecdsa"
+
+
+def _sign(key: PrivateKey, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 def _subject(common_name: str, *, uscc: str | None, person_id: str | None, organization: str | None) -> x509.Name:

@@ -52,7 +52,9 @@ def create_celery_app(settings: Settings, task_modules: Sequence[str] = TASK_MOD
     Called once at start-up by the web app and by ``bidhall worker``; the settings given here
     are also the ones :func:`worker_settings` hands to tasks in this process.
     """
-    app = Celery("bidhall", broker=settings.resolved_broker_url, include=list(task_modules))
+    # The file broker has no host; naming one keeps kombu from warning that none was given.
+    broker = "filesystem://localhost//" if settings.is_embedded_broker else settings.resolved_broker_url
+    app = Celery("bidhall", broker=broker, include=list(task_modules))
     app.conf.update(
         task_ignore_result=True,
         task_acks_late=True,

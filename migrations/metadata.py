@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 MODEL_MODULES = (
     "supervision.ledger.models",
     "identities.models",
+    "identities.trust_models",
 )
 
 

@@ -7,39 +7,21 @@ something, and exits non-zero with the reason on stderr when it fails.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from core.clock import parse_rfc3339
+from pydantic import ValidationError
+
 from core.errors import BidhallError
 from core.settings import Settings, load_settings
+from web import cli_ca
+from web.cli_support import fail, print_json, run_with_runtime
+from web.problems import from_validation_error
 from web.runtime import Runtime
 
 Command = Callable[[argparse.Namespace, Settings], int]
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
-
-
-def fail(message: str, code: int = 2) -> int:
-    sys.stderr.write(f"bidhall: {message}\n")
-    return code
-
-
-def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
-    async def main() -> int:
-        runtime = Runtime.from_settings(settings)
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.close()
-
-    return asyncio.run(main())
 
 
 # --- serve, worker, db, seed --------------------------------------------------------------
@@ -203,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     moment.add_argument("--seq", type=int, help="state after this ledger sequence number")
     replay.add_argument("--check", action="store_true", help="exit 0 only if it equals the tables")
     replay.set_defaults(handler=cmd_replay)
+
+    cli_ca.add_parser(commands)
     return parser
 
 
@@ -213,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args, settings))
     except BidhallError as error:
         return fail(error.detail)
+    except ValidationError as error:
+        return fail(from_validation_error(error).detail)
     except ValueError as error:
         return fail(str(error))
     except KeyboardInterrupt:

@@ -12,13 +12,16 @@ from ca_interop.platform_keys import Ed25519PlatformSigner, PlatformSigner
 from core.blobs import BlobStore
 from core.database import Database
 from core.settings import Settings
+from ca_interop.revocation import HttpRevocationTransport, RevocationSource
 from identities import events as identity_events
+from identities import trust_events
 from supervision.replay import StreamRegistry
 
 
 def build_registry() -> StreamRegistry:
     registry = StreamRegistry()
     identity_events.register(registry)
+    trust_events.register(registry)
     return registry
 
 
@@ -27,6 +30,7 @@ class Runtime:
     settings: Settings
     database: Database
     registry: StreamRegistry = field(default_factory=build_registry)
+    revocation: RevocationSource = field(default_factory=lambda: RevocationSource(HttpRevocationTransport()))
     _signer: PlatformSigner | None = None
     _blobs: BlobStore | None = None
 

@@ -11,13 +11,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import identities.service as identities_service
+import identities.trust_service as trust_service
 import supervision.ledger.inspect as ledger_inspect
-from core.actors import Actor, Role
+from ca_interop.demo_pki import DemoCA
+from ca_interop.revocation import RevocationSource, StaticRevocationTransport
+from core.actors import SYSTEM, Actor, Role
 from core.database import Database
 from core.errors import NotAuthenticated, PermissionDenied
 from core.usecases import USE_CASES
 from identities.models import User
 from identities.schemas import PartyCreate, PasswordChange, TokenCreate, UserCreate, UserUpdate
+from identities.trust_schemas import StatusChange, TrustedCACreate
+from identities.trust_states import CAStatus
 from supervision.ledger.models import LedgerEntry
 from tests.factories import PASSWORD, actor_of, make_party, make_user, new_uscc
 
@@ -50,7 +55,24 @@ CALLS: dict[str, Call] = {
     "identities.list_tokens": lambda s, a: identities_service.list_tokens(s, a),
     "identities.revoke_token": lambda s, a: _revoke_own(s, a),
     "supervision.read_ledger_entry": lambda s, a: ledger_inspect.read_entry(s, a, 0),
+    "identities.add_trusted_ca": lambda s, a: trust_service.add_trusted_ca(
+        s, a, TrustedCACreate(name=f"CA {a.user_id}", certificate_pem=_new_ca_pem())),
+    "identities.list_trusted_cas": lambda s, a: trust_service.list_trusted_cas(s, a),
+    "identities.change_trusted_ca_status": lambda s, a: _suspend_a_ca(s, a),
+    "identities.verify_certificate": lambda s, a: trust_service.verify_certificate(
+        s, a, _new_ca_pem().encode(), RevocationSource(StaticRevocationTransport())),
 }
+
+
+def _new_ca_pem() -> str:
+    return DemoCA.create("Walk CA", "ecdsa").cert_pem.decode()
+
+
+async def _suspend_a_ca(session: AsyncSession, actor: Actor) -> Any:
+    ca = await trust_service.add_trusted_ca(session, SYSTEM, TrustedCACreate(
+        name=f"To suspend {actor.user_id}", certificate_pem=_new_ca_pem()))
+    return await trust_service.change_trusted_ca_status(
+        session, actor, ca.id, CAStatus.SUSPENDED, StatusChange(reason="walking the roles"))  # type: ignore[arg-type]
 
 
 async def _with_party(session: AsyncSession, actor: Actor) -> Any:

@@ -1,0 +1,159 @@
+"""Getting revocation information: CRLs from distribution points, OCSP from the AIA.
+
+The CA's network is reached through a :class:`RevocationTransport` (HTTP in production, an
+in-memory fake in tests). CRLs are cached until their nextUpdate, so a warm cache answers
+without the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp, x509
+
+from core.clock import utcnow
+
+MAX_REVOCATION_BYTES = 32 * 1024 * 1024
+OCSP_CACHE_SECONDS = 300
+
+
+class RevocationUnavailable(Exception):
+    """The CA's server could not be reached or answered nonsense; the message says which."""
+
+
+class RevocationTransport(Protocol):
+    async def get(self, url: str) -> bytes: ...
+
+    async def post(self, url: str, body: bytes, content_type: str) -> bytes: ...
+
+
+class HttpRevocationTransport:
+    """The real network, with a short timeout: a slow CA must not hold up a bid opening."""
+
+    def __init__(self, timeout_seconds: float = 10.0) -> None:
+        self.timeout_seconds = timeout_seconds
+
+    async def get(self, url: str) -> bytes:
+        return await self._request("GET", url)
+
+    async def post(self, url: str, body: bytes, content_type: str) -> bytes:
+        return await self._request("POST", url, content=body, headers={"content-type": content_type})
+
+    async def _request(self, method: str, url: str, **options: object) -> bytes:
+        import httpx
+
+        if not url.startswith(("http://", "https://")):
+            raise RevocationUnavailable(f"{url} is not an http(s) address")
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_seconds) as client:
+                response = await client.request(method, url, **options)  # type: ignore[arg-type]
+        except httpx.HTTPError as error:
+            raise RevocationUnavailable(f"{url}: {type(error).__name__}: {error}") from None
+        if response.status_code != 200:
+            raise RevocationUnavailable(f"{url} answered HTTP {response.status_code}")
+        if len(response.content) > MAX_REVOCATION_BYTES:
+            raise RevocationUnavailable(f"{url} sent more than {MAX_REVOCATION_BYTES} bytes")
+        return response.content
+
+
+@dataclass
+class StaticRevocationTransport:
+    """A CA's network in memory: URL -> bytes for CRLs, URL -> responder for OCSP."""
+
+    documents: dict[str, bytes] = field(default_factory=dict)
+    responders: dict[str, object] = field(default_factory=dict)
+    unreachable: set[str] = field(default_factory=set)
+    requests: list[str] = field(default_factory=list)
+
+    async def get(self, url: str) -> bytes:
+        self.requests.append(url)
+        if url in self.unreachable or url not in self.documents:
+            raise RevocationUnavailable(f"{url} is unreachable")
+        return self.documents[url]
+
+    async def post(self, url: str, body: bytes, content_type: str) -> bytes:
+        self.requests.append(url)
+        responder = self.responders.get(url)
+        if url in self.unreachable or responder is None:
+            raise RevocationUnavailable(f"{url} is unreachable")
+        return responder(body)  # type: ignore[operator, no-any-return]
+
+
+@dataclass
+class _Cached:
+    value: bytes
+    valid_until: datetime
+
+
+@dataclass
+class RevocationSource:
+    """Fetches and caches CRLs and OCSP responses for the certificates of a chain."""
+
+    transport: RevocationTransport
+    crl_cache: dict[str, _Cached] = field(default_factory=dict)
+    ocsp_cache: dict[tuple[str, int], _Cached] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    async def crl(self, url: str) -> asn1_crl.CertificateList:
+        """The CRL at ``url``, from the cache while its nextUpdate has not passed."""
+        cached = self.crl_cache.get(url)
+        if cached is not None and cached.valid_until > utcnow():
+            return asn1_crl.CertificateList.load(cached.value)
+        async with self.locks.setdefault(url, asyncio.Lock()):
+            cached = self.crl_cache.get(url)
+            if cached is not None and cached.valid_until > utcnow():
+                return asn1_crl.CertificateList.load(cached.value)
+            data = await self.transport.get(url)
+            parsed = _parse_crl(url, data)
+            next_update = parsed["tbs_cert_list"]["next_update"].native
+            self.crl_cache[url] = _Cached(data, next_update or utcnow())
+            return parsed
+
+    async def ocsp(self, url: str, certificate: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPResponse:
+        key = (url, certificate.serial_number)
+        cached = self.ocsp_cache.get(key)
+        if cached is not None and cached.valid_until > utcnow():
+            return ocsp.OCSPResponse.load(cached.value)
+        request = build_ocsp_request(certificate, issuer)
+        data = await self.transport.post(url, request.dump(), "application/ocsp-request")
+        try:
+            response = ocsp.OCSPResponse.load(data, strict=True)
+            status = response["response_status"].native
+        except (ValueError, TypeError) as error:
+            raise RevocationUnavailable(f"{url} did not send an OCSP response: {error}") from None
+        if status != "successful":
+            raise RevocationUnavailable(f"{url} answered OCSP status {status}")
+        self.ocsp_cache[key] = _Cached(data, utcnow() + timedelta(seconds=OCSP_CACHE_SECONDS))
+        return response
+
+
+def _parse_crl(url: str, data: bytes) -> asn1_crl.CertificateList:
+    try:
+        parsed = asn1_crl.CertificateList.load(data, strict=True)
+        _ = parsed["tbs_cert_list"]["next_update"].native, parsed.issuer
+    except (ValueError, TypeError, KeyError) as error:
+        raise RevocationUnavailable(f"{url} did not send a DER CRL: {error}") from None
+    return parsed
+
+
+def build_ocsp_request(certificate: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPRequest:
+    """An RFC 6960 request for one certificate, identified with SHA-1 hashes as CAs expect."""
+    cert_id = ocsp.CertId({
+        "hash_algorithm": {"algorithm": "sha1"},
+        "issuer_name_hash": certificate.issuer.sha1,
+        "issuer_key_hash": issuer.public_key.sha1,
+        "serial_number": certificate.serial_number,
+    })
+    return ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
+
+
+def distribution_points(certificate: x509.Certificate) -> list[str]:
+    return [point.url for point in certificate.crl_distribution_points if point.url]
+
+
+def ocsp_urls(certificate: x509.Certificate) -> list[str]:
+    return list(certificate.ocsp_urls)

@@ -1,0 +1,323 @@
+"""Certificate validation against the trust list, with revocation, at any moment.
+
+The result is a report modelled on ETSI EN 319 102-1: an indication (TOTAL_PASSED,
+TOTAL_FAILED, INDETERMINATE), a subindication saying why, the chain, the identity the
+certificate proves, when it was checked and what revocation information was used.
+
+Path validation is pyhanko-certvalidator's (RFC 5280, with revocation). This module
+decides what goes in: which recognised CA the chain ends at (and whether that CA is
+active), the CA's revocation policy, the revocation information (fetched and cached by
+:class:`~ca_interop.revocation.RevocationSource`), and the signature verifiers (SM2 is
+plugged in through :data:`EXTRA_SIGNATURE_VERIFIERS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from asn1crypto import algos, keys, x509
+from pyhanko_certvalidator import CertificateValidator as PathValidator
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import errors as path_errors
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    DefaultSignatureValidator,
+    SignatureValidationContext,
+)
+
+from ca_interop.certificates import key_algorithm, summarize
+from ca_interop.identity import CertificateIdentity, identity_of
+from ca_interop.revocation import RevocationSource, RevocationUnavailable, distribution_points, ocsp_urls
+from core.clock import rfc3339, utcnow
+
+log = logging.getLogger("bidhall.ca")
+
+# Signature algorithm OID -> verify(public_key_info, signature, signed_data) -> bool.
+# ca_interop.gm registers SM2-with-SM3 here; RSA and ECDSA are pyca/cryptography's.
+SignatureVerifier = Callable[[keys.PublicKeyInfo, bytes, bytes], bool]
+EXTRA_SIGNATURE_VERIFIERS: dict[str, SignatureVerifier] = {}
+
+
+class Indication(StrEnum):
+    TOTAL_PASSED = "TOTAL_PASSED"
+    TOTAL_FAILED = "TOTAL_FAILED"
+    INDETERMINATE = "INDETERMINATE"
+
+
+class Usage(StrEnum):
+    SIGNING = "signing"
+    ENCRYPTION = "encryption"
+
+
+@dataclass(frozen=True)
+class TrustAnchor:
+    """One entry of the trust list, as the validator needs it (no database here)."""
+
+    name: str
+    certificate: x509.Certificate
+    status: str = "active"
+    revocation_policy: str = "hard_fail"
+    identity_rule: dict[str, Any] = field(default_factory=dict)
+    status_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass
+class ValidationReport:
+    indication: Indication
+    subindication: str | None
+    detail: str
+    checked_at: str
+    chain: list[dict[str, Any]] = field(default_factory=list)
+    identity: dict[str, Any] | None = None
+    ca: str | None = None
+    revocation: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.indication is Indication.TOTAL_PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["indication"] = str(self.indication)
+        return document
+
+
+class _PluggableSignatureValidator(DefaultSignatureValidator):
+    """pyca/cryptography for RSA and ECDSA; the registered verifiers for the rest (SM2)."""
+
+    def validate_signature(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: keys.PublicKeyInfo,
+        signature_algorithm: algos.SignedDigestAlgorithm,
+        context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        verifier = EXTRA_SIGNATURE_VERIFIERS.get(signature_algorithm["algorithm"].dotted)
+        if verifier is None:
+            super().validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
+            return
+        if not verifier(public_key_info, signature, signed_data):
+            from cryptography.exceptions import InvalidSignature
+
+            raise InvalidSignature("the signature does not verify")
+
+
+@dataclass
+class CertificateValidator:
+    """Validates certificates against a snapshot of the trust list."""
+
+    anchors: Sequence[TrustAnchor]
+    revocation: RevocationSource
+
+    async def validate(
+        self,
+        certificate: x509.Certificate,
+        *,
+        at: datetime | None = None,
+        usage: Usage = Usage.SIGNING,
+        extra_certs: Iterable[x509.Certificate] = (),
+    ) -> ValidationReport:
+        moment = at or utcnow()
+        report = ValidationReport(Indication.INDETERMINATE, None, "", checked_at=rfc3339(moment))
+        chain = self._chain_to_anchor(certificate, list(extra_certs))
+        if chain is None:
+            issuer = certificate.issuer.human_friendly
+            return _finish(report, Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND",
+                           f"the certificate was issued by {issuer!r}, which is not a recognised CA")
+        certs, met = chain
+        anchor = met[0]  # the nearest recognised CA sets the revocation policy and identity rule
+        report.ca = anchor.name
+        report.chain = [_describe(cert) for cert in certs]
+        inactive = next((ca for ca in met if not ca.active), None)
+        if inactive is not None:
+            reason = f": {inactive.status_reason}" if inactive.status_reason else ""
+            return _finish(report, Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND",
+                           f"CA {inactive.name!r} is {inactive.status} on the trust list{reason}")
+        revinfo = await self._gather_revocation(certs, report)
+        outcome = await self._validate_path(certs, anchor, moment, at is not None, revinfo, report)
+        if outcome is not None:
+            return outcome
+        usage_problem = _usage_problem(certs[0], usage)
+        if usage_problem:
+            return _finish(report, Indication.TOTAL_FAILED, "CHAIN_CONSTRAINTS_FAILURE", usage_problem)
+        identity = identity_of(certs[0], anchor.identity_rule)
+        report.identity = identity.to_dict() if isinstance(identity, CertificateIdentity) else None
+        if isinstance(identity, str):
+            report.warnings.append(identity)
+        return _finish(report, Indication.TOTAL_PASSED, None,
+                       f"valid at {rfc3339(moment)}, issued under {anchor.name!r}")
+
+    # --- the chain ------------------------------------------------------------------------
+
+    def _chain_to_anchor(
+        self, certificate: x509.Certificate, extra: list[x509.Certificate]
+    ) -> tuple[list[x509.Certificate], list[TrustAnchor]] | None:
+        """Walk issuer links up to a self-signed CA on the trust list.
+
+        Returns the chain (leaf first) and the trust-list CAs met on the way (nearest
+        first, whatever their status), or None when the chain does not end on the list.
+        """
+        issuers: dict[bytes, list[tuple[x509.Certificate, TrustAnchor | None]]] = {}
+        for anchor in self.anchors:
+            issuers.setdefault(anchor.certificate.subject.dump(), []).append((anchor.certificate, anchor))
+        for cert in extra:
+            issuers.setdefault(cert.subject.dump(), []).append((cert, None))
+        chain, met, current = [certificate], [], certificate
+        itself = [anchor for anchor in self.anchors if anchor.certificate.dump() == certificate.dump()]
+        if itself:
+            met.append(itself[0])  # a recognised CA's own certificate
+        while not _self_signed(current):
+            candidates = [c for c in issuers.get(current.issuer.dump(), []) if _key_matches(current, c[0])]
+            if not candidates or len(chain) > MAX_CHAIN_LENGTH:
+                return None
+            issuer, anchor = candidates[0]
+            if anchor is not None:
+                met.append(anchor)
+            chain.append(issuer)
+            current = issuer
+        if not met or met[-1].certificate.dump() != current.dump():
+            return None
+        return chain, met
+
+    # --- revocation -----------------------------------------------------------------------
+
+    async def _gather_revocation(self, certs: list[x509.Certificate], report: ValidationReport) -> dict[str, list]:
+        crls, responses, checked = [], [], []
+        for cert, issuer in zip(certs, certs[1:]):
+            entry: dict[str, Any] = {"certificate": cert.subject.human_friendly, "source": None, "errors": []}
+            for url in distribution_points(cert):
+                try:
+                    crls.append(await self.revocation.crl(url))
+                    entry.update(source="crl", url=url)
+                    break
+                except RevocationUnavailable as error:
+                    entry["errors"].append(str(error))
+            if entry["source"] is None:
+                for url in ocsp_urls(cert):
+                    try:
+                        responses.append(await self.revocation.ocsp(url, cert, issuer))
+                        entry.update(source="ocsp", url=url)
+                        break
+                    except RevocationUnavailable as error:
+                        entry["errors"].append(str(error))
+            checked.append(entry)
+        report.revocation = {"checked": checked, "complete": all(e["source"] for e in checked)}
+        return {"crls": crls, "ocsps": responses}
+
+    # --- path validation ------------------------------------------------------------------
+
+    async def _validate_path(
+        self,
+        certs: list[x509.Certificate],
+        anchor: TrustAnchor,
+        moment: datetime,
+        past: bool,
+        revinfo: dict[str, list],
+        report: ValidationReport,
+    ) -> ValidationReport | None:
+        complete = report.revocation["complete"]
+        if not complete and anchor.revocation_policy == "soft_fail":
+            report.warnings.append("revocation could not be checked; passed under the CA's soft-fail policy")
+        context = ValidationContext(
+            trust_roots=[certs[-1]],
+            other_certs=certs[1:-1],
+            moment=moment,
+            crls=revinfo["crls"],
+            ocsps=revinfo["ocsps"],
+            allow_fetching=False,
+            revocation_mode="require" if anchor.revocation_policy == "hard_fail" else "soft-fail",
+            retroactive_revinfo=past,
+            signature_validator=_PluggableSignatureValidator(),
+        )
+        validator = PathValidator(certs[0], certs[1:-1], validation_context=context)
+        try:
+            await validator.async_validate_path()
+        except path_errors.RevokedError as error:
+            return _finish(report, Indication.TOTAL_FAILED, "REVOKED", str(error))
+        except path_errors.ExpiredError as error:
+            # Checked at a stated moment: it had expired then. Checked now: no proof that it
+            # was used while still valid (ETSI's OUT_OF_BOUNDS_NO_POE).
+            if past:
+                return _finish(report, Indication.TOTAL_FAILED, "EXPIRED", str(error))
+            return _finish(report, Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE", str(error))
+        except path_errors.NotYetValidError as error:
+            return _finish(report, Indication.TOTAL_FAILED, "NOT_YET_VALID", str(error))
+        except path_errors.InsufficientRevinfoError as error:
+            detail = "; ".join(e for entry in report.revocation["checked"] for e in entry["errors"]) or str(error)
+            return _finish(report, Indication.INDETERMINATE, "TRY_LATER",
+                           f"revocation status unknown and CA {anchor.name!r} requires it: {detail}")
+        except path_errors.DisallowedAlgorithmError as error:
+            return _finish(report, Indication.INDETERMINATE, "CRYPTO_CONSTRAINTS_FAILURE_NO_POE", str(error))
+        except path_errors.PathBuildingError as error:
+            return _finish(report, Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND", str(error))
+        except (path_errors.PathValidationError, path_errors.InvalidCertificateError) as error:
+            message = str(error)
+            subindication = "SIG_CRYPTO_FAILURE" if "signature" in message.lower() else "CHAIN_CONSTRAINTS_FAILURE"
+            return _finish(report, Indication.TOTAL_FAILED, subindication, message)
+        return None
+
+
+def _finish(report: ValidationReport, indication: Indication, subindication: str | None,
+            detail: str) -> ValidationReport:
+    report.indication = indication
+    report.subindication = subindication
+    report.detail = detail
+    return report
+
+
+MAX_CHAIN_LENGTH = 8
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return cert.self_signed in ("maybe", "yes")
+
+
+def _key_matches(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Name match is not enough when a CA renewed its key: compare AKI with SKI when present."""
+    aki = cert.authority_key_identifier
+    ski = issuer.key_identifier
+    return aki is None or ski is None or aki == ski
+
+
+def _describe(cert: x509.Certificate) -> dict[str, Any]:
+    summary = summarize(cert)
+    return {
+        "subject": summary.subject,
+        "issuer": summary.issuer,
+        "serial": format(summary.serial, "x"),
+        "fingerprint": summary.fingerprint,
+        "algorithm": summary.algorithm,
+        "not_before": rfc3339(summary.not_before),
+        "not_after": rfc3339(summary.not_after),
+    }
+
+
+SIGNING_USAGES = {"digital_signature", "non_repudiation"}
+ENCRYPTION_USAGES = {"rsa": {"key_encipherment"}, "ecdsa": {"key_agreement"},
+                     "sm2": {"key_encipherment", "data_encipherment", "key_agreement"}}
+
+
+def _usage_problem(cert: x509.Certificate, usage: Usage) -> str | None:
+    """Chinese CAs issue separate signing and encryption certificates; each does its job only."""
+    granted = set(cert.key_usage_value.native) if cert.key_usage_value is not None else None
+    if granted is None:
+        return None  # no keyUsage extension: RFC 5280 places no restriction
+    if usage is Usage.SIGNING:
+        needed = SIGNING_USAGES
+    else:
+        needed = ENCRYPTION_USAGES.get(key_algorithm(cert), {"key_encipherment"})
+    if granted & needed:
+        return None
+    return (f"the certificate's key usage ({', '.join(sorted(granted)) or 'none'}) does not allow "
+            f"{usage}: it needs one of {', '.join(sorted(needed))}")
