@@ -32,6 +32,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Union
 
 from asn1crypto import algos, cms, core as asn1, parser, tsp
@@ -102,16 +103,13 @@ _SIGNATURE_ALGORITHMS: dict[str, tuple[str, str | None]] = {
     "sha3_512_ecdsa": ("ecdsa", "sha3_512"),
 }
 
-_FAILURE_TEXT = {
-    "bad_alg": "unrecognized or unsupported hash algorithm",
-    "bad_request": "transaction not permitted or supported",
-    "bad_data_format": "the data submitted has the wrong format",
-    "time_not_available": "the TSA's time source is not available",
-    "unaccepted_policy": "the requested TSA policy is not supported by the TSA",
-    "unaccepted_extensions": "the requested extension is not supported by the TSA",
-    "add_info_not_available": "the additional information requested is not available",
-    "system_failure": "the request cannot be handled due to system failure",
-}
+
+# What asn1crypto raises on bytes it cannot make sense of (its parsing is lazy, so these come
+# from field access too, not only from load()).
+_ASN1_ERRORS = (
+    ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, RecursionError,
+    NotImplementedError,
+)
 
 
 class TimestampFormatError(ValueError):
@@ -179,13 +177,9 @@ def normalize_hash_name(name: str) -> str:
     return compact
 
 
-def _hash_object(algorithm: str):
-    return hashlib.new(algorithm)
-
-
 def _digest_source(source: DataSource, algorithm: str, chunk_size: int = 1 << 20) -> bytes:
     """Hash bytes, a binary stream (read to its end, in chunks) or a path."""
-    hasher = _hash_object(algorithm)
+    hasher = hashlib.new(algorithm)
     if isinstance(source, (bytes, bytearray, memoryview)):
         hasher.update(source)
         return hasher.digest()
@@ -279,8 +273,8 @@ def _require_der(data: object, what: str) -> bytes:
     if data[0] != 0x30:
         raise TimestampFormatError(f"{what} is not DER: it does not start with a SEQUENCE")
     try:
-        _, _, _, _, contents, trailer = parser.parse(data, strict=True)
-    except (ValueError, TypeError, OverflowError, RecursionError) as error:
+        parser.parse(data, strict=True)  # the outer length must match the bytes exactly
+    except _ASN1_ERRORS as error:
         raise TimestampFormatError(f"{what} is not valid DER: {_short(error)}") from None
     return data
 
@@ -327,8 +321,12 @@ class TimestampAuthority:
     which must be unique for this TSA (default: random 128-bit integers; pass a database
     sequence's ``next`` for a counter). ``accuracy`` (a timedelta) is written into every
     token when given; ``include_tsa_name`` puts the TSA certificate's subject in the ``tsa``
-    field. ``rsa_padding`` is ``"pkcs1v15"`` (default, what everyone verifies) or ``"pss"``;
+    field. ``rsa_padding`` is ``"pkcs1v15"`` (default, what everyone verifies) or ``"pss"``
+    (``openssl ts -verify`` 3.0 cannot check PSS; ``openssl cms -verify`` can);
     ``signature_hash`` defaults to SHA-256 (SHA-384/512 for P-384/P-521 keys).
+
+    The TSA refuses to stamp (``ValueError``; ``systemFailure`` from :meth:`respond`) when the
+    clock is outside its certificate's validity.
     """
 
     def __init__(
@@ -428,19 +426,17 @@ class TimestampAuthority:
     ) -> bytes:
         """Hash a file (a path, or a binary stream read to its end in 1 MiB chunks) and stamp it."""
         name = _check_imprint_algorithm(algorithm)
-        source = os.fspath(path_or_stream) if isinstance(path_or_stream, (str, os.PathLike)) else None
-        if source is not None:
-            with open(source, "rb") as handle:
-                digest = _digest_source(handle, name)
-        else:
-            digest = _digest_source(path_or_stream, name)
-        return self.stamp_digest(digest, name, nonce=nonce, cert_req=cert_req)
+        if isinstance(path_or_stream, str):
+            path_or_stream = Path(path_or_stream)
+        return self.stamp_digest(_digest_source(path_or_stream, name), name, nonce=nonce, cert_req=cert_req)
 
     def _token(self, algorithm: str, digest: bytes, *, nonce: int | None, cert_req: bool) -> bytes:
         serial = self.serial_source()
         if not isinstance(serial, int) or isinstance(serial, bool) or not 0 < serial < (1 << 160):
             raise ValueError("the serial source must give positive integers of at most 160 bits")
         gen_time = ensure_utc(self.clock())
+        if not self.cert.not_valid_before_utc <= gen_time <= self.cert.not_valid_after_utc:
+            raise ValueError(f"the TSA certificate is not valid at {gen_time.isoformat()}")
         tst: dict = {
             "version": "v1",
             "policy": self.policy_oid,
@@ -533,7 +529,7 @@ class TimestampAuthority:
             cert_req = bool(request["cert_req"].native)
             extensions = request["extensions"]
             has_extensions = extensions.native is not None and len(extensions) > 0
-        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as error:
+        except _ASN1_ERRORS as error:
             return _rejection("bad_data_format", f"the request cannot be read: {_short(error)}")
         if version != "v1":
             return _rejection("bad_data_format", f"request version {version} is not v1")
@@ -554,7 +550,7 @@ class TimestampAuthority:
             token = self._token(name, digest, nonce=nonce, cert_req=cert_req)
         except Exception:  # the protocol answers systemFailure; the log keeps the cause
             logger.exception("time-stamp signing failed")
-            return _rejection("system_failure", _FAILURE_TEXT["system_failure"])
+            return _rejection("system_failure", "the time stamp could not be made; see the TSA log")
         status = tsp.PKIStatusInfo({"status": "granted"})
         return _TimeStampResp({"status": status, "time_stamp_token": cms.ContentInfo.load(token)}).dump()
 
@@ -587,7 +583,7 @@ def _parse_request(request_der: bytes) -> tsp.TimeStampReq:
     try:
         request = tsp.TimeStampReq.load(der, strict=True)
         request.native  # parse everything now, so that errors surface here
-    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as error:
+    except _ASN1_ERRORS as error:
         raise TimestampFormatError(f"not a TimeStampReq: {_short(error)}") from None
     return request
 
@@ -617,7 +613,7 @@ def parse_response(response_der: bytes) -> TimestampReply:
         texts = status["status_string"].native or []
         token = response["time_stamp_token"]
         token_der = None if isinstance(token, asn1.Void) else token.dump()
-    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as error:
+    except _ASN1_ERRORS as error:
         raise TimestampFormatError(f"not a TimeStampResp: {_short(error)}") from None
     if isinstance(status_name, int):
         raise TimestampFormatError(f"unknown PKIStatus {status_name}")
@@ -676,8 +672,7 @@ def _parse_token(der: bytes) -> _Token:
             certificates.append((x509.load_der_x509_certificate(cert_der), asn1_x509.Certificate.load(cert_der)))
     except TimestampFormatError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError,
-            x509.InvalidVersion, UnsupportedAlgorithm) as error:
+    except (*_ASN1_ERRORS, x509.InvalidVersion, UnsupportedAlgorithm) as error:
         raise TimestampFormatError(f"not a time-stamp token: {_short(error)}") from None
     if tst["version"] != "v1":
         raise TimestampFormatError(f"TSTInfo version {tst['version']} is not v1")
@@ -861,7 +856,7 @@ def verify_token(
         _check_token(token, tsa_cert, tsa_asn1, trusted_tsa_certs)
     except _Invalid as problem:
         return TimestampCheck(False, str(problem), tsa_cert=tsa_cert, certificates=certificates, **facts)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as error:
+    except _ASN1_ERRORS as error:
         raise TimestampFormatError(f"the token is malformed: {_short(error)}") from None
     try:
         _check_imprint(facts["hash_algorithm"], facts["message_imprint"], data, digest, algorithm)

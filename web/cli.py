@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=cmd_replay)
 
     cli_ca.add_parser(commands)
+    cli_ca.add_signing_parsers(commands)
     return parser
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ca_interop.certificates import load_certificates
 from ca_interop.validation import Usage
 from core.actors import SYSTEM
 from core.clock import parse_rfc3339
+from core.errors import InvalidInput
 from core.settings import Settings
 from identities import trust_service
 from identities.trust_schemas import IdentityRule, StatusChange, TrustedCACreate, TrustedCAOut
@@ -65,6 +67,60 @@ def cmd_verify_certificate(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.passed else 1
 
     return run_with_runtime(settings, work)
+
+
+def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
+    """Sign on this machine with the signer's own key; nothing touches the platform."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from ca_interop.signatures import sign_detached
+
+    key_bytes = read_input_file(args.key)
+    try:
+        key = load_pem_private_key(key_bytes, password=args.password.encode() if args.password else None)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(f"cannot load the private key {args.key}: {error}") from None
+    certificates = load_certificates(read_input_file(args.cert))
+    with args.file.open("rb") as content:
+        signature = sign_detached(content, key, certificates[0].dump(), chain=[c.dump() for c in certificates[1:]])
+    args.output.write_bytes(signature)
+    print_json({"signature": str(args.output), "bytes": len(signature)})
+    return 0
+
+
+def cmd_verify_signature(args: argparse.Namespace, settings: Settings) -> int:
+    from ca_interop.signature_reports import validate_detached_signature
+
+    at = parse_rfc3339(args.at) if args.at else None
+    signature = read_input_file(args.signature)
+
+    async def work(runtime: Runtime) -> int:
+        async with runtime.database.reader() as session:
+            validator = await trust_service.certificate_validator(session, runtime.revocation)
+        with args.file.open("rb") as content:
+            report = await validate_detached_signature(content, signature, validator, at=at)
+        print_json(report)
+        return 0 if report["indication"] == "TOTAL_PASSED" else 1
+
+    if not args.file.is_file():
+        raise InvalidInput(f"cannot read {args.file}: no such file")
+    return run_with_runtime(settings, work)
+
+
+def add_signing_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sign = commands.add_parser("sign", help="write a detached CMS signature (DER) of a file")
+    sign.add_argument("file", type=Path)
+    sign.add_argument("--key", type=Path, required=True, help="the signer's private key (PEM)")
+    sign.add_argument("--cert", type=Path, required=True, help="the signer's certificate, then its chain (PEM)")
+    sign.add_argument("--password", help="the key's password, if it has one")
+    sign.add_argument("-o", "--output", type=Path, required=True)
+    sign.set_defaults(handler=cmd_sign)
+
+    verify = commands.add_parser("verify", help="validate a detached signature and its certificate")
+    verify.add_argument("file", type=Path)
+    verify.add_argument("signature", type=Path)
+    verify.add_argument("--at", help="RFC 3339 moment to judge the certificate at (default: now)")
+    verify.set_defaults(handler=cmd_verify_signature)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -149,7 +149,7 @@ class AesGcm:
         fields = algorithm.children("content-encryption algorithm")
         if len(fields) != 2:
             raise EnvelopeFormatError(f"{self.name}: the GCMParameters are missing")
-        values = fields[1].expect(_der.UNIVERSAL, _der.SEQUENCE, "GCMParameters").children("GCMParameters")
+        values = fields[1].expect(_der.UNIVERSAL, _der.T_SEQUENCE, "GCMParameters").children("GCMParameters")
         if not 1 <= len(values) <= 2:
             raise EnvelopeFormatError(f"{self.name}: GCMParameters has {len(values)} fields")
         nonce = values[0].as_octets("GCM nonce")
@@ -193,7 +193,7 @@ def register_content_cipher(cipher: ContentCipher) -> None:
 def content_cipher_for(algorithm: Element) -> tuple[ContentCipher, Any]:
     """The registered cipher and its parameters for an envelope's AlgorithmIdentifier."""
     try:
-        dotted = algorithm.expect(_der.UNIVERSAL, _der.SEQUENCE, "content-encryption algorithm") \
+        dotted = algorithm.expect(_der.UNIVERSAL, _der.T_SEQUENCE, "content-encryption algorithm") \
             .children("content-encryption algorithm")[0].as_oid("content-encryption algorithm")
     except (DerError, IndexError) as error:
         raise EnvelopeFormatError(f"unreadable content-encryption algorithm: {error}") from None

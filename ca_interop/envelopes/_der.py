@@ -30,8 +30,10 @@ BIT_STRING: Final = 0x03
 OCTET_STRING: Final = 0x04
 NULL: Final = 0x05
 OID: Final = 0x06
-SEQUENCE: Final = 0x30
+SEQUENCE: Final = 0x30  # identifier bytes (constructed), for encoding
 SET: Final = 0x31
+T_SEQUENCE: Final = 16  # tag numbers, for matching parsed elements
+T_SET: Final = 17
 
 
 def context(number: int, *, constructed: bool) -> int:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from . import _der
 from ._certs import CertView, format_name, issuer_and_serial
-from ._der import CONTEXT, SEQUENCE, UNIVERSAL, DerError, Element
+from ._der import CONTEXT, SEQUENCE, T_SEQUENCE, UNIVERSAL, DerError, Element
 from ._errors import EnvelopeFormatError, EnvelopeTampered, RecipientRefused
 
 # --------------------------------------------------------------------------- object identifiers
@@ -136,7 +136,7 @@ class Recipient:
 def parse_recipient_infos(element: Element, *, max_recipients: int = 1000) -> list[Recipient]:
     """RecipientInfos ::= SET SIZE (1..MAX) OF RecipientInfo, flattened to recipients."""
     try:
-        infos = element.expect(UNIVERSAL, _der.SET, "recipientInfos").children("recipientInfos")
+        infos = element.expect(UNIVERSAL, _der.T_SET, "recipientInfos").children("recipientInfos")
         if not infos:
             raise EnvelopeFormatError("the envelope has no recipients")
         if len(infos) > max_recipients:
@@ -150,7 +150,7 @@ def parse_recipient_infos(element: Element, *, max_recipients: int = 1000) -> li
 
 
 def _parse_recipient_info(info: Element, what: str) -> list[Recipient]:
-    if info.is_(UNIVERSAL, SEQUENCE, constructed=True):
+    if info.is_(UNIVERSAL, T_SEQUENCE, constructed=True):
         return [_parse_ktri(info, what)]
     if info.is_(CONTEXT, 1, constructed=True):
         return _parse_kari(info, what)
@@ -160,7 +160,7 @@ def _parse_recipient_info(info: Element, what: str) -> list[Recipient]:
         algorithm = ""
         if kind in ("kekri", "pwri"):
             for child in info.children(what):
-                if child.is_(UNIVERSAL, SEQUENCE):
+                if child.is_(UNIVERSAL, T_SEQUENCE):
                     try:
                         algorithm = child.children(what)[0].as_oid(what)
                     except (DerError, IndexError):
@@ -171,7 +171,7 @@ def _parse_recipient_info(info: Element, what: str) -> list[Recipient]:
 
 def _issuer_serial(element: Element, what: str) -> tuple[bytes, str, int]:
     issuer, serial = element.children(what)
-    issuer.expect(UNIVERSAL, SEQUENCE, f"{what} issuer")
+    issuer.expect(UNIVERSAL, T_SEQUENCE, f"{what} issuer")
     return issuer.encoded, format_name(issuer.encoded), serial.as_int(f"{what} serial number")
 
 
@@ -182,12 +182,12 @@ def _parse_ktri(info: Element, what: str) -> Recipient:
         raise DerError(f"{what}: KeyTransRecipientInfo has {len(fields)} fields, expected 4")
     version, rid, algorithm, encrypted_key = fields
     version.as_int(f"{what} version")
-    dotted = algorithm.expect(UNIVERSAL, SEQUENCE, f"{what} algorithm").children(what)[0].as_oid(what)
+    dotted = algorithm.expect(UNIVERSAL, T_SEQUENCE, f"{what} algorithm").children(what)[0].as_oid(what)
     common: dict[str, Any] = dict(
         kind="ktri", key_encryption=dotted, key_encryption_name=_describe_key_transport(algorithm),
         algorithm=algorithm, encrypted_key=encrypted_key.as_octets(f"{what} encryptedKey"),
     )
-    if rid.is_(UNIVERSAL, SEQUENCE):
+    if rid.is_(UNIVERSAL, T_SEQUENCE):
         issuer_der, issuer, serial = _issuer_serial(rid, f"{what} issuerAndSerialNumber")
         return Recipient(issuer=issuer, serial=serial, issuer_der=issuer_der, **common)
     if rid.is_(CONTEXT, 0):
@@ -211,16 +211,16 @@ def _parse_kari(info: Element, what: str) -> list[Recipient]:
             raise DerError(f"{what}: malformed ukm")
         ukm = ukm_field[0].as_octets(f"{what} ukm")
     algorithm, keys = fields[-2], fields[-1]
-    dotted = algorithm.expect(UNIVERSAL, SEQUENCE, f"{what} algorithm").children(what)[0].as_oid(what)
+    dotted = algorithm.expect(UNIVERSAL, T_SEQUENCE, f"{what} algorithm").children(what)[0].as_oid(what)
     name = _describe_key_agreement(algorithm)
     recipients = []
-    for key in keys.expect(UNIVERSAL, SEQUENCE, f"{what} recipientEncryptedKeys").children(what):
+    for key in keys.expect(UNIVERSAL, T_SEQUENCE, f"{what} recipientEncryptedKeys").children(what):
         rid, encrypted_key = key.children(f"{what} RecipientEncryptedKey")
         common: dict[str, Any] = dict(
             kind="kari", key_encryption=dotted, key_encryption_name=name, algorithm=algorithm,
             encrypted_key=encrypted_key.as_octets(f"{what} encryptedKey"), originator=originator, ukm=ukm,
         )
-        if rid.is_(UNIVERSAL, SEQUENCE):
+        if rid.is_(UNIVERSAL, T_SEQUENCE):
             issuer_der, issuer, serial = _issuer_serial(rid, f"{what} issuerAndSerialNumber")
             recipients.append(Recipient(issuer=issuer, serial=serial, issuer_der=issuer_der, **common))
         elif rid.is_(CONTEXT, 0, constructed=True):  # rKeyId RecipientKeyIdentifier
@@ -364,7 +364,7 @@ OAEP_SHA256_ALGORITHM = _der.algorithm_identifier(
 
 
 def _hash_oid(algorithm: Element, what: str) -> str:
-    fields = algorithm.expect(UNIVERSAL, SEQUENCE, what).children(what)
+    fields = algorithm.expect(UNIVERSAL, T_SEQUENCE, what).children(what)
     dotted = fields[0].as_oid(what)
     if len(fields) > 2 or (len(fields) == 2 and not fields[1].is_(UNIVERSAL, _der.NULL)):
         raise EnvelopeFormatError(f"{what}: unexpected hash parameters")
@@ -379,7 +379,7 @@ def _oaep_parameters(algorithm: Element) -> tuple[str, str, bytes]:
         fields = algorithm.children("RSAES-OAEP algorithm")
         hash_oid, mgf_hash_oid, label = SHA1, SHA1, b""
         if len(fields) == 2 and not fields[1].is_(UNIVERSAL, _der.NULL):
-            for parameter in fields[1].expect(UNIVERSAL, SEQUENCE, "RSAES-OAEP-params").children("RSAES-OAEP-params"):
+            for parameter in fields[1].expect(UNIVERSAL, T_SEQUENCE, "RSAES-OAEP-params").children("RSAES-OAEP-params"):
                 inner = parameter.children("RSAES-OAEP-params")
                 if len(inner) != 1 or parameter.tag_class != CONTEXT:
                     raise EnvelopeFormatError("RSAES-OAEP-params: malformed field")
@@ -455,7 +455,7 @@ class EcdhEphemeralStatic:
             raise EnvelopeFormatError(f"key agreement algorithm {recipient.key_encryption} is not supported")
         try:
             fields = recipient.algorithm.children("key agreement algorithm")
-            wrap_algorithm = fields[1].expect(UNIVERSAL, SEQUENCE, "key wrap algorithm")
+            wrap_algorithm = fields[1].expect(UNIVERSAL, T_SEQUENCE, "key wrap algorithm")
             wrap_oid = wrap_algorithm.children("key wrap algorithm")[0].as_oid("key wrap algorithm")
             originator = recipient.originator.children("originator")
             if len(originator) != 1 or not originator[0].is_(CONTEXT, 1, constructed=True):

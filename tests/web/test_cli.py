@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import contextlib
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -14,22 +17,43 @@ import pytest
 import sqlalchemy as sa
 
 from core.database import Database
+from web import cli
 from tests.supervision.test_merkle import td_verify_consistency, td_verify_inclusion
 
 
 @pytest.fixture
-def bidhall(database: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
+def bidhall(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run ``bidhall ARGS`` in this process (the console script is exercised by
+    test_the_console_script below); returns what a subprocess would."""
+    monkeypatch.setenv("BIDHALL_DATABASE_URL", database.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("BIDHALL_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            # The command runs its own event loop, so it gets a thread of its own.
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                code = pool.submit(cli.main, list(args)).result(timeout=120)
+        return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
+
+    return run
+
+
+async def test_the_console_script(database: Database, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BIDHALL_")},
         "BIDHALL_DATABASE_URL": database.engine.url.render_as_string(hide_password=False),
         "BIDHALL_DATA_DIR": str(tmp_path / "var"),
     }
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "web.cli", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
-
-    return run
+    script = Path(sys.executable).parent / "bidhall"
+    result = subprocess.run([script, "ledger", "verify"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": True, "size": 0, "heads_checked": 0, "first_bad_index": None,
+                                         "reason": None, "bytes_hashed": 0}
+    usage = subprocess.run([script, "ledger", "prove"], env=env, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "index" in usage.stderr
 
 
 def output(result: subprocess.CompletedProcess[str]) -> dict:

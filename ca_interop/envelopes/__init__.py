@@ -1,0 +1,161 @@
+"""Sealed bids: CMS AuthEnvelopedData (RFC 5083) with AES-256-GCM (RFC 5084).
+
+A bid is encrypted on the bidder's machine so that nobody on the platform can read it
+before the opening. The envelope has several recipients — typically the bidder's own
+encryption certificate and the lot's opening certificate as a fallback — and is what
+``openssl cms -encrypt -aes-256-gcm`` makes and ``openssl cms -decrypt`` opens.
+
+Public API
+==========
+
+``seal(source, recipients, destination, *, size=None) -> EnvelopeInfo``
+    Streaming encryption of a path / bytes / binary file into a path or binary file.
+``open_envelope(source, key, cert, destination_path) -> EnvelopeInfo``
+    Streaming decryption; ``destination_path`` appears only after the tag verifies.
+``inspect_envelope(source) -> EnvelopeInfo``
+    Recipients, algorithm and sizes, without decrypting.
+``check_envelope(source, *, required_recipients=()) -> EnvelopeInfo``
+    For uploads: refuse anything that is not an envelope (plaintext above all).
+``is_sealed(first_bytes) -> bool`` / ``why_not_sealed(first_bytes) -> str | None``
+    A quick look at the first bytes (64 suffice) of an upload.
+
+Errors (all :class:`core.errors.BidhallError`): :class:`EnvelopeFormatError` (also a
+``ValueError``; not an envelope, truncated, bogus length, wrong content type or
+algorithm), :class:`NotARecipient`, :class:`EnvelopeTampered`,
+:class:`RecipientRefused` (a certificate that may not receive, e.g. a signing
+certificate), :class:`SourceChanged`.
+
+The structure we write
+======================
+
+DER throughout, every length definite and computed before the first byte of content
+is read (GCM ciphertext is exactly as long as the plaintext)::
+
+    ContentInfo ::= SEQUENCE {
+      contentType id-ct-authEnvelopedData,             -- 1.2.840.113549.1.9.16.1.23
+      content [0] EXPLICIT AuthEnvelopedData ::= SEQUENCE {
+        version INTEGER 0,
+        recipientInfos SET OF RecipientInfo,           -- one per certificate, DER-sorted
+        authEncryptedContentInfo SEQUENCE {
+          contentType id-data,                         -- 1.2.840.113549.1.7.1
+          contentEncryptionAlgorithm SEQUENCE {
+            id-aes256-GCM,                             -- 2.16.840.1.101.3.4.1.46
+            GCMParameters SEQUENCE { aes-nonce OCTET STRING (12 random bytes),
+                                     aes-ICVlen INTEGER 16 } },
+          encryptedContent [0] IMPLICIT OCTET STRING   -- primitive, one piece
+        },
+        -- no authAttrs: the GCM additional data is empty
+        mac OCTET STRING                               -- the 16-byte GCM tag
+      } }
+
+An RSA certificate (keyUsage keyEncipherment) gets a KeyTransRecipientInfo::
+
+    SEQUENCE {
+      version INTEGER 0,
+      rid IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER },
+      keyEncryptionAlgorithm SEQUENCE {
+        id-RSAES-OAEP,                                 -- 1.2.840.113549.1.1.7
+        RSAES-OAEP-params SEQUENCE {
+          [0] SEQUENCE { id-sha256 },                  -- parameters absent, as OpenSSL
+          [1] SEQUENCE { id-mgf1, SEQUENCE { id-sha256 } } } },
+      encryptedKey OCTET STRING }                      -- RSA-OAEP(content key)
+
+An EC certificate (P-256/P-384/P-521, keyUsage keyAgreement) gets a
+KeyAgreeRecipientInfo with a fresh ephemeral key per recipient (RFC 5753)::
+
+    [1] IMPLICIT SEQUENCE {
+      version INTEGER 3,
+      originator [0] EXPLICIT [1] IMPLICIT OriginatorPublicKey {
+        SEQUENCE { id-ecPublicKey },                   -- parameters absent (RFC 5753)
+        BIT STRING ephemeral public point (uncompressed) },
+      keyEncryptionAlgorithm SEQUENCE {
+        dhSinglePass-stdDH-sha256kdf-scheme,           -- 1.3.132.1.11.1
+        SEQUENCE { id-aes256-wrap } },                 -- 2.16.840.1.101.3.4.1.45
+      recipientEncryptedKeys SEQUENCE { SEQUENCE {
+        IssuerAndSerialNumber, encryptedKey OCTET STRING } } }  -- 40-byte AES key wrap
+
+    KEK = X9.63-KDF-SHA-256(ECDH(ephemeral, recipient), 32,
+            ECC-CMS-SharedInfo ::= SEQUENCE { SEQUENCE { id-aes256-wrap },
+                                              [2] EXPLICIT OCTET STRING 00000100 })
+
+What we read
+============
+
+The above, plus what other producers write: BER indefinite lengths and segmented
+encryptedContent (``openssl cms -stream``), originatorInfo and unauthAttrs (skipped),
+recipients identified by subjectKeyIdentifier, RSAES-PKCS1-v1_5 (OpenSSL's default) and
+RSAES-OAEP with any SHA-1/SHA-2 hash and label, ECDH with the sha1 (OpenSSL's default),
+sha224, sha256, sha384 or sha512 KDF and an AES-128/192/256 wrap, ukm. Refused with a
+clear reason: anything but AuthEnvelopedData (EnvelopedData/AES-CBC has no integrity, so
+it is not accepted for bids), a content cipher other than AES-256-GCM, nonces other than
+12 bytes and tags other than 16 bytes, authAttrs, detached content, static-static ECDH,
+trailing bytes.
+
+Extending (SM2 + SM4)
+=====================
+
+Two registries are the seam: :func:`register_content_cipher` adds a streaming AEAD by
+OID (SM4-GCM fits the same GCMParameters) and :func:`register_recipient_scheme` adds a
+recipient key type, dispatched on the certificate's SubjectPublicKeyInfo algorithm and
+curve (SM2 certificates use id-ecPublicKey with curve 1.2.156.10197.1.301, which the
+built-in ECDH scheme declines). ``seal(..., cipher=SM4_GCM)`` then picks the content
+cipher. A GM/T 0010 envelope (its own content types) would also need its own writer.
+"""
+
+from ._certs import CertificateLike, format_name, load_certificate, load_private_key
+from ._content import AES_256_GCM, CONTENT_CIPHERS, ContentCipher, register_content_cipher
+from ._envelope import (
+    CHUNK_SIZE,
+    EnvelopeInfo,
+    SourceChanged,
+    SourceLike,
+    check_envelope,
+    envelope_prefix,
+    inspect_envelope,
+    is_sealed,
+    open_envelope,
+    seal,
+    why_not_sealed,
+)
+from ._errors import EnvelopeError, EnvelopeFormatError, EnvelopeTampered, NotARecipient, RecipientRefused
+from ._recipients import (
+    ECDH_ES,
+    RECIPIENT_SCHEMES,
+    RSA_OAEP,
+    Recipient,
+    RecipientScheme,
+    register_recipient_scheme,
+)
+
+__all__ = [
+    "AES_256_GCM",
+    "CHUNK_SIZE",
+    "CONTENT_CIPHERS",
+    "ECDH_ES",
+    "RECIPIENT_SCHEMES",
+    "RSA_OAEP",
+    "CertificateLike",
+    "ContentCipher",
+    "EnvelopeError",
+    "EnvelopeFormatError",
+    "EnvelopeInfo",
+    "EnvelopeTampered",
+    "NotARecipient",
+    "Recipient",
+    "RecipientRefused",
+    "RecipientScheme",
+    "SourceChanged",
+    "SourceLike",
+    "check_envelope",
+    "envelope_prefix",
+    "format_name",
+    "inspect_envelope",
+    "is_sealed",
+    "load_certificate",
+    "load_private_key",
+    "open_envelope",
+    "register_content_cipher",
+    "register_recipient_scheme",
+    "seal",
+    "why_not_sealed",
+]
