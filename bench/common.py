@@ -186,6 +186,16 @@ async def temporary_postgres(admin_url: str = POSTGRES_ADMIN_URL, prefix: str = 
         progress(f"dropped database {name}")
 
 
+async def settle(url: str) -> None:
+    """Flush what earlier work left dirty (a CHECKPOINT, then the OS page cache), so its
+    write-back does not land in the middle of the next measurement. Best effort."""
+    try:
+        await _admin(url, "CHECKPOINT")
+    except Exception as error:  # noqa: BLE001 - needs superuser or pg_checkpoint; optional
+        progress(f"CHECKPOINT skipped: {error}")
+    await asyncio.to_thread(os.sync)
+
+
 def asyncpg_dsn(url: str) -> str:
     """The plain ``postgresql://`` form of a SQLAlchemy asyncpg URL, for raw asyncpg."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -48,6 +48,7 @@ from bench.common import (
     median,
     percentile,
     progress,
+    settle,
     temporary_postgres,
 )
 from core.actors import Actor, Role
@@ -566,12 +567,15 @@ async def run(args: argparse.Namespace) -> None:
         database = Database(url)
         try:
             if "append" in args.only:
+                await settle(url)
                 await bench_appends(database, args.appends, args.rounds, args.appenders)
                 await reset_ledger(database)
             if "tree" in args.only:
                 progress(f"fill: {args.entries:,} entries with {args.workers} worker processes")
                 fill_detail = await fill(url, args.entries, args.workers)
+                await settle(url)
                 await bench_tree_build(database, url, args.entries, fill_detail)
+                await settle(url)
                 await bench_proofs(database, args.entries, args.proofs)
                 await bench_verify(database, url, args.entries)
         finally:

@@ -33,7 +33,7 @@ from core.clock import utcnow
 SM2_WITH_SM3 = {"algorithm": gm.OID_SM2_WITH_SM3}
 """AlgorithmIdentifier without parameters, as OpenSSL and GmSSL encode it."""
 
-_UTC_TIME_LIMIT = dt.datetime(2050, 1, 1, tzinfo=dt.timezone.utc)
+_UTC_TIME_LIMIT = dt.datetime(2050, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -265,7 +265,7 @@ def _random_serial() -> int:
 
 def _time(moment: dt.datetime) -> x509.Time:
     """UTCTime before 2050, GeneralizedTime after (RFC 5280 4.1.2.5), whole seconds."""
-    moment = moment.astimezone(dt.timezone.utc).replace(microsecond=0)
+    moment = moment.astimezone(dt.UTC).replace(microsecond=0)
     return x509.Time({"utc_time" if moment < _UTC_TIME_LIMIT else "general_time": moment})
 
 

@@ -50,23 +50,40 @@ class Ed25519PlatformSigner:
 
     @classmethod
     def load_or_create(cls, path: Path) -> Ed25519PlatformSigner:
-        """Load the PEM key at ``path``; on a first run create it, readable by the owner only."""
-        if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError(f"{path} does not hold an Ed25519 private key")
-            return cls(key)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
+        """Load the PEM key at ``path``; on a first run create it, readable by the owner only.
+
+        Several processes may start together on a first run (web and worker): the key is
+        written to a private temporary file and linked into place, so exactly one key wins
+        and nobody ever reads a half-written file.
+        """
+        if not path.exists():
+            cls._create(path)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 private key")
+        return cls(key)
+
+    @staticmethod
+    def _create(path: Path) -> None:
+        pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
-        return cls(key)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)  # fails if another process got there first
+            except FileExistsError:
+                pass
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def verify_signature(public_key_pem: str, data: bytes, signature: bytes) -> bool:

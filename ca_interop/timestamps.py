@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from asn1crypto import algos, cms, core as asn1, parser, tsp
+from asn1crypto import cms, core as asn1, parser, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -382,7 +382,9 @@ class TimestampAuthority:
         self._chain_asn1 = [
             asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in self.chain
         ]
-        self._ess_cert_id = tsp.ESSCertIDv2({
+        # The parts that are the same in every token, encoded once: asn1crypto re-encodes
+        # structures built from Python values on every dump, loaded ones it passes through.
+        ess_cert_id = tsp.ESSCertIDv2({
             # sha256 is the DEFAULT, so asn1crypto leaves hashAlgorithm out, as DER requires
             "hash_algorithm": {"algorithm": "sha256"},
             "cert_hash": hashlib.sha256(cert_der).digest(),
@@ -391,6 +393,16 @@ class TimestampAuthority:
                 "serial_number": self._cert_asn1.serial_number,
             },
         })
+        self._ess_attribute_der = cms.CMSAttribute({
+            "type": "signing_certificate_v2",
+            "values": [tsp.SigningCertificateV2({"certs": [ess_cert_id]})],
+        }).dump()
+        self._sid_der = cms.IssuerAndSerialNumber({
+            "issuer": self._cert_asn1.issuer, "serial_number": self._cert_asn1.serial_number,
+        }).dump()
+        self._certificates_der = cms.CertificateSet([
+            cms.CertificateChoices(name="certificate", value=c) for c in [self._cert_asn1, *self._chain_asn1]
+        ]).dump()
 
     def _default_hash(self) -> str:
         if isinstance(self.key, ec.EllipticCurvePrivateKey):
@@ -459,10 +471,7 @@ class TimestampAuthority:
                 "type": "message_digest",
                 "values": [hashlib.new(self.signature_hash, tst_der).digest()],
             }),
-            cms.CMSAttribute({
-                "type": "signing_certificate_v2",
-                "values": [tsp.SigningCertificateV2({"certs": [self._ess_cert_id]})],
-            }),
+            cms.CMSAttribute.load(self._ess_attribute_der),
         ])
         # The signature covers the DER SET OF (tag 0x31) that asn1crypto sorts, not the [0] form.
         signature, signature_algorithm = self._sign(signed_attrs.dump())
@@ -470,8 +479,7 @@ class TimestampAuthority:
         signer_info = cms.SignerInfo({
             "version": "v1",
             "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number",
-                value={"issuer": self._cert_asn1.issuer, "serial_number": self._cert_asn1.serial_number},
+                name="issuer_and_serial_number", value=cms.IssuerAndSerialNumber.load(self._sid_der)
             ),
             "digest_algorithm": {"algorithm": self.signature_hash},
             "signed_attrs": signed_attrs,
@@ -485,9 +493,7 @@ class TimestampAuthority:
             "signer_infos": [signer_info],
         }
         if cert_req:
-            signed_data["certificates"] = [
-                cms.CertificateChoices(name="certificate", value=c) for c in [self._cert_asn1, *self._chain_asn1]
-            ]
+            signed_data["certificates"] = cms.CertificateSet.load(self._certificates_der)
         return cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)}).dump()
 
     def _sign(self, data: bytes) -> tuple[bytes, dict]:
@@ -619,7 +625,7 @@ def parse_response(response_der: bytes) -> TimestampReply:
         raise TimestampFormatError(f"unknown PKIStatus {status_name}")
     return TimestampReply(
         status=status_name,
-        failure=frozenset(fail_info or ()),
+        failure=frozenset(name if isinstance(name, str) else f"bit{name}" for name in fail_info or ()),
         status_text="; ".join(texts),
         token=token_der,
     )
@@ -637,6 +643,10 @@ class _Token:
     tst_der: bytes
     tst: dict
     signer_info: cms.SignerInfo
+    #: the signed attributes exactly as received (with their [0] tag): the signature covers
+    #: these bytes, so they are taken before anything is parsed (asn1crypto may re-encode a
+    #: structure once its fields have been read)
+    signed_attrs_der: bytes | None
     certificates: list[tuple[x509.Certificate, asn1_x509.Certificate]]
 
 
@@ -663,11 +673,13 @@ def _parse_token(der: bytes) -> _Token:
         if len(signer_infos) != 1:
             raise TimestampFormatError(f"a time-stamp token has one signer, this one {len(signer_infos)}")
         signer_info = signer_infos[0]
-        signer_info.native  # parse it all now
+        signed_attrs = signer_info["signed_attrs"]
+        signed_attrs_der = None if isinstance(signed_attrs, asn1.Void) else signed_attrs.dump()
         certificates = []
-        for choice in signed_data["certificates"] if not isinstance(signed_data["certificates"], asn1.Void) else []:
+        choices = signed_data["certificates"]
+        for choice in [] if isinstance(choices, asn1.Void) else choices:
             if choice.name != "certificate":
-                continue
+                continue  # attribute certificates and other formats play no part here
             cert_der = choice.chosen.dump()
             certificates.append((x509.load_der_x509_certificate(cert_der), asn1_x509.Certificate.load(cert_der)))
     except TimestampFormatError:
@@ -676,7 +688,8 @@ def _parse_token(der: bytes) -> _Token:
         raise TimestampFormatError(f"not a time-stamp token: {_short(error)}") from None
     if tst["version"] != "v1":
         raise TimestampFormatError(f"TSTInfo version {tst['version']} is not v1")
-    return _Token(der=der, tst_der=tst_der, tst=tst, signer_info=signer_info, certificates=certificates)
+    return _Token(der=der, tst_der=tst_der, tst=tst, signer_info=signer_info,
+                  signed_attrs_der=signed_attrs_der, certificates=certificates)
 
 
 def _attribute(signed_attrs: cms.CMSAttributes, name: str) -> list | None:
@@ -696,9 +709,10 @@ class _Invalid(Exception):
 
 def _find_signer(token: _Token, extra: Sequence[x509.Certificate]) -> tuple[x509.Certificate, asn1_x509.Certificate]:
     sid = token.signer_info["sid"]
-    candidates = list(token.certificates) + [
+    # the pinned certificates first: a look-alike in the token must not shadow them
+    candidates = [
         (c, asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))) for c in extra
-    ]
+    ] + list(token.certificates)
     for cert, cert_asn1 in candidates:
         if sid.name == "issuer_and_serial_number":
             if (
@@ -875,7 +889,7 @@ def _check_token(
 ) -> None:
     signer_info = token.signer_info
     signed_attrs = signer_info["signed_attrs"]
-    if isinstance(signed_attrs, asn1.Void) or len(signed_attrs) == 0:
+    if token.signed_attrs_der is None or len(signed_attrs) == 0:
         raise _Invalid("the token has no signed attributes")
     content_type = _attribute(signed_attrs, "content_type")
     if content_type is None or len(content_type) != 1 or content_type[0].native != "tst_info":
@@ -889,8 +903,7 @@ def _check_token(
     if hashlib.new(digest_name, token.tst_der).digest() != message_digest[0].native:
         raise _Invalid("the messageDigest attribute does not match the encapsulated TSTInfo (content altered)")
     # The signature covers the attributes as a DER SET OF: the same bytes with tag 0x31.
-    attrs_der = signed_attrs.dump()
-    _verify_signature(tsa_cert, signer_info, b"\x31" + attrs_der[1:])
+    _verify_signature(tsa_cert, signer_info, b"\x31" + token.signed_attrs_der[1:])
     tsa_der = tsa_cert.public_bytes(serialization.Encoding.DER)
     _check_ess(signed_attrs, tsa_der, tsa_asn1)
     problem = _eku_problem(tsa_cert)

@@ -30,6 +30,7 @@ from pyhanko_certvalidator.sig_validate import (
     SignatureValidationContext,
 )
 
+from ca_interop import gm
 from ca_interop.certificates import key_algorithm, summarize
 from ca_interop.identity import CertificateIdentity, identity_of
 from ca_interop.revocation import RevocationSource, RevocationUnavailable, distribution_points, ocsp_urls
@@ -37,10 +38,11 @@ from core.clock import rfc3339, utcnow
 
 log = logging.getLogger("bidhall.ca")
 
-# Signature algorithm OID -> verify(public_key_info, signature, signed_data) -> bool.
-# ca_interop.gm registers SM2-with-SM3 here; RSA and ECDSA are pyca/cryptography's.
+# Signature algorithm OID -> verify(public_key_info, signature, signed_data) -> bool, for
+# what pyca/cryptography cannot check (RSA and ECDSA stay with it). SM2-with-SM3 uses the
+# standard user ID "1234567812345678", as Chinese CAs sign certificates and CRLs.
 SignatureVerifier = Callable[[keys.PublicKeyInfo, bytes, bytes], bool]
-EXTRA_SIGNATURE_VERIFIERS: dict[str, SignatureVerifier] = {}
+EXTRA_SIGNATURE_VERIFIERS: dict[str, SignatureVerifier] = {gm.OID_SM2_WITH_SM3: gm.verify_sm2_with_sm3}
 
 
 class Indication(StrEnum):

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         default=None,
         description="PEM Ed25519 private key signing ledger tree heads; unset means DATA_DIR/keys.",
     )
+    task_queue: str = Field(
+        default="celery",
+        pattern=r"^[A-Za-z0-9_.-]{1,100}$",
+        description="Celery queue the web sends to and workers consume; lets environments share a broker.",
+    )
     blob_dir: Path | None = None
 
     host: str = "127.0.0.1"

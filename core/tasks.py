@@ -65,6 +65,7 @@ def create_celery_app(settings: Settings, task_modules: Sequence[str] = TASK_MOD
         broker_connection_retry_on_startup=True,
         timezone="UTC",
         enable_utc=True,
+        task_default_queue=settings.task_queue,
     )
     if settings.is_embedded_broker:
         app.conf.broker_transport = f"{__name__}:{FileBrokerTransport.__name__}"

@@ -7,6 +7,7 @@ something, and exits non-zero with the reason on stderr when it fails.
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,6 +33,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from web.app import create_app
 
+    # uvicorn re-raises SIGTERM after its graceful shutdown, which would end the process
+    # before the `finally` below stops the worker; exiting normally lets it run.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     worker = None
     if settings.is_embedded_broker and settings.run_embedded_worker and not args.no_worker:
         # The first-run promise: one command, no other server. The worker is a child

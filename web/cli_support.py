@@ -26,6 +26,10 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
+    from core.tasks import create_celery_app
+
+    create_celery_app(settings)  # so use cases that enqueue tasks can send them
+
     async def main() -> int:
         runtime = Runtime.from_settings(settings)
         try:

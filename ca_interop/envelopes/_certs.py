@@ -99,11 +99,15 @@ def view(value: CertificateLike) -> CertView:
     except (DerError, ValueError) as error:
         raise EnvelopeError(f"the certificate's TBSCertificate cannot be read: {error}") from None
     try:
-        ski: bytes | None = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        extensions = certificate.extensions
+    except ValueError as error:
+        raise EnvelopeError(f"the certificate's extensions cannot be read: {error}") from None
+    try:
+        ski: bytes | None = extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
         ski = None
     try:
-        key_usage: x509.KeyUsage | None = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        key_usage: x509.KeyUsage | None = extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         key_usage = None
     return CertView(

@@ -21,6 +21,10 @@ class DerError(ValueError):
     """Malformed, truncated or oversized DER/BER; the message says where."""
 
 
+class DerTruncated(DerError):
+    """The input ended in the middle of an element."""
+
+
 # --------------------------------------------------------------------------- tags
 
 UNIVERSAL, APPLICATION, CONTEXT, PRIVATE = 0, 1, 2, 3
@@ -351,7 +355,7 @@ class StreamReader:
         while count > 0:
             part = self._stream.read(count)
             if not part:
-                raise DerError(f"{what}: the envelope ends early at byte {self.offset + sum(map(len, parts))} "
+                raise DerTruncated(f"{what}: the envelope ends early at byte {self.offset + sum(map(len, parts))} "
                                "(truncated)")
             parts.append(part)
             count -= len(part)
@@ -407,7 +411,7 @@ class StreamReader:
         if self.seekable():
             remaining = self.remaining()
             if remaining is not None and count > remaining:
-                raise DerError(f"{what}: the envelope ends early (truncated)")
+                raise DerTruncated(f"{what}: the envelope ends early (truncated)")
             self._stream.seek(count, 1)
             self.offset += count
             return
@@ -415,7 +419,7 @@ class StreamReader:
         while count:
             got = self.readinto(buffer[:min(count, len(buffer))])
             if not got:
-                raise DerError(f"{what}: the envelope ends early at byte {self.offset} (truncated)")
+                raise DerTruncated(f"{what}: the envelope ends early at byte {self.offset} (truncated)")
             count -= got
 
     def seekable(self) -> bool:
@@ -430,8 +434,10 @@ class StreamReader:
         self._pushback = b""
         self.offset = offset
 
-    def read_header(self, what: str, *, bound: int | None = None) -> Header:
-        """The next identifier and length; ``bound`` is the offset the element must end by."""
+    def read_header(self, what: str, *, bound: int | None = None, check: bool = True) -> Header:
+        """The next identifier and length; ``bound`` is the offset the element must end by
+        (and the stream's end, when known), unless ``check`` is false: then call
+        :meth:`check_fits` later."""
         start = self.offset
         first = self.read(1, what)[0]
         raw = 1
@@ -462,15 +468,20 @@ class StreamReader:
             length = int.from_bytes(self.read(count, what), "big")
             raw += count
         found = Header(first >> 6, bool(first & 0x20), number, length, raw, start)
-        if length is not None:
-            limits = [limit for limit in (bound, self.size) if limit is not None]
-            if limits and self.offset + length > min(limits):
-                available = min(limits) - self.offset
-                raise DerError(
-                    f"{what}: {found.identifier} at byte {start} declares {length} bytes but only "
-                    f"{max(available, 0)} remain (truncated, or a bogus length)"
-                )
+        if check:
+            self.check_fits(found, what, bound=bound)
         return found
+
+    def check_fits(self, head: Header, what: str, *, bound: int | None = None) -> None:
+        if head.end is None:
+            return
+        limits = [limit for limit in (bound, self.size) if limit is not None]
+        if limits and head.end > min(limits):
+            available = min(limits) - head.offset - head.size
+            raise DerError(
+                f"{what}: {head.identifier} at byte {head.offset} declares {head.length} bytes but only "
+                f"{max(available, 0)} remain (truncated, or a bogus length)"
+            )
 
     def read_element(self, what: str, *, max_size: int, bound: int | None = None,
                      head: Header | None = None) -> Element:

@@ -16,7 +16,7 @@ from cryptography import x509
 from . import _der
 from ._certs import CertificateLike, CertView, load_private_key, view
 from ._content import AES_256_GCM, CONTENT_CIPHERS, ContentCipher, StreamDecryptor, content_cipher_for
-from ._der import CONTEXT, SEQUENCE, T_SEQUENCE, UNIVERSAL, DerError, Element, Header, StreamReader
+from ._der import CONTEXT, SEQUENCE, T_SEQUENCE, UNIVERSAL, DerError, DerTruncated, Element, Header, StreamReader
 from ._errors import EnvelopeError, EnvelopeFormatError, NotARecipient, RecipientRefused
 from ._recipients import Recipient, RecipientScheme, parse_recipient_infos, scheme_for
 
@@ -139,9 +139,10 @@ def why_not_sealed(first_bytes: bytes) -> str | None:
             return _not_cms("no recipientInfos")
     except EnvelopeFormatError as error:
         return str(error)
-    except DerError as error:
-        if "ends early" in str(error):
-            return f"too short to recognise ({len(data)} bytes; give at least {SNIFF_SIZE})"
+    except DerTruncated:
+        return f"not a sealed envelope: too short to recognise ({len(data)} bytes; give at least {SNIFF_SIZE})"
+        return _not_cms(str(error))
+    except (IndexError, OverflowError, ValueError) as error:
         return _not_cms(str(error))
     return None
 
@@ -182,20 +183,24 @@ def _looks_like_plaintext(data: bytes) -> str | None:
 
 
 def _read_content_type(reader: StreamReader) -> Header:
-    head = reader.read_header("envelope")
-    if not head.is_(UNIVERSAL, T_SEQUENCE, constructed=True):
-        raise EnvelopeFormatError(_not_cms(f"it starts with {head.identifier}, not a SEQUENCE"))
+    """The ContentInfo header, once its contentType shows an AuthEnvelopedData; the outer
+    length is checked against the input's size only then, so that random bytes are called
+    "not an envelope" rather than "truncated"."""
     try:
+        head = reader.read_header("envelope", check=False)
+        if not head.is_(UNIVERSAL, T_SEQUENCE, constructed=True):
+            raise EnvelopeFormatError(_not_cms(f"it starts with {head.identifier}, not a SEQUENCE"))
         content_type = reader.read_element("contentType", max_size=MAX_SMALL, bound=head.end).as_oid("contentType")
+    except DerTruncated:
+        raise
     except DerError as error:
-        if "ends early" in str(error):
-            raise
         raise EnvelopeFormatError(_not_cms(str(error))) from None
     if content_type != ID_AUTH_ENVELOPED_DATA:
         what = _OTHER_CONTENT_TYPES.get(content_type, f"CMS content type {content_type}")
         raise EnvelopeFormatError(
             f"not a sealed envelope: {what}; only AES-256-GCM AuthEnvelopedData is accepted"
         )
+    reader.check_fits(head, "envelope")
     return head
 
 
@@ -380,14 +385,15 @@ class _Walker:
     def _required(self, what: str, max_size: int) -> Element:
         return self.element(self._required_header(what), what, max_size)
 
-    def info(self, prologue: _Prologue, content_size: int, epilogue: _Epilogue) -> EnvelopeInfo:
+    def info(self, prologue: _Prologue, content_size: int, epilogue: _Epilogue,
+             envelope_size: int | None = None) -> EnvelopeInfo:
         return EnvelopeInfo(
             content_type=prologue.content_type,
             content_algorithm=prologue.cipher.name,
             content_algorithm_oid=prologue.cipher.oid,
             content_parameters=prologue.cipher.describe(prologue.parameters),
             content_size=content_size,
-            envelope_size=self.reader.offset,
+            envelope_size=self.reader.offset if envelope_size is None else envelope_size,
             recipients=prologue.recipients,
             encoding="BER" if self.ber else "DER",
             mac=epilogue.mac,
@@ -702,14 +708,13 @@ def open_envelope(
             listed = "; ".join(r.describe() for r in prologue.recipients[:10])
             raise NotARecipient(f"the envelope is not sealed to {certificate.describe()}; it is sealed to: {listed}")
         epilogue: _Epilogue | None = None
-        content_size: int | None = None
         if walker.reader.seekable():
             # Check the whole structure (and find the tag) before decrypting anything.
             frames = [_Frame(f.name, f.end) for f in walker.frames]
             start = walker.reader.offset
             content_size = walker.skip_content(prologue.content_head)
             epilogue = walker.epilogue()
-            end = walker.reader.offset
+            envelope_size = walker.reader.offset
             walker.reader.seek(start)
             walker.frames = frames
         decryptor = _unwrap(scheme, candidates, private_key, certificate, prologue)
@@ -717,13 +722,12 @@ def open_envelope(
             decrypted = _decrypt(walker, prologue, decryptor, pending, chunk_size)
             if epilogue is None:
                 epilogue = walker.epilogue()
-                end = walker.reader.offset
-            else:
-                assert decrypted == content_size
-                walker.reader.offset = end
+                envelope_size = walker.reader.offset
+            elif decrypted != content_size:
+                raise EnvelopeFormatError("the envelope changed while it was being opened")
             decryptor.verify(epilogue.mac)
             pending.commit()
-        return walker.info(prologue, decrypted, epilogue)
+        return walker.info(prologue, decrypted, epilogue, envelope_size)
 
 
 def _unwrap(scheme: RecipientScheme, candidates: list[Recipient], key: Any, certificate: CertView,
@@ -749,7 +753,7 @@ def _decrypt(walker: _Walker, prologue: _Prologue, decryptor: StreamDecryptor, p
         while run:
             got = walker.reader.readinto(data[:min(run, chunk_size)])
             if not got:
-                raise DerError(f"encryptedContent: the envelope ends early at byte {walker.reader.offset} (truncated)")
+                raise DerTruncated(f"encryptedContent: the envelope ends early at byte {walker.reader.offset} (truncated)")
             pending.write(out[:decryptor.update_into(data[:got], out)])
             run -= got
             total += got

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from . import _der
 from ._certs import CertView, format_name, issuer_and_serial
-from ._der import CONTEXT, SEQUENCE, T_SEQUENCE, UNIVERSAL, DerError, Element
+from ._der import CONTEXT, T_SEQUENCE, UNIVERSAL, DerError, Element
 from ._errors import EnvelopeFormatError, EnvelopeTampered, RecipientRefused
 
 # --------------------------------------------------------------------------- object identifiers
@@ -108,7 +108,11 @@ class Recipient:
 
     def matches(self, cert: CertView) -> bool:
         if self.issuer_der is not None and self.serial is not None:
-            return self.issuer_der == cert.issuer_der and self.serial == cert.serial
+            if self.serial != cert.serial:
+                return False
+            # Byte equality, or the same name re-encoded (another string type, spacing, case),
+            # which OpenSSL's X509_NAME_cmp also accepts.
+            return self.issuer_der == cert.issuer_der or _canonical(self.issuer or "") == _canonical(cert.issuer)
         if self.subject_key_identifier is not None:
             return self.subject_key_identifier == cert.subject_key_identifier
         return False
@@ -131,6 +135,10 @@ class Recipient:
             else self.subject_key_identifier.hex(),
             "key_encryption": self.key_encryption_name,
         }
+
+
+def _canonical(name: str) -> str:
+    return " ".join(name.casefold().split())
 
 
 def parse_recipient_infos(element: Element, *, max_recipients: int = 1000) -> list[Recipient]:

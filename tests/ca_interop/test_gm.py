@@ -422,3 +422,14 @@ def test_sm4_cbc_interoperates_with_openssl_enc(tmp_path: Path) -> None:
     stream = gm.sm4_cbc_decryptor(key, iv)
     plain = b"".join(stream.update(chunk) for chunk in _chunks(encrypted.stdout, 65536)) + stream.finalize()
     assert plain == data
+
+
+def test_x509_verifier_plug_takes_a_spki_and_refuses_other_keys() -> None:
+    key = gm.generate_sm2_key()
+    signature = gm.sm2_sign(key, b"tbs")
+    assert gm.verify_sm2_with_sm3(key.public_key.to_spki_der(), signature, b"tbs")
+    assert not gm.verify_sm2_with_sm3(key.public_key.to_spki_der(), signature, b"tbs2")
+    assert not gm.verify_sm2_with_sm3(_p256_and_rsa_keys()[2].replace(b"-", b""), signature, b"tbs")
+    p256_spki = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert not gm.verify_sm2_with_sm3(p256_spki, signature, b"tbs")

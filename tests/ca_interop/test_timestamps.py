@@ -393,7 +393,7 @@ def test_ess_cert_id_must_name_the_signing_certificate(pkis: dict[str, Pki]) -> 
     """A token whose ESSCertIDv2 names another certificate than the one that signed it."""
     pki, other = pkis["ecdsa"], pkis["rsa"]
     authority = TimestampAuthority(pki.tsa.key, pki.tsa.cert)
-    authority._ess_cert_id = TimestampAuthority(other.tsa.key, other.tsa.cert)._ess_cert_id
+    authority._ess_attribute_der = TimestampAuthority(other.tsa.key, other.tsa.cert)._ess_attribute_der
     check = verify_token(authority.stamp_data(DATA), data=DATA)
     assert not check.valid and "ESSCertIDv2" in check.reason
 

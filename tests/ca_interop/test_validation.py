@@ -200,3 +200,22 @@ async def test_an_intermediate_ca_chain(ca: DemoCA) -> None:
 def test_garbage_certificates_are_refused_clearly(data: bytes) -> None:
     with pytest.raises(CertificateFormatError):
         load_certificate(data)
+
+
+async def test_sm2_chains_and_sm2_signed_crls_validate() -> None:
+    from ca_interop.demo_pki_sm2 import Sm2DemoCA
+
+    ca = Sm2DemoCA.create("Fujian SM2 CA")
+    good = ca.issue("Minjiang Construction", uscc=BIDDER_USCC)
+    revoked = ca.issue("Revoked Co", uscc=BIDDER_USCC)
+    ca.revoke(revoked.cert)
+    transport = StaticRevocationTransport(documents={ca.crl_url: ca.crl().dump()})
+    checker = CertificateValidator([TrustAnchor("Fujian SM2", ca.cert)], RevocationSource(transport))
+    report = await checker.validate(good.cert)
+    assert report.passed, report.detail
+    assert report.chain[0]["algorithm"] == "sm2" and report.identity["uscc"] == BIDDER_USCC  # type: ignore[index]
+    assert (await checker.validate(revoked.cert)).subindication == "REVOKED"
+    impostor = Sm2DemoCA.create("Fujian SM2 CA")  # same name, another key
+    forged = impostor.issue("Forged", uscc=BIDDER_USCC)
+    unrelated = await checker.validate(forged.cert)
+    assert unrelated.indication is not Indication.TOTAL_PASSED

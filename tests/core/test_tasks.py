@@ -170,23 +170,16 @@ class Broker:
 
 
 def delete_queue(broker: Broker) -> None:
-    """Remove the test's queue (and its bindings) from the shared server."""
+    """Remove the test's queue, its exchange and their binding from the shared server."""
+    from kombu import Connection, Exchange, Queue
+
     assert broker.url and broker.queue
-    if broker.kind == "redis":
-        import redis
-
-        client = redis.Redis.from_url(broker.url)
-        try:
-            client.delete(broker.queue, f"_kombu.binding.{broker.queue}")
-        finally:
-            client.close()
-        return
-    from kombu import Connection
-
     with Connection(broker.url, connect_timeout=3) as connection:
-        channel = connection.channel()
-        channel.queue_delete(broker.queue)
-        channel.exchange_delete(broker.queue)
+        # Declared as Celery declares it, so kombu knows the binding it is to remove.
+        queue = Queue(broker.queue, Exchange(broker.queue), routing_key=broker.queue, channel=connection.channel())
+        queue.declare()
+        queue.delete()
+        queue.exchange.delete()
 
 
 @pytest.fixture(params=[
@@ -274,14 +267,12 @@ async def test_a_real_worker_runs_a_task_sent_after_commit(
     environment = {"BIDHALL_DATABASE_URL": postgres_url, "BIDHALL_DATA_DIR": str(tmp_path / "var")}
     if broker.url:
         environment["BIDHALL_BROKER_URL"] = broker.url
-    settings = load_settings(data_dir=tmp_path / "var", database_url=postgres_url, broker_url=broker.url)
-    app = create_celery_app(settings)
     if broker.queue:
-        environment["BIDHALL_TEST_QUEUE"] = broker.queue
-        app.conf.task_default_queue = broker.queue
-        worker = start_worker(environment, ["tests.core.queue_worker"])
-    else:
-        worker = start_worker(environment, ["web.cli"])
+        environment["BIDHALL_TASK_QUEUE"] = broker.queue
+    settings = load_settings(data_dir=tmp_path / "var", database_url=postgres_url, broker_url=broker.url,
+                             task_queue=broker.queue or "celery")
+    app = create_celery_app(settings)
+    worker = start_worker(environment, ["web.cli"])
     try:
         async with postgres.transaction() as session:
             await append_entries(session, 9)

@@ -207,12 +207,9 @@ def test_serve_alone_answers_and_its_own_worker_does_the_tasks(
     assert sorted(path.name for path in work.iterdir()) == ["var"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "web/cli.py cmd_serve: uvicorn re-raises SIGTERM after its graceful shutdown, which ends the "
-    "process before cmd_serve's `finally` can stop the worker"))
 def test_the_worker_stops_when_the_server_is_terminated(start_server: Callable[[], Server]) -> None:
     # SIGTERM is how systemd, Docker and supervisors stop a service.
     server = start_server()
     worker = server.embedded_worker()
     server.stop(signal.SIGTERM)
-    assert wait_until_gone(worker, timeout=5), f"the worker {worker} outlived the server: {command_line(worker)}"
+    assert wait_until_gone(worker, timeout=3), f"the worker {worker} outlived the server: {command_line(worker)}"
