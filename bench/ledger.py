@@ -430,6 +430,7 @@ async def bench_proofs(database: Database, entries: int, samples: int) -> None:
     rng = random.Random(SEED)
     prove_indices = [rng.randrange(entries) for _ in range(samples)]
     lookup_indices = [rng.randrange(entries) for _ in range(samples)]
+    warm_indices = [rng.randrange(entries) for _ in range(20)]
 
     async def one_proof(index: int) -> tuple[float, dict[str, Any]]:
         async with database.transaction() as session:
@@ -446,7 +447,7 @@ async def bench_proofs(database: Database, entries: int, samples: int) -> None:
         return elapsed
 
     progress(f"proofs: {samples} inclusion proofs at size {entries:,}")
-    for index in prove_indices[:20]:  # warm-up: connections, statement caches
+    for index in warm_indices:  # connections, statement caches
         await one_proof(index)
         await one_lookup(index)
     proof_times: list[float] = []

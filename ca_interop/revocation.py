@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from asn1crypto import crl as asn1_crl
@@ -58,6 +59,29 @@ class HttpRevocationTransport:
         if len(response.content) > MAX_REVOCATION_BYTES:
             raise RevocationUnavailable(f"{url} sent more than {MAX_REVOCATION_BYTES} bytes")
         return response.content
+
+
+@dataclass
+class MirrorRevocationTransport:
+    """CRLs from a local mirror first (``<dir>/<host>/<path>``), then the network.
+
+    Air-gapped centres copy their CAs' CRLs onto the platform; the demo publishes its demo
+    CAs' CRLs this way. OCSP always goes to the network.
+    """
+
+    directory: Path
+    fallback: RevocationTransport
+
+    async def get(self, url: str) -> bytes:
+        from ca_interop.demo_pki_set import crl_mirror_path
+
+        local = crl_mirror_path(self.directory, url)
+        if local.is_file():
+            return local.read_bytes()
+        return await self.fallback.get(url)
+
+    async def post(self, url: str, body: bytes, content_type: str) -> bytes:
+        return await self.fallback.post(url, body, content_type)
 
 
 @dataclass

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
         description="Celery queue the web sends to and workers consume; lets environments share a broker.",
     )
     blob_dir: Path | None = None
+    pki_dir: Path | None = Field(
+        default=None,
+        description="Demo PKI made by `bidhall pki demo` (default DATA_DIR/pki); its crl/ tree is a CRL mirror.",
+    )
+    revocation_mirror_dir: Path | None = Field(
+        default=None, description="Local CRL mirror laid out as <host>/<path> (default PKI_DIR/crl)."
+    )
+    tsa_key_file: Path | None = Field(default=None, description="Platform TSA key (default PKI_DIR/tsa/tsa.key).")
+    tsa_cert_file: Path | None = Field(
+        default=None, description="Platform TSA certificate then its chain, PEM (default PKI_DIR/tsa/tsa-chain.pem)."
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -75,6 +86,22 @@ class Settings(BaseSettings):
     @property
     def resolved_blob_dir(self) -> Path:
         return (self.blob_dir or self.data_dir / "blobs").expanduser().resolve()
+
+    @property
+    def resolved_pki_dir(self) -> Path:
+        return (self.pki_dir or self.data_dir / "pki").expanduser().resolve()
+
+    @property
+    def resolved_revocation_mirror_dir(self) -> Path:
+        return (self.revocation_mirror_dir or self.resolved_pki_dir / "crl").expanduser().resolve()
+
+    @property
+    def resolved_tsa_key_file(self) -> Path:
+        return self.tsa_key_file or self.resolved_pki_dir / "tsa" / "tsa.key"
+
+    @property
+    def resolved_tsa_cert_file(self) -> Path:
+        return self.tsa_cert_file or self.resolved_pki_dir / "tsa" / "tsa-chain.pem"
 
     @property
     def resolved_platform_key_file(self) -> Path:

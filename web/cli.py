@@ -15,9 +15,10 @@ from collections.abc import Callable
 from core.clock import parse_rfc3339
 from pydantic import ValidationError
 
+from ca_interop.tsa_config import TimestampAuthorityMissing
 from core.errors import BidhallError
 from core.settings import Settings, load_settings
-from web import cli_ca
+from web import cli_ca, cli_envelope, cli_pki
 from web.cli_support import fail, print_json, run_with_runtime
 from web.problems import from_validation_error
 from web.runtime import Runtime
@@ -80,12 +81,20 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from ca_interop.demo_pki_set import write_demo_pki
+    from web.cli_pki import trust_demo_cas
     from web.demo import seed_demo
+
+    pki_dir = settings.resolved_pki_dir
+    made_pki = not (pki_dir / "manifest.json").exists()
+    if made_pki:
+        write_demo_pki(pki_dir)
 
     async def work(runtime: Runtime) -> int:
         async with runtime.database.transaction() as session:
             created = await seed_demo(session)
-        print_json({"created": created})
+        created["trusted_cas"] = await trust_demo_cas(runtime, pki_dir)
+        print_json({"created": created, "demo_pki": str(pki_dir) if made_pki else None})
         return 0
 
     return run_with_runtime(settings, work)
@@ -192,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_ca.add_parser(commands)
     cli_ca.add_signing_parsers(commands)
+    cli_pki.add_parsers(commands)
+    cli_envelope.add_parsers(commands)
     return parser
 
 
@@ -204,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(error.detail)
     except ValidationError as error:
         return fail(from_validation_error(error).detail)
+    except TimestampAuthorityMissing as error:
+        return fail(str(error))
     except ValueError as error:
         return fail(str(error))
     except KeyboardInterrupt:

@@ -12,7 +12,9 @@ from ca_interop.platform_keys import Ed25519PlatformSigner, PlatformSigner
 from core.blobs import BlobStore
 from core.database import Database
 from core.settings import Settings
-from ca_interop.revocation import HttpRevocationTransport, RevocationSource
+from ca_interop.revocation import HttpRevocationTransport, MirrorRevocationTransport, RevocationSource
+from ca_interop.timestamps import TimestampAuthority
+from ca_interop.tsa_config import load_timestamp_authority
 from identities import events as identity_events
 from identities import trust_events
 from supervision.replay import StreamRegistry
@@ -30,14 +32,28 @@ class Runtime:
     settings: Settings
     database: Database
     registry: StreamRegistry = field(default_factory=build_registry)
-    revocation: RevocationSource = field(default_factory=lambda: RevocationSource(HttpRevocationTransport()))
+    revocation: RevocationSource | None = None
     _signer: PlatformSigner | None = None
+    _tsa: TimestampAuthority | None = None
     _blobs: BlobStore | None = None
+
+    def __post_init__(self) -> None:
+        if self.revocation is None:
+            transport = MirrorRevocationTransport(self.settings.resolved_revocation_mirror_dir, HttpRevocationTransport())
+            self.revocation = RevocationSource(transport)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(settings=settings, database=Database(settings.resolved_database_url))
+
+    @property
+    def tsa(self) -> TimestampAuthority:
+        """The platform timestamp authority, loaded when first needed."""
+        if self._tsa is None:
+            self._tsa = load_timestamp_authority(self.settings.resolved_tsa_key_file,
+                                                 self.settings.resolved_tsa_cert_file)
+        return self._tsa
 
     @property
     def signer(self) -> PlatformSigner:

@@ -91,6 +91,37 @@ it is not accepted for bids), a content cipher other than AES-256-GCM, nonces ot
 12 bytes and tags other than 16 bytes, authAttrs, detached content, static-static ECDH,
 trailing bytes.
 
+OpenSSL 3.0
+===========
+
+Interoperates both ways (tested in ``tests/ca_interop/test_envelopes.py``)::
+
+    openssl cms -encrypt -binary -aes-256-gcm -outform DER -in bid.pdf -out bid.der \
+        -recip bidder-enc.pem [-keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha256 \
+        -keyopt rsa_mgf1_md:sha256 | -keyopt ecdh_kdf_md:sha256] -recip lot-enc.pem \
+        [-keyid] [-stream]
+    openssl cms -decrypt -binary -inform DER -in bid.der -recip bidder-enc.pem \
+        -inkey bidder-enc.key -out bid.pdf
+
+(``-keyopt`` applies to the ``-recip`` before it; ``-binary`` keeps the bytes exact.)
+
+Things to know
+==============
+
+* Only the content is authenticated. RecipientInfos are not covered by the GCM tag
+  (a CMS property), so :func:`check_envelope` can confirm that the lot's opening
+  certificate is *listed*, but only opening with its key proves that its recipient info
+  carries the right key.
+* Certificates are not validated here (chain, validity, revocation): validate the
+  recipient certificates before :func:`seal`; this package checks key usage, key type
+  and size only. A certificate without a keyUsage extension is accepted.
+* Files are created 0600. :func:`open_envelope` decrypts into
+  ``.NAME.XXXX.unverified`` next to the destination and renames it over the destination
+  only after the tag verifies; exceptions delete it, a killed process may leave it.
+* A damaged RSAES-PKCS1-v1_5 key is reported (as :class:`EnvelopeTampered`) only after
+  the whole content has been decrypted with a random key: no padding oracle.
+* Everything is blocking I/O: from async code call it in a worker thread.
+
 Extending (SM2 + SM4)
 =====================
 

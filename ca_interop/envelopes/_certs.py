@@ -33,6 +33,7 @@ _NAME_LABELS = {
 class CertView:
     certificate: x509.Certificate
     issuer_der: bytes
+    subject_der: bytes
     serial_der: bytes  # the whole INTEGER element, as in the certificate
     serial: int
     spki_der: bytes
@@ -47,7 +48,7 @@ class CertView:
 
     @property
     def subject(self) -> str:
-        return self.certificate.subject.rfc4514_string()
+        return format_name(self.subject_der)
 
     @property
     def named_curve(self) -> str | None:
@@ -94,7 +95,7 @@ def view(value: CertificateLike) -> CertView:
         tbs = _der.parse(certificate.tbs_certificate_bytes, "certificate").children("TBSCertificate")
         if tbs and tbs[0].is_(CONTEXT, 0):
             tbs = tbs[1:]  # explicit version
-        serial_element, _signature, issuer, _validity, _subject, spki = tbs[:6]
+        serial_element, _signature, issuer, _validity, subject, spki = tbs[:6]
         algorithm = spki.children("SubjectPublicKeyInfo")[0].children("key algorithm")
     except (DerError, ValueError) as error:
         raise EnvelopeError(f"the certificate's TBSCertificate cannot be read: {error}") from None
@@ -113,6 +114,7 @@ def view(value: CertificateLike) -> CertView:
     return CertView(
         certificate=certificate,
         issuer_der=issuer.encoded,
+        subject_der=subject.encoded,
         serial_der=serial_element.encoded,
         serial=serial_element.as_int("serial number"),
         spki_der=spki.encoded,

@@ -1,0 +1,123 @@
+"""``bidhall pki demo DIR``: three mutually recognised demo CAs and the certificates of a demo.
+
+Layout of DIR (keys are written readable by the owner only; this is demo material, made
+fresh on every machine and never committed):
+
+    ca/<rsa|ecdsa|sm2>/ca.pem, ca.key           the CA (ca.key lets the demo revoke later)
+    crl/<host>/root.crl                          each CA's CRL, laid out by distribution point
+    bidders/<name>-<alg>-{sign,enc}.{pem,key}    bidder signing and encryption certificates
+    experts/<name>-<alg>-sign.{pem,key}          expert (person) certificates
+    custodians/<name>-<alg>-enc.{pem,key}        opening-key custodians
+    tsa/tsa.pem, tsa.key, tsa-chain.pem          the platform timestamp authority (RSA)
+    platform/eseal-issuer.{pem,key}              the platform's e-seal issuer (SM2)
+    manifest.json                                what is where, and each certificate's identity
+
+The ``crl/`` tree is what :class:`~ca_interop.revocation.MirrorRevocationTransport` reads,
+so the demo validates revocation without the CAs' (fictional) web sites.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ca_interop.demo_pki import DemoCA, Usage
+from ca_interop.demo_pki_sm2 import Sm2DemoCA
+from core.uscc import make_uscc
+
+CA_NAMES = {
+    "rsa": "Fujian Digital Certificate Authority (RSA)",
+    "ecdsa": "Min Trust Certificate Authority (ECDSA)",
+    "sm2": "Haixi Commercial Cryptography CA (SM2)",
+}
+BIDDERS = {
+    "minjiang": ("Minjiang Construction Group Co., Ltd.", make_uscc("91350100MA2Y00001")),
+    "wuyi": ("Wuyi Road & Bridge Engineering Co., Ltd.", make_uscc("91350700MA2Y00002")),
+}
+EXPERTS = {"wang-wei": ("Wang Wei", "350102198001011234"), "lin-fang": ("Lin Fang", "350203197505052345")}
+CUSTODIANS = ("custodian1", "custodian2", "custodian3")
+
+
+@dataclass
+class DemoPki:
+    directory: Path
+    manifest: dict[str, Any]
+
+
+def write_demo_pki(directory: Path) -> DemoPki:
+    """Make the demo PKI under ``directory`` (which must not hold one yet)."""
+    if (directory / "manifest.json").exists():
+        raise FileExistsError(f"{directory} already holds a demo PKI; choose an empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    cas: dict[str, DemoCA | Sm2DemoCA] = {
+        "rsa": DemoCA.create(CA_NAMES["rsa"], "rsa", host="ca-rsa.demo.test"),
+        "ecdsa": DemoCA.create(CA_NAMES["ecdsa"], "ecdsa", host="ca-ecdsa.demo.test"),
+        "sm2": Sm2DemoCA.create(CA_NAMES["sm2"], host="ca-sm2.demo.test"),
+    }
+    manifest: dict[str, Any] = {"cas": {}, "bidders": [], "experts": [], "custodians": [], "tsa": {}, "platform": {}}
+    for algorithm, ca in cas.items():
+        manifest["cas"][algorithm] = _write_ca(directory, algorithm, ca)
+    for key, (name, uscc) in BIDDERS.items():
+        for algorithm, ca in cas.items():
+            for usage in (Usage.SIGNING, Usage.ENCRYPTION):
+                issued = ca.issue(name, usage=usage, uscc=uscc, organization=name)
+                stem = f"bidders/{key}-{algorithm}-{'sign' if usage is Usage.SIGNING else 'enc'}"
+                manifest["bidders"].append(_write_pair(directory, stem, issued, uscc=uscc, algorithm=algorithm))
+    for key, (name, person_id) in EXPERTS.items():
+        issued = cas["sm2"].issue(name, person_id=person_id)
+        manifest["experts"].append(_write_pair(directory, f"experts/{key}-sm2-sign", issued, person_id=person_id,
+                                               algorithm="sm2"))
+    for index, key in enumerate(CUSTODIANS):
+        algorithm = ("rsa", "ecdsa", "sm2")[index]
+        issued = cas[algorithm].issue(f"Opening key custodian {index + 1}", usage=Usage.ENCRYPTION)
+        manifest["custodians"].append(_write_pair(directory, f"custodians/{key}-{algorithm}-enc", issued,
+                                                  algorithm=algorithm))
+    tsa = cas["rsa"].issue("bidhall Platform Time-Stamp Authority", usage=Usage.TIMESTAMPING,  # type: ignore[union-attr]
+                           organization="bidhall", days=3650)
+    manifest["tsa"] = _write_pair(directory, "tsa/tsa", tsa, algorithm="rsa")
+    _write(directory / "tsa/tsa-chain.pem", tsa.cert_pem + cas["rsa"].cert_pem)
+    issuer = cas["sm2"].issue("bidhall Platform E-Seal Issuer", organization="bidhall", days=3650)
+    manifest["platform"]["eseal_issuer"] = _write_pair(directory, "platform/eseal-issuer", issuer, algorithm="sm2")
+    _write(directory / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+    return DemoPki(directory, manifest)
+
+
+def crl_mirror_path(directory: Path, url: str) -> Path:
+    """Where the CRL published at ``url`` lives in a mirror tree (``crl/<host>/<path>``)."""
+    parsed = urlparse(url)
+    parts = [part for part in parsed.path.split("/") if part not in ("", ".", "..")]
+    return directory / parsed.netloc.replace(":", "_") / Path(*parts)
+
+
+def _write_ca(directory: Path, algorithm: str, ca: DemoCA | Sm2DemoCA) -> dict[str, str]:
+    _write(directory / f"ca/{algorithm}/ca.pem", ca.cert_pem)
+    _write(directory / f"ca/{algorithm}/ca.key", _ca_key_pem(ca), private=True)
+    crl = ca.crl_der() if isinstance(ca, DemoCA) else ca.crl().dump()
+    _write(crl_mirror_path(directory / "crl", ca.crl_url), crl)
+    return {"name": ca.name, "certificate": f"ca/{algorithm}/ca.pem", "crl_url": ca.crl_url}
+
+
+def _ca_key_pem(ca: DemoCA | Sm2DemoCA) -> bytes:
+    if isinstance(ca, Sm2DemoCA):
+        return ca.key.to_pkcs8_pem()
+    from cryptography.hazmat.primitives import serialization
+
+    return ca.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+
+
+def _write_pair(directory: Path, stem: str, issued: Any, **facts: str) -> dict[str, str]:
+    _write(directory / f"{stem}.pem", issued.cert_pem)
+    _write(directory / f"{stem}.key", issued.key_pem, private=True)
+    return {"certificate": f"{stem}.pem", "key": f"{stem}.key", **facts}
+
+
+def _write(path: Path, data: bytes, *, private: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
