@@ -14,17 +14,39 @@ with messageDigest. It answers with a :class:`SignatureCheck`. It does **not** v
 the certificate path, revocation or key usage: that is the certificate validator's job,
 fed with ``check.signer_cert``, ``check.other_certs`` and ``check.signing_time``.
 
-Algorithms are looked up in two small registries keyed by OID, so that SM2/SM3
-(GM/T 0010) can be added later without touching the parsing:
+Algorithms are looked up in two small registries keyed by OID:
 
-* :data:`DIGEST_ALGORITHMS` (:func:`register_digest_algorithm`): SHA-256/384/512;
+* :data:`DIGEST_ALGORITHMS` (:func:`register_digest_algorithm`): SHA-256/384/512 and
+  SM3 (1.2.156.10197.1.401);
 * :data:`SIGNATURE_SCHEMES` (:func:`register_signature_scheme`), keyed by the
   SignerInfo's signatureAlgorithm OID: RSA PKCS#1 v1.5 (rsaEncryption and
-  shaNNNWithRSAEncryption), RSASSA-PSS and ECDSA (P-256, P-384, P-521).
+  shaNNNWithRSAEncryption), RSASSA-PSS, ECDSA (P-256, P-384, P-521) and SM2 with SM3
+  (sm2-with-sm3 1.2.156.10197.1.501, and sm2sign 1.2.156.10197.1.301.1 as GM/T 0010
+  signers write it).
 
 A scheme's ``verify`` gets the signer's SubjectPublicKeyInfo (asn1crypto), the signature,
 the signed message (the DER of the signed attributes, not a pre-computed hash: SM2 needs
 the message to mix in its Z value) and the digest algorithm.
+
+SM2 (GM/T 0010, GB/T 35275): the signature is SM2 over the DER of the signed attributes
+(the SET OF), hashed as SM3(Z || attributes) with Z computed from the default signer ID
+"1234567812345678" (GM/T 0009), as ``openssl dgst -sm3 -sigopt distid:1234567812345678``
+does; the digest algorithm must be SM3. :func:`sign_detached` takes a
+:class:`ca_interop.gm.Sm2PrivateKey` for it (:func:`load_signing_key` reads one from a
+key file). The signer's certificate stays a pyca/cryptography ``Certificate`` in
+:class:`SignatureCheck`: cryptography parses SM2 certificates, it only cannot use their
+keys, and this module takes the key from the asn1crypto SubjectPublicKeyInfo.
+
+Content types: bidhall writes the RFC 5652 OIDs (id-signedData, id-data) for SM2 too.
+GM/T 0010 defines its own OIDs (signedData 1.2.156.10197.6.1.4.2.2, data
+1.2.156.10197.6.1.4.2.1) for exactly the same ASN.1 structures, so they add nothing a
+verifier needs (the SM3 and SM2 algorithm identifiers already say the signature is a GM
+one), while general CMS toolkits (OpenSSL ``cms``, Bouncy Castle, asn1crypto) recognise
+only the RFC 5652 ones: with them anyone can at least parse and inspect our signatures
+and check the SM2 signature over the extracted attributes. On verification the GM/T 0010
+OIDs are accepted as well, for the outer and the encapsulated content type (the
+contentType attribute must still equal the encapsulated type), so that signatures made
+by GM tools (GmSSL, CA clients) verify.
 """
 
 from __future__ import annotations
@@ -38,12 +60,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, Union
 
-from asn1crypto import algos, cms, core as asn1, keys as asn1_keys, x509 as asn1_x509
+from asn1crypto import algos, cms, core as asn1, keys as asn1_keys, pem as asn1_pem, x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from ca_interop import gm
 from core.clock import ensure_utc, utcnow
 
 __all__ = [
@@ -58,6 +81,7 @@ __all__ = [
     "SignatureRejected",
     "SignatureScheme",
     "UnsupportedSignatureError",
+    "load_signing_key",
     "register_digest_algorithm",
     "register_signature_scheme",
     "sign_detached",
@@ -73,6 +97,15 @@ is a few tens of kilobytes)."""
 
 ID_DATA = "1.2.840.113549.1.7.1"
 ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+GM_DATA = "1.2.156.10197.6.1.4.2.1"
+GM_SIGNED_DATA = "1.2.156.10197.6.1.4.2.2"
+"""GM/T 0010 content types: accepted on verification, never written (see the module
+documentation)."""
+SIGNED_DATA_TYPES = (ID_SIGNED_DATA, GM_SIGNED_DATA)
+DATA_TYPES = (ID_DATA, GM_DATA)
+OID_SM2_SIGN = "1.2.156.10197.1.301.1"
+"""sm2-1, "SM2 digital signature" (GM/T 0006): the signatureAlgorithm GM/T 0010 signers
+write; sm2-with-sm3 (:data:`ca_interop.gm.OID_SM2_WITH_SM3`) is the other one seen."""
 ATTR_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 ATTR_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 ATTR_SIGNING_TIME = "1.2.840.113549.1.9.5"
@@ -88,16 +121,18 @@ CONTENT_TYPE_NAMES = {
     "1.2.840.113549.1.9.16.1.4": "TSTInfo",
     "1.2.840.113549.1.9.16.1.9": "CompressedData",
     "1.2.840.113549.1.9.16.1.23": "AuthEnvelopedData",
-    "1.2.156.10197.6.1.4.2.1": "GM/T 0010 Data",
-    "1.2.156.10197.6.1.4.2.2": "GM/T 0010 SignedData",
+    GM_DATA: "GM/T 0010 Data",
+    GM_SIGNED_DATA: "GM/T 0010 SignedData",
 }
+
+_GM_ALGORITHM_NAMES = {gm.OID_SM3: "sm3", gm.OID_SM2_WITH_SM3: "sm2_with_sm3", OID_SM2_SIGN: "sm2sign"}
 
 Content = Union[bytes, bytearray, memoryview, BinaryIO, Iterable[bytes], "os.PathLike[str]"]
 """What can be signed or verified: bytes, a binary file object (read from its current
 position to the end), a path, or an iterable of byte chunks."""
 
 Certificate = Union[x509.Certificate, asn1_x509.Certificate, bytes]
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, gm.Sm2PrivateKey]
 
 
 class SignatureFormatError(ValueError):
@@ -181,6 +216,8 @@ for _name, _oid, _hash in (
     register_digest_algorithm(
         DigestAlgorithm(_name, _oid, getattr(hashlib, _name), _hash)  # type: ignore[arg-type]
     )
+# SM3 streams through gm.Sm3Hasher (cryptography's SM3, incremental), for SM2 signatures.
+register_digest_algorithm(DigestAlgorithm("sm3", gm.OID_SM3, gm.Sm3Hasher, hashes.SM3))
 
 
 def _load_public_key(public_key: asn1_keys.PublicKeyInfo) -> Any:
@@ -247,6 +284,33 @@ def _verify_ecdsa(public_key, signature, message, digest, parameters) -> None:
     key.verify(signature, message, ec.ECDSA(digest.crypto_hash()))
 
 
+def _verify_sm2(public_key, signature, message, digest, parameters) -> None:
+    """SM2 over SM3(Z || message), Z from the default signer ID (GM/T 0009, GM/T 0010)."""
+    if digest.oid != gm.OID_SM3:
+        raise SignatureRejected(f"an SM2 signature is made with SM3, not {digest.name}")
+    if not _absent_or_null(parameters):
+        raise SignatureRejected("the SM2 signature algorithm has parameters; none are defined")
+    try:
+        key = gm.sm2_public_key_from_spki(public_key)
+    except gm.GmError as exc:
+        if _key_kind(public_key) != "ec":
+            raise SignatureRejected(
+                f"an SM2 signature cannot come from the signer's {_key_kind(public_key)} key"
+            ) from None
+        raise SignatureRejected(f"the signer's key cannot be used for SM2: {exc}") from None
+    if not gm.sm2_verify(key, message, bytes(signature), gm.SM2_DEFAULT_USER_ID):
+        raise InvalidSignature
+
+
+def _absent_or_null(parameters: Any) -> bool:
+    if parameters is None or isinstance(parameters, (asn1.Void, asn1.Null)):
+        return True
+    try:
+        return parameters.native is None
+    except (ValueError, TypeError, KeyError, IndexError):
+        return False
+
+
 _RSA = "1.2.840.113549.1.1."
 _ECDSA = "1.2.840.10045."
 for _oid, _scheme in {
@@ -259,13 +323,16 @@ for _oid, _scheme in {
     _ECDSA + "4.3.2": SignatureScheme("ecdsa", _verify_ecdsa, "sha256"),
     _ECDSA + "4.3.3": SignatureScheme("ecdsa", _verify_ecdsa, "sha384"),
     _ECDSA + "4.3.4": SignatureScheme("ecdsa", _verify_ecdsa, "sha512"),
+    gm.OID_SM2_WITH_SM3: SignatureScheme("sm2", _verify_sm2, "sm3"),
+    OID_SM2_SIGN: SignatureScheme("sm2", _verify_sm2, "sm3"),  # GM/T 0010 as written in the wild
 }.items():
     register_signature_scheme(_oid, _scheme)
 
 
 def _oid_name(oid: str) -> str:
     """A readable name for an OID (``sha1 (1.3.14.3.2.26)``) for messages."""
-    for mapping in (algos.DigestAlgorithmId._map, algos.SignedDigestAlgorithmId._map, CONTENT_TYPE_NAMES):
+    for mapping in (algos.DigestAlgorithmId._map, algos.SignedDigestAlgorithmId._map, CONTENT_TYPE_NAMES,
+                    _GM_ALGORITHM_NAMES):
         if oid in mapping:
             return f"{mapping[oid]} ({oid})"
     return oid
@@ -356,18 +423,22 @@ def sign_detached(
 ) -> bytes:
     """A DER ``ContentInfo`` with a detached SignedData over ``data_or_stream``.
 
-    ``key`` is an RSA or EC private key matching ``cert``; ``chain`` adds certificates
-    (intermediates, the root) to the certificates set. ``signing_time`` defaults to now
-    and is truncated to whole seconds (UTCTime until 2049). ``digest_algorithm`` is
-    ``sha256``, ``sha384`` or ``sha512``; by default SHA-384 for P-384 keys, SHA-512 for
-    P-521 keys, SHA-256 otherwise. RSA keys sign with PKCS#1 v1.5 unless ``rsa_pss``
-    (then RSASSA-PSS with MGF1 of the same hash and a salt as long as the hash).
+    ``key`` is an RSA, EC or SM2 (:class:`ca_interop.gm.Sm2PrivateKey`) private key
+    matching ``cert``; ``cert`` and ``chain`` are pyca/cryptography or asn1crypto
+    certificates, or DER or PEM bytes (SM2 certificates in any of these forms). ``chain``
+    adds certificates (intermediates, the root) to the certificates set. ``signing_time``
+    defaults to now and is truncated to whole seconds (UTCTime until 2049).
+    ``digest_algorithm`` is ``sha256``, ``sha384`` or ``sha512`` for RSA and EC keys (by
+    default SHA-384 for P-384 keys, SHA-512 for P-521 keys, SHA-256 otherwise) and
+    ``sm3``, the default and only choice, for SM2 keys. RSA keys sign with PKCS#1 v1.5
+    unless ``rsa_pss`` (then RSASSA-PSS with MGF1 of the same hash and a salt as long as
+    the hash). SM2 keys sign with sm2-with-sm3 (1.2.156.10197.1.501) under the default
+    signer ID "1234567812345678"; the content types are still the RFC 5652 ones.
     """
     signer = _asn1_cert(cert)
-    public_key = _crypto_cert(signer).public_key()
-    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-        raise TypeError(f"cannot sign with a {type(key).__name__}: an RSA or EC private key is needed")
-    if key.public_key() != public_key:
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, gm.Sm2PrivateKey)):
+        raise TypeError(f"cannot sign with a {type(key).__name__}: an RSA, EC or SM2 private key is needed")
+    if not _key_fits_certificate(key, signer["tbs_certificate"]["subject_public_key_info"]):
         raise ValueError("the private key does not belong to the signer's certificate")
     if rsa_pss and not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("RSASSA-PSS needs an RSA key")
@@ -422,16 +493,35 @@ def _digest_algorithm_id(digest: DigestAlgorithm) -> algos.DigestAlgorithm:
     return algos.DigestAlgorithm({"algorithm": digest.oid, "parameters": None})
 
 
+def _key_fits_certificate(key: PrivateKey, spki: asn1_keys.PublicKeyInfo) -> bool:
+    if isinstance(key, gm.Sm2PrivateKey):
+        try:
+            return gm.sm2_public_key_from_spki(spki) == key.public_key
+        except gm.GmError:  # not an SM2 certificate
+            return False
+    try:
+        return key.public_key() == serialization.load_der_public_key(spki.dump())
+    except (ValueError, UnsupportedAlgorithm):  # e.g. an SM2 certificate, whose curve cryptography lacks
+        return False
+
+
+_SHA2 = ("sha256", "sha384", "sha512")
+
+
 def _signing_digest(key: PrivateKey, name: str | None) -> DigestAlgorithm:
+    if isinstance(key, gm.Sm2PrivateKey):
+        if name is not None and name.lower().replace("-", "") != "sm3":
+            raise ValueError(f"an SM2 key signs with SM3, not {name!r}")
+        return DIGEST_ALGORITHMS[gm.OID_SM3]
     if name is None:
         name = "sha256"
         if isinstance(key, ec.EllipticCurvePrivateKey):
             name = {"secp384r1": "sha384", "secp521r1": "sha512"}.get(key.curve.name, "sha256")
     wanted = name.lower().replace("-", "")
     for digest in DIGEST_ALGORITHMS.values():
-        if digest.name == wanted:
+        if digest.name == wanted and wanted in _SHA2:
             return digest
-    raise ValueError(f"unknown digest algorithm {name!r}: sha256, sha384 or sha512")
+    raise ValueError(f"unknown digest algorithm {name!r} for an RSA or EC key: sha256, sha384 or sha512")
 
 
 def _sign(
@@ -452,6 +542,10 @@ def _sign(
         # rsaEncryption with NULL parameters, as OpenSSL and most CAs' tools write it.
         algorithm = algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15", "parameters": asn1.Null()})
         return algorithm, key.sign(message, padding.PKCS1v15(), digest.crypto_hash())
+    if isinstance(key, gm.Sm2PrivateKey):
+        # sm2-with-sm3 without parameters, as GmSSL and OpenSSL write it; Z from the default ID.
+        algorithm = algos.SignedDigestAlgorithm({"algorithm": gm.OID_SM2_WITH_SM3})
+        return algorithm, gm.sm2_sign(key, message, gm.SM2_DEFAULT_USER_ID)
     algorithm = algos.SignedDigestAlgorithm({"algorithm": f"{digest.name}_ecdsa"})
     return algorithm, key.sign(message, ec.ECDSA(digest.crypto_hash()))
 
@@ -463,14 +557,53 @@ def _asn1_cert(cert: Certificate) -> asn1_x509.Certificate:
         return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
     if isinstance(cert, (bytes, bytearray)):
         der = bytes(cert)
-        if der.lstrip().startswith(b"-----BEGIN"):
-            der = x509.load_pem_x509_certificate(der).public_bytes(serialization.Encoding.DER)
+        if asn1_pem.detect(der):
+            label, _, der = asn1_pem.unarmor(der)  # the first PEM block
+            if label not in ("CERTIFICATE", "X509 CERTIFICATE"):
+                raise ValueError(f"expected a PEM CERTIFICATE, got a PEM {label!r}")
         return asn1_x509.Certificate.load(der, strict=True)
     raise TypeError(f"not a certificate: {type(cert).__name__}")
 
 
-def _crypto_cert(cert: asn1_x509.Certificate) -> x509.Certificate:
-    return x509.load_der_x509_certificate(cert.dump())
+def load_signing_key(data: bytes, password: bytes | None = None) -> PrivateKey:
+    """The private key in a key file (PEM or DER), for :func:`sign_detached`: RSA or EC
+    through pyca/cryptography, SM2 (which cryptography cannot load: it has no SM2 curve)
+    through :func:`ca_interop.gm.load_sm2_private_key`, PKCS#8 or SEC1 ("EC PRIVATE
+    KEY", "SM2 PRIVATE KEY"). SM2 keys must be unencrypted. Raises ``ValueError`` (or
+    ``TypeError`` for a wrong or missing password, and for other key types)."""
+    data = bytes(data)
+    is_pem = asn1_pem.detect(data)
+    try:
+        loader = serialization.load_pem_private_key if is_pem else serialization.load_der_private_key
+        key = loader(data, password)
+    except UnsupportedAlgorithm as exc:  # an EC key on a curve cryptography lacks: SM2?
+        return _load_sm2_key(data, password, exc)
+    except ValueError as exc:  # e.g. the "SM2 PRIVATE KEY" PEM label cryptography does not know
+        if password is None and _is_sm2_key(data):
+            return _load_sm2_key(data, password, exc)
+        raise
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise TypeError(f"cannot sign with a {type(key).__name__}: an RSA, EC or SM2 private key is needed")
+    return key
+
+
+def _is_sm2_key(data: bytes) -> bool:
+    try:
+        gm.load_sm2_private_key(data)
+    except gm.GmError:
+        return False
+    return True
+
+
+def _load_sm2_key(data: bytes, password: bytes | None, cause: Exception) -> gm.Sm2PrivateKey:
+    try:
+        return gm.load_sm2_private_key(data)
+    except gm.GmError as exc:
+        if password is not None:
+            raise ValueError(
+                "password-protected SM2 keys are not supported: decrypt it first (openssl pkey -in key.pem)"
+            ) from None
+        raise ValueError(f"{exc} ({_brief(cause)})") from None
 
 
 # --- verification --------------------------------------------------------------------------
@@ -486,6 +619,15 @@ class SignatureCheck:
     remaining certificates the signature carries (usually the chain), in their order.
     ``content_digest`` is the content's digest, ``None`` when the signature failed before
     the content was read.
+
+    The certificates are pyca/cryptography certificates for every key type, SM2 included:
+    cryptography parses SM2 certificates (subject, serial, extensions, ``public_bytes``)
+    but raises ``UnsupportedAlgorithm`` from their ``public_key()`` and
+    ``signature_hash_algorithm``, so take SM2 keys from the asn1crypto form
+    (``asn1crypto.x509.Certificate.load(cert.public_bytes(Encoding.DER))``), as the
+    certificate validator does. ``digest_algorithm`` is ``sha256``/``sha384``/``sha512``
+    or ``sm3``; ``signature_algorithm`` is ``rsassa_pkcs1v15``, ``rsassa_pss``, ``ecdsa``
+    or ``sm2``.
     """
 
     valid: bool
@@ -582,12 +724,15 @@ def _parse(signature_der: bytes, extra_certs: Iterable[Certificate], max_size: i
     try:
         content_info = cms.ContentInfo.load(der, strict=True)
         content_type = content_info["content_type"].dotted
-        if content_type != ID_SIGNED_DATA:
+        if content_type not in SIGNED_DATA_TYPES:
             raise SignatureFormatError(
                 f"the signature is a CMS {_oid_name(content_type)}, not a SignedData"
             )
         stage = "reading the SignedData"
         signed_data = content_info["content"]
+        if content_type == GM_SIGNED_DATA and isinstance(signed_data, asn1.Any):
+            # asn1crypto knows only the RFC 5652 OID; GM/T 0010's SignedData is the same structure.
+            signed_data = signed_data.parse(cms.SignedData)
         if not isinstance(signed_data, cms.SignedData):
             raise SignatureFormatError("the ContentInfo holds no SignedData")
         encapsulated = signed_data["encap_content_info"]
@@ -596,7 +741,7 @@ def _parse(signature_der: bytes, extra_certs: Iterable[Certificate], max_size: i
             raise SignatureFormatError(
                 "the signature is attached (it contains the signed content); a detached signature is expected"
             )
-        if encapsulated_type != ID_DATA:
+        if encapsulated_type not in DATA_TYPES:
             raise UnsupportedSignatureError(
                 f"the signed content type is {_oid_name(encapsulated_type)}; only Data is accepted"
             )

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identities.models import Party, Token, User
+from identities.models import Party, Token, User, UserCertificate
 from supervision.ledger.canonical import to_json_value
 from supervision.replay import State, StreamKind, StreamRegistry
 
@@ -21,6 +21,7 @@ USER_UPDATED = "identities.user_updated"
 PASSWORD_CHANGED = "identities.password_changed"
 TOKEN_ISSUED = "identities.token_issued"
 TOKEN_REVOKED = "identities.token_revoked"
+CERTIFICATE_BOUND = "identities.certificate_bound"
 
 
 def party_stream(party_id: int | None) -> str:
@@ -56,6 +57,14 @@ def token_snapshot(token: Token) -> dict[str, Any]:
     )
 
 
+def certificate_snapshot(record: UserCertificate) -> dict[str, Any]:
+    return to_payload(
+        {"id": record.id, "fingerprint": record.fingerprint, "subject": record.subject, "ca_name": record.ca_name,
+         "uscc": record.uscc, "person_id": record.person_id, "not_after": record.not_after,
+         "bound_at": record.bound_at}
+    )
+
+
 # --- reducers -----------------------------------------------------------------------------
 
 
@@ -69,7 +78,7 @@ def apply_user(state: State | None, entry: dict[str, Any]) -> State | None:
     payload = entry["payload"]
     kind = entry["type"]
     if kind == USER_CREATED:
-        return {**payload, "tokens": {}}
+        return {**payload, "tokens": {}, "certificates": {}}
     if state is None:
         return None
     if kind == USER_UPDATED:
@@ -80,6 +89,8 @@ def apply_user(state: State | None, entry: dict[str, Any]) -> State | None:
         token_key = str(payload["token_id"])
         token = {**state["tokens"][token_key], "revoked_at": payload["revoked_at"]}
         return {**state, "tokens": {**state["tokens"], token_key: token}}
+    if kind == CERTIFICATE_BOUND:
+        return {**state, "certificates": {**state["certificates"], payload["fingerprint"]: dict(payload)}}
     return state  # password changes leave nothing replayable (the hash stays out)
 
 
@@ -96,7 +107,12 @@ async def load_user(session: AsyncSession, stream: str) -> State | None:
     if user is None:
         return None
     tokens = await session.scalars(sa.select(Token).where(Token.user_id == user.id))
-    return {**user_snapshot(user), "tokens": {str(t.id): token_snapshot(t) for t in tokens}}
+    certificates = await session.scalars(sa.select(UserCertificate).where(UserCertificate.user_id == user.id))
+    return {
+        **user_snapshot(user),
+        "tokens": {str(t.id): token_snapshot(t) for t in tokens},
+        "certificates": {c.fingerprint: certificate_snapshot(c) for c in certificates},
+    }
 
 
 async def list_party_streams(session: AsyncSession) -> list[str]:

@@ -57,3 +57,33 @@ class Token(SQLModel, table=True):
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+
+
+class LoginChallenge(SQLModel, table=True):
+    """A one-time nonce a certificate holder signs to sign in (or to bind the certificate)."""
+
+    __tablename__ = "identities_login_challenges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+
+
+class UserCertificate(SQLModel, table=True):
+    """A signing certificate bound to a user, after the user proved holding its key."""
+
+    __tablename__ = "identities_user_certificates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("identities_users.id"), nullable=False, index=True)
+    )
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    subject: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    ca_name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    uscc: str | None = Field(default=None, sa_column=sa.Column(sa.String(18)))
+    person_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(40)))
+    not_after: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    bound_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

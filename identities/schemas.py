@@ -139,3 +139,29 @@ class UserPage(Output):
     total: int
     offset: int
     limit: int
+
+
+class ChallengeOut(Output):
+    """Sign ``to_sign`` (UTF-8) with a detached CMS signature and send it back with the nonce."""
+
+    nonce: str
+    to_sign: str
+    expires_at: datetime
+
+
+class CertificateProof(Input):
+    nonce: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    signature: Annotated[str, StringConstraints(min_length=1, max_length=400_000)] = Field(
+        description="Base64 of a detached DER CMS signature over the challenge's to_sign bytes."
+    )
+
+
+class BoundCertificateOut(Output):
+    id: int
+    fingerprint: str
+    subject: str
+    ca_name: str
+    uscc: str | None
+    person_id: str | None
+    not_after: datetime
+    bound_at: datetime

@@ -90,7 +90,7 @@ async def create_user(session: AsyncSession, actor: Actor, data: UserCreate) -> 
     )
     session.add(user)
     await session.flush()
-    await _record_user(session, actor, user, events.USER_CREATED, events.user_snapshot(user))
+    await record_user_event(session, actor, user, events.USER_CREATED, events.user_snapshot(user))
     return user
 
 
@@ -130,7 +130,7 @@ async def update_user(session: AsyncSession, actor: Actor, user_id: int, data: U
     except ValueError as error:
         raise InvalidInput(str(error)) from None
     if changes:
-        await _record_user(session, actor, user, events.USER_UPDATED, events.to_payload(changes))
+        await record_user_event(session, actor, user, events.USER_UPDATED, events.to_payload(changes))
     return user
 
 
@@ -140,7 +140,7 @@ async def change_password(session: AsyncSession, actor: Actor, data: PasswordCha
     if not verify_password(user.password_hash, data.current_password):
         raise PermissionDenied("the current password is wrong")
     user.password_hash = hash_password(data.new_password)
-    await _record_user(session, actor, user, events.PASSWORD_CHANGED, {})
+    await record_user_event(session, actor, user, events.PASSWORD_CHANGED, {})
 
 
 # --- sign-in and tokens -------------------------------------------------------------------
@@ -156,7 +156,7 @@ async def sign_in(
     if not user.active:
         raise NotAuthenticated("this account is deactivated")
     actor = actor_for(user, source_address=source_address)
-    return await _issue_token(session, actor, user, kind="session", name="login", lifetime=timedelta(hours=hours))
+    return await issue_token(session, actor, user, kind="session", name="login", lifetime=timedelta(hours=hours))
 
 
 @use_case("identities.sign_out", ANY_ROLE)
@@ -171,7 +171,7 @@ async def sign_out(session: AsyncSession, actor: Actor, raw_token: str) -> None:
 async def issue_api_token(session: AsyncSession, actor: Actor, data: TokenCreate) -> tuple[Token, str]:
     user = await _require_user(session, actor.user_id)
     lifetime = timedelta(days=data.expires_in_days)
-    return await _issue_token(session, actor, user, kind="api", name=data.name, lifetime=lifetime)
+    return await issue_token(session, actor, user, kind="api", name=data.name, lifetime=lifetime)
 
 
 @use_case("identities.list_tokens", ANY_ROLE)
@@ -224,7 +224,7 @@ def token_digest(raw_token: str) -> str:
 # --- helpers ------------------------------------------------------------------------------
 
 
-async def _issue_token(
+async def issue_token(
     session: AsyncSession, actor: Actor, user: User, *, kind: str, name: str, lifetime: timedelta
 ) -> tuple[Token, str]:
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -239,7 +239,7 @@ async def _issue_token(
     )
     session.add(token)
     await session.flush()
-    await _record_user(session, actor, user, events.TOKEN_ISSUED, events.token_snapshot(token))
+    await record_user_event(session, actor, user, events.TOKEN_ISSUED, events.token_snapshot(token))
     return token, raw
 
 
@@ -247,10 +247,10 @@ async def _revoke(session: AsyncSession, actor: Actor, token: Token) -> None:
     token.revoked_at = utcnow()
     user = await _require_user(session, token.user_id)
     payload = {"token_id": token.id, "revoked_at": token.revoked_at}
-    await _record_user(session, actor, user, events.TOKEN_REVOKED, payload)
+    await record_user_event(session, actor, user, events.TOKEN_REVOKED, payload)
 
 
-async def _record_user(session: AsyncSession, actor: Actor, user: User, event_type: str, payload: dict) -> None:
+async def record_user_event(session: AsyncSession, actor: Actor, user: User, event_type: str, payload: dict) -> None:
     await session.flush()
     await append(session, stream=events.user_stream(user.id), event_type=event_type, actor=actor, payload=payload)
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from core.settings import Settings, load_settings
 from core.tasks import create_celery_app
-from web import routes_ca, routes_health, routes_identities, routes_ledger
+from web import routes_ca, routes_certificate_login, routes_health, routes_identities, routes_ledger
 from web.api import Api
 from web.middleware import AccessLogMiddleware, RequestSizeLimitMiddleware
 from web.openapi import build_openapi
@@ -26,7 +26,7 @@ VERSION = "0.1.0"
 
 def all_operations() -> Api:
     combined = Api()
-    for module in (routes_health, routes_identities, routes_ledger, routes_ca):
+    for module in (routes_health, routes_identities, routes_certificate_login, routes_ledger, routes_ca):
         combined.operations.extend(module.api.operations)
     return combined
 

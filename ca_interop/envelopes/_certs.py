@@ -10,15 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+
+from ca_interop import gm
 
 from . import _der
 from ._der import CONTEXT, UNIVERSAL, DerError, Element
 from ._errors import EnvelopeError
 
-CertificateLike = x509.Certificate | bytes | str | os.PathLike[str]
-"""A certificate object, PEM or DER bytes, or the path of a PEM/DER file."""
+CertificateLike = x509.Certificate | asn1_x509.Certificate | bytes | str | os.PathLike[str]
+"""A certificate object (pyca/cryptography or asn1crypto, as the SM2 demo CA makes), PEM or
+DER bytes, or the path of a PEM/DER file."""
 
 _NAME_LABELS = {
     "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
@@ -63,6 +68,8 @@ class CertView:
 def load_certificate(value: CertificateLike) -> x509.Certificate:
     if isinstance(value, x509.Certificate):
         return value
+    if isinstance(value, asn1_x509.Certificate):
+        value = bytes(value.dump())
     data = Path(value).read_bytes() if isinstance(value, (str, os.PathLike)) else value
     if not isinstance(data, bytes):
         raise TypeError(f"expected a certificate, PEM/DER bytes or a path, not {type(value).__name__}")
@@ -75,7 +82,9 @@ def load_certificate(value: CertificateLike) -> x509.Certificate:
 
 
 def load_private_key(value: Any) -> Any:
-    """A ``cryptography`` private key as is; PEM/DER bytes or a path loaded (unencrypted)."""
+    """A ``cryptography`` private key or :class:`gm.Sm2PrivateKey` as is; PEM/DER bytes or
+    a path loaded (unencrypted): by ``cryptography``, else as an SM2 key (PKCS#8 or SEC1,
+    which ``cryptography`` cannot load)."""
     if hasattr(value, "public_key") and not isinstance(value, (bytes, str, os.PathLike)):
         return value
     data = Path(value).read_bytes() if isinstance(value, (str, os.PathLike)) else value
@@ -85,8 +94,16 @@ def load_private_key(value: Any) -> Any:
         if b"-----BEGIN" in data:
             return serialization.load_pem_private_key(data, password=None)
         return serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError) as error:
-        raise EnvelopeError(f"not a readable unencrypted private key: {error}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        failure: Exception = error
+    try:
+        return gm.load_sm2_private_key(data)
+    except (ValueError, TypeError) as error:  # GmError is a ValueError
+        # Report the SM2 reading's reason only for what cryptography recognised as an
+        # unsupported key (the SM2 curve) or a PEM label it does not know.
+        if isinstance(failure, UnsupportedAlgorithm) or b"SM2 PRIVATE KEY" in data[:200]:
+            failure = error
+    raise EnvelopeError(f"not a readable unencrypted private key: {failure}") from None
 
 
 def view(value: CertificateLike) -> CertView:

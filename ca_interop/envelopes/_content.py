@@ -4,8 +4,10 @@ A :class:`ContentCipher` makes its AlgorithmIdentifier, reads one back, and hand
 streaming encryptors/decryptors with ``update_into`` (no per-chunk allocation) and a
 detached authentication tag that goes into the envelope's ``mac`` field. Only
 authenticated ciphers fit: :func:`open_envelope` releases plaintext only after the tag
-verifies. Register another with :func:`register_content_cipher` (SM4-GCM: OID
-1.2.156.10197.1.104.8, same GCMParameters).
+verifies. Two are built in and accepted when opening: :data:`AES_256_GCM` (RFC 5084)
+and :data:`SM4_GCM` (OID 1.2.156.10197.1.104.8, the same GCMParameters; the content
+cipher of envelopes for SM2 certificates). Register another with
+:func:`register_content_cipher`.
 """
 
 from __future__ import annotations
@@ -83,9 +85,12 @@ class GcmParameters:
     tag_size: int
 
 
+_BlockAlgorithm = type[algorithms.AES] | type[algorithms.SM4]
+
+
 class _GcmEncryptor:
-    def __init__(self, key: bytes, nonce: bytes) -> None:
-        self._context = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+    def __init__(self, algorithm: _BlockAlgorithm, key: bytes, nonce: bytes) -> None:
+        self._context = Cipher(algorithm(key), modes.GCM(nonce)).encryptor()
 
     def update_into(self, data: memoryview, out: bytearray | memoryview) -> int:
         return self._context.update_into(data, out)
@@ -96,9 +101,9 @@ class _GcmEncryptor:
 
 
 class _GcmDecryptor:
-    def __init__(self, key: bytes, parameters: GcmParameters) -> None:
+    def __init__(self, algorithm: _BlockAlgorithm, key: bytes, parameters: GcmParameters) -> None:
         self._context = Cipher(
-            algorithms.AES(key), modes.GCM(parameters.nonce, min_tag_length=parameters.tag_size)
+            algorithm(key), modes.GCM(parameters.nonce, min_tag_length=parameters.tag_size)
         ).decryptor()
         self._tag_size = parameters.tag_size
 
@@ -120,19 +125,21 @@ class _GcmDecryptor:
             ) from None
 
 
-class AesGcm:
-    """AES-GCM as in RFC 5084: ``GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING,
-    aes-ICVlen INTEGER DEFAULT 12 }``; we write a 12-byte nonce and ICVlen 16 and accept
-    only those (the platform's policy; OpenSSL writes the same)."""
+class GcmCipher:
+    """A 128-bit block cipher in GCM mode with RFC 5084's ``GCMParameters ::= SEQUENCE {
+    aes-nonce OCTET STRING, aes-ICVlen INTEGER DEFAULT 12 }``; we write a 12-byte nonce
+    and ICVlen 16 and accept only those (the platform's policy; OpenSSL writes the same
+    for AES). SM4-GCM uses the same parameters: no CMS specification defines others."""
 
     nonce_size = 12
     tag_size = 16
     overhead = 15  # cryptography asks for block_size - 1 spare bytes in update_into
 
-    def __init__(self, name: str, oid: str, key_size: int) -> None:
+    def __init__(self, name: str, oid: str, key_size: int, algorithm: _BlockAlgorithm = algorithms.AES) -> None:
         self.name = name
         self.oid = oid
         self.key_size = key_size
+        self.algorithm = algorithm
 
     def __repr__(self) -> str:
         return f"<ContentCipher {self.name}>"
@@ -169,7 +176,7 @@ class AesGcm:
         return plaintext_size  # GCM is a stream mode; the tag is detached
 
     def encryptor(self, key: bytes, parameters: GcmParameters) -> _GcmEncryptor:
-        return _GcmEncryptor(key, parameters.nonce)
+        return _GcmEncryptor(self.algorithm, key, parameters.nonce)
 
     def decryptor(self, key: bytes, parameters: GcmParameters) -> _GcmDecryptor:
         if len(key) != self.key_size:
@@ -177,17 +184,37 @@ class AesGcm:
                 f"the unwrapped content key is {len(key)} bytes, {self.name} needs {self.key_size}: "
                 "the envelope was altered or damaged"
             )
-        return _GcmDecryptor(key, parameters)
+        return _GcmDecryptor(self.algorithm, key, parameters)
 
 
-AES_256_GCM = AesGcm("aes-256-gcm", "2.16.840.1.101.3.4.1.46", 32)
+AesGcm = GcmCipher  # the name before SM4-GCM joined
 
-CONTENT_CIPHERS: dict[str, ContentCipher] = {AES_256_GCM.oid: AES_256_GCM}
+AES_256_GCM = GcmCipher("aes-256-gcm", "2.16.840.1.101.3.4.1.46", 32, algorithms.AES)
+
+SM4_GCM = GcmCipher("sm4-gcm", "1.2.156.10197.1.104.8", 16, algorithms.SM4)
+"""SM4 (GB/T 32907) in GCM mode, 128-bit key. The OID is OpenSSL's ``SM4-GCM``
+(objects.txt ``sm-scheme 104 8``; OpenSSL 3.0 does not know it), under the SM4 arc
+1.2.156.10197.1.104 of GM/T 0006 (.1 ECB, .2 CBC, .7 CTR, .9 CCM). GM/T 0006-2023 is
+said to assign .8 to SM4-GCM too; its text was not checked. RFC 8998 defines SM4-GCM for
+TLS 1.3 only, with no OID. The streaming code is pyca/cryptography's SM4, as in
+:mod:`ca_interop.gm`."""
+
+CONTENT_CIPHERS: dict[str, ContentCipher] = {AES_256_GCM.oid: AES_256_GCM, SM4_GCM.oid: SM4_GCM}
 """The content algorithms :func:`open_envelope` accepts, by OID."""
 
 
 def register_content_cipher(cipher: ContentCipher) -> None:
     CONTENT_CIPHERS[cipher.oid] = cipher
+
+
+def content_cipher_named(name: str) -> ContentCipher:
+    """A registered cipher by name (``"sm4-gcm"``) or dotted OID."""
+    cipher = CONTENT_CIPHERS.get(name) or next(
+        (c for c in CONTENT_CIPHERS.values() if c.name == name.lower()), None)
+    if cipher is None:
+        raise ValueError(f"unknown content cipher {name!r}; registered: "
+                         + ", ".join(c.name for c in CONTENT_CIPHERS.values()))
+    return cipher
 
 
 def content_cipher_for(algorithm: Element) -> tuple[ContentCipher, Any]:

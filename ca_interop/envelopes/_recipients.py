@@ -14,9 +14,14 @@ with the private key. Two are built in:
   dhSinglePass-stdDH-sha256kdf-scheme + id-aes256-wrap, and read the sha1/224/256/384/512
   KDF variants (OpenSSL's default is sha1kdf) with any AES wrap size.
 
-An SM2 scheme (GM/T 0010 / RFC 8998-style key transport, SPKI curve 1.2.156.10197.1.301)
-registers with :func:`register_recipient_scheme`; dispatch reads the key algorithm from
-the certificate's SubjectPublicKeyInfo, so ``cryptography`` need not load SM2 keys.
+A third, ``SM2_KEY_TRANSPORT`` (KeyTransRecipientInfo with SM2 encryption, for SPKI curve
+1.2.156.10197.1.301), lives in :mod:`._sm2` and is registered there; dispatch reads the
+key algorithm from the certificate's SubjectPublicKeyInfo, so ``cryptography`` need not
+load SM2 keys. More register with :func:`register_recipient_scheme`.
+
+A scheme may also carry ``content_cipher`` (the content cipher :func:`seal` picks when
+none is asked for) and ``content_ciphers`` (the OIDs it may be sealed with; others are
+refused with :class:`RecipientRefused`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ MGF1 = "1.2.840.113549.1.1.8"
 P_SPECIFIED = "1.2.840.113549.1.1.9"
 EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 SM2_CURVE = "1.2.156.10197.1.301"
+SM2_ENCRYPTION = "1.2.156.10197.1.301.3"  # sm2encrypt (GM/T 0006: SM2-3, public-key encryption)
 
 HASHES: dict[str, tuple[str, type[hashes.HashAlgorithm]]] = {
     "1.3.14.3.2.26": ("SHA-1", hashes.SHA1),
@@ -246,6 +252,8 @@ def _describe_key_transport(algorithm: Element) -> str:
         dotted = algorithm.children()[0].as_oid()
         if dotted == RSA_ENCRYPTION:
             return "RSAES-PKCS1-v1_5"
+        if dotted == SM2_ENCRYPTION:
+            return "SM2 encryption (GM/T 0003.4, C1C3C2)"
         if dotted == RSAES_OAEP:
             hash_oid, mgf_hash_oid, _ = _oaep_parameters(algorithm)
             return f"RSAES-OAEP ({HASHES[hash_oid][0]}, MGF1-{HASHES[mgf_hash_oid][0]})"

@@ -284,13 +284,14 @@ def test_signature_algorithm_must_fit_the_key(pkis):
 
 
 def test_signature_schemes_are_pluggable(pkis, monkeypatch):
-    """How SM2 will come in: a scheme registered for its signatureAlgorithm OID."""
+    """How a new algorithm comes in (as SM2 did): a scheme registered for its signatureAlgorithm OID."""
+    unregistered = "1.3.6.1.4.1.55555.1.2"  # a private-arc OID nobody signs with
     pki = pkis["ecdsa"]
     info = cms.ContentInfo.load(sign_detached(CONTENT, pki.signer.key, pki.signer.cert))
     signer_info = info["content"]["signer_infos"][0]
-    signer_info["signature_algorithm"] = {"algorithm": "1.2.156.10197.1.501"}  # SM2-with-SM3
+    signer_info["signature_algorithm"] = {"algorithm": unregistered}
     signature = info.dump(force=True)
-    with pytest.raises(UnsupportedSignatureError, match="signature algorithm 1.2.156.10197.1.501 is not accepted"):
+    with pytest.raises(UnsupportedSignatureError, match=f"signature algorithm {unregistered} is not accepted"):
         verify_detached(CONTENT, signature)
 
     calls = []
@@ -298,9 +299,9 @@ def test_signature_schemes_are_pluggable(pkis, monkeypatch):
     def verify(public_key, signature, message, digest, parameters):
         calls.append((public_key["algorithm"]["algorithm"].native, message, digest.name))
 
-    monkeypatch.setitem(SIGNATURE_SCHEMES, "1.2.156.10197.1.501", SignatureScheme("sm2", verify))
+    monkeypatch.setitem(SIGNATURE_SCHEMES, unregistered, SignatureScheme("newscheme", verify))
     check = verify_detached(CONTENT, signature)
-    assert check.valid and check.signature_algorithm == "sm2"
+    assert check.valid and check.signature_algorithm == "newscheme"
     assert calls == [("ec", signer_info["signed_attrs"].untag().dump(), "sha256")]
 
 

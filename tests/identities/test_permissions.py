@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import identities.certificate_login  # noqa: F401 - registers its use case
 import identities.service as identities_service
 import identities.trust_service as trust_service
 import supervision.ledger.inspect as ledger_inspect
@@ -61,7 +62,23 @@ CALLS: dict[str, Call] = {
     "identities.change_trusted_ca_status": lambda s, a: _suspend_a_ca(s, a),
     "identities.verify_certificate": lambda s, a: trust_service.verify_certificate(
         s, a, _new_ca_pem().encode(), RevocationSource(StaticRevocationTransport())),
+    "identities.bind_certificate": lambda s, a: _bind_a_person_certificate(s, a),
 }
+
+
+async def _bind_a_person_certificate(session: AsyncSession, actor: Actor) -> Any:
+    from identities import certificate_login
+    from web.client import sign_challenge
+
+    ca = DemoCA.create(f"Person CA {actor.user_id}", "ecdsa")
+    await trust_service.add_trusted_ca(session, SYSTEM, TrustedCACreate(
+        name=f"Person CA {actor.user_id}", certificate_pem=ca.cert_pem.decode()))
+    holder = ca.issue("Wang Wei", person_id=f"35010219800101{actor.user_id:04d}")
+    challenge = await certificate_login.issue_challenge(session)
+    signature = sign_challenge(certificate_login.signed_bytes(challenge.nonce).decode(), holder.key_pem,
+                               holder.cert_pem)
+    revocation = RevocationSource(StaticRevocationTransport(documents={ca.crl_url: ca.crl_der()}))
+    return await certificate_login.bind_certificate(session, actor, challenge.nonce, signature, revocation)
 
 
 def _new_ca_pem() -> str:
