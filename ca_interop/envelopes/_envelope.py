@@ -15,7 +15,8 @@ from cryptography import x509
 
 from . import _der
 from ._certs import CertificateLike, CertView, load_private_key, view
-from ._content import AES_256_GCM, CONTENT_CIPHERS, ContentCipher, StreamDecryptor, content_cipher_for
+from ._content import AES_256_GCM, CONTENT_CIPHERS, ContentCipher, StreamDecryptor, content_cipher_for, \
+    content_cipher_named
 from ._der import CONTEXT, SEQUENCE, T_SEQUENCE, UNIVERSAL, DerError, DerTruncated, Element, Header, StreamReader
 from ._errors import EnvelopeError, EnvelopeFormatError, NotARecipient, RecipientRefused
 from ._recipients import Recipient, RecipientScheme, parse_recipient_infos, scheme_for
@@ -148,7 +149,7 @@ def why_not_sealed(first_bytes: bytes) -> str | None:
 
 
 def is_sealed(first_bytes: bytes) -> bool:
-    """True if ``first_bytes`` start like an AES-GCM envelope (see :func:`why_not_sealed`)."""
+    """True if ``first_bytes`` start like an AuthEnvelopedData (see :func:`why_not_sealed`)."""
     return why_not_sealed(first_bytes) is None
 
 
@@ -198,7 +199,8 @@ def _read_content_type(reader: StreamReader) -> Header:
     if content_type != ID_AUTH_ENVELOPED_DATA:
         what = _OTHER_CONTENT_TYPES.get(content_type, f"CMS content type {content_type}")
         raise EnvelopeFormatError(
-            f"not a sealed envelope: {what}; only AES-256-GCM AuthEnvelopedData is accepted"
+            f"not a sealed envelope: {what}; only AuthEnvelopedData (AES-256-GCM, or SM4-GCM for SM2 "
+            "certificates) is accepted"
         )
     reader.check_fits(head, "envelope")
     return head
@@ -474,6 +476,31 @@ def _recipient_plan(recipients: Sequence[CertificateLike]) -> list[tuple[CertVie
     return plan
 
 
+def _choose_cipher(plan: list[tuple[CertView, RecipientScheme]],
+                   cipher: ContentCipher | str | None) -> ContentCipher:
+    """The cipher asked for, else the one the recipients' schemes prefer (SM4-GCM when any
+    is SM2), else AES-256-GCM; refused if a scheme may not be sealed with it."""
+    if isinstance(cipher, str):
+        cipher = content_cipher_named(cipher)
+    if cipher is None:
+        preferred = {id(c): c for _, scheme in plan if (c := getattr(scheme, "content_cipher", None)) is not None}
+        if len(preferred) > 1:
+            raise RecipientRefused(
+                "the recipients need different content ciphers ("
+                + ", ".join(sorted(c.name for c in preferred.values())) + "); seal separately"
+            )
+        cipher = next(iter(preferred.values()), AES_256_GCM)
+    for certificate, scheme in plan:
+        allowed = getattr(scheme, "content_ciphers", None)
+        if allowed is not None and cipher.oid not in allowed:
+            names = ", ".join(sorted(c.name for c in CONTENT_CIPHERS.values() if c.oid in allowed)) or "none"
+            raise RecipientRefused(
+                f"{certificate.describe()} ({scheme.name}) can only receive envelopes sealed with {names}, "
+                f"not {cipher.name}"
+            )
+    return cipher
+
+
 def envelope_prefix(recipient_infos: Sequence[bytes], algorithm: bytes, content_size: int, tag_size: int) -> bytes:
     """Everything before the encrypted content, with every length computed up front."""
     content_header = _der.header(_der.context(0, constructed=False), content_size)
@@ -513,7 +540,7 @@ def seal(
     destination: str | os.PathLike[str] | BinaryIO,
     *,
     size: int | None = None,
-    cipher: ContentCipher = AES_256_GCM,
+    cipher: ContentCipher | str | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> EnvelopeInfo:
     """Encrypt ``source`` for every certificate in ``recipients`` into ``destination``.
@@ -524,11 +551,17 @@ def seal(
     destination path is written through a temporary file and renamed when complete; a
     file object is written from its current position and left open.
 
+    ``cipher`` (a :class:`ContentCipher`, or a registered cipher's name or OID) defaults
+    to SM4-GCM when any recipient is an SM2 certificate and to AES-256-GCM otherwise; SM2
+    recipients can only be sealed with SM4-GCM, RSA and EC recipients with either.
+
     Raises :class:`RecipientRefused` before reading anything if a certificate cannot
-    receive (a signing certificate, an unsupported key) and :class:`SourceChanged` if the
-    input does not have the size it announced.
+    receive (a signing certificate, an unsupported key, an SM2 certificate with a cipher
+    other than SM4-GCM) and :class:`SourceChanged` if the input does not have the size it
+    announced.
     """
     plan = _recipient_plan(recipients)
+    cipher = _choose_cipher(plan, cipher)
     content_key = os.urandom(cipher.key_size)
     recipient_infos = [scheme.recipient_info(certificate, content_key) for certificate, scheme in plan]
     parameters = cipher.new_parameters()
