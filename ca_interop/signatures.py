@@ -41,8 +41,9 @@ Content types: bidhall writes the RFC 5652 OIDs (id-signedData, id-data) for SM2
 GM/T 0010 defines its own OIDs (signedData 1.2.156.10197.6.1.4.2.2, data
 1.2.156.10197.6.1.4.2.1) for exactly the same ASN.1 structures, so they add nothing a
 verifier needs (the SM3 and SM2 algorithm identifiers already say the signature is a GM
-one), while general CMS toolkits (OpenSSL ``cms``, Bouncy Castle, asn1crypto) recognise
-only the RFC 5652 ones: with them anyone can at least parse and inspect our signatures
+one), while general CMS toolkits know only the RFC 5652 ones (OpenSSL 3.0 ``cms
+-cmsout -print`` shows a GM/T 0010 SignedData as undefined opaque content, asn1crypto
+leaves it unparsed): with the standard OIDs anyone can parse and inspect our signatures
 and check the SM2 signature over the extracted attributes. On verification the GM/T 0010
 OIDs are accepted as well, for the outer and the encapsulated content type (the
 contentType attribute must still equal the encapsulated type), so that signatures made
@@ -569,8 +570,9 @@ def load_signing_key(data: bytes, password: bytes | None = None) -> PrivateKey:
     """The private key in a key file (PEM or DER), for :func:`sign_detached`: RSA or EC
     through pyca/cryptography, SM2 (which cryptography cannot load: it has no SM2 curve)
     through :func:`ca_interop.gm.load_sm2_private_key`, PKCS#8 or SEC1 ("EC PRIVATE
-    KEY", "SM2 PRIVATE KEY"). SM2 keys must be unencrypted. Raises ``ValueError`` (or
-    ``TypeError`` for a wrong or missing password, and for other key types)."""
+    KEY", "SM2 PRIVATE KEY"). SM2 keys must be unencrypted. Raises ``ValueError`` (also
+    for a wrong password) or ``TypeError`` (a password missing or not needed, a key
+    type other than RSA, EC or SM2)."""
     data = bytes(data)
     is_pem = asn1_pem.detect(data)
     try:

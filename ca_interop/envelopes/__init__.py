@@ -3,13 +3,16 @@
 A bid is encrypted on the bidder's machine so that nobody on the platform can read it
 before the opening. The envelope has several recipients — typically the bidder's own
 encryption certificate and the lot's opening certificate as a fallback — and is what
-``openssl cms -encrypt -aes-256-gcm`` makes and ``openssl cms -decrypt`` opens.
+``openssl cms -encrypt -aes-256-gcm`` makes and ``openssl cms -decrypt`` opens. For SM2
+certificates the same container carries SM4-GCM content and SM2-encrypted keys (see
+"SM2 certificates" below; no other tool opens those yet).
 
 Public API
 ==========
 
-``seal(source, recipients, destination, *, size=None) -> EnvelopeInfo``
-    Streaming encryption of a path / bytes / binary file into a path or binary file.
+``seal(source, recipients, destination, *, size=None, cipher=None) -> EnvelopeInfo``
+    Streaming encryption of a path / bytes / binary file into a path or binary file;
+    the content cipher is AES-256-GCM, or SM4-GCM when a recipient is SM2 (or asked for).
 ``open_envelope(source, key, cert, destination_path) -> EnvelopeInfo``
     Streaming decryption; ``destination_path`` appears only after the tag verifies.
 ``inspect_envelope(source) -> EnvelopeInfo``
@@ -87,9 +90,9 @@ recipients identified by subjectKeyIdentifier, RSAES-PKCS1-v1_5 (OpenSSL's defau
 RSAES-OAEP with any SHA-1/SHA-2 hash and label, ECDH with the sha1 (OpenSSL's default),
 sha224, sha256, sha384 or sha512 KDF and an AES-128/192/256 wrap, ukm. Refused with a
 clear reason: anything but AuthEnvelopedData (EnvelopedData/AES-CBC has no integrity, so
-it is not accepted for bids), a content cipher other than AES-256-GCM, nonces other than
-12 bytes and tags other than 16 bytes, authAttrs, detached content, static-static ECDH,
-trailing bytes.
+it is not accepted for bids), a content cipher other than AES-256-GCM and SM4-GCM,
+nonces other than 12 bytes and tags other than 16 bytes, authAttrs, detached content,
+static-static ECDH, trailing bytes.
 
 OpenSSL 3.0
 ===========
@@ -122,19 +125,64 @@ Things to know
   the whole content has been decrypted with a random key: no padding oracle.
 * Everything is blocking I/O: from async code call it in a worker thread.
 
-Extending (SM2 + SM4)
-=====================
+SM2 certificates: SM2 + SM4-GCM
+===============================
+
+A certificate whose SubjectPublicKeyInfo is id-ecPublicKey on the SM2 curve
+(1.2.156.10197.1.301) — or, leniently, has the SM2 OID as its key algorithm — is sealed
+to with the same AuthEnvelopedData container, changed in two places::
+
+    contentEncryptionAlgorithm SEQUENCE {
+      sm4-gcm,                                         -- 1.2.156.10197.1.104.8
+      GCMParameters SEQUENCE { nonce OCTET STRING (12 random bytes),
+                               ICVlen INTEGER 16 } }   -- as RFC 5084, 16-byte SM4 key
+    mac OCTET STRING                                   -- the 16-byte SM4-GCM tag
+
+    KeyTransRecipientInfo ::= SEQUENCE {               -- one per SM2 certificate
+      version INTEGER 0,
+      rid IssuerAndSerialNumber,
+      keyEncryptionAlgorithm SEQUENCE { sm2encrypt },  -- 1.2.156.10197.1.301.3, no parameters
+      encryptedKey OCTET STRING }                      -- SM2Cipher { x, y, C3 hash, C2 } (GM/T
+                                                       -- 0009, C1C3C2): SM2-encrypted SM4 key
+
+* :func:`seal` picks SM4-GCM by itself as soon as one recipient is SM2 (or when asked:
+  ``cipher=SM4_GCM`` or ``cipher="sm4-gcm"``). SM2 recipients may be mixed with RSA and EC
+  recipients, which then carry the 16-byte SM4 key by RSA-OAEP or ECDH + AES-256 key wrap
+  exactly as above. An SM2 recipient with any other content cipher is refused
+  (:class:`RecipientRefused`), so one content key is never shared between an SM cipher
+  and a non-SM one.
+* An SM2 encryption certificate needs keyEncipherment (key transport); Chinese CAs' SM2
+  encryption certificates carry it (often with keyAgreement). SM2 signing certificates
+  are refused like RSA ones.
+* :func:`open_envelope` takes the SM2 key as a :class:`ca_interop.gm.Sm2PrivateKey`, as
+  PKCS#8 or SEC1 ("EC PRIVATE KEY" / "SM2 PRIVATE KEY") PEM/DER bytes, or a path to them.
+  A failed SM2 decryption of the content key (C3 check) is :class:`EnvelopeTampered`;
+  an SM2 decryption reveals nothing like a padding oracle, so it is reported at once.
+* Opening also accepts SM4-GCM envelopes sealed to RSA and EC certificates only.
+
+Not interoperable yet. No third-party tool we know opens this: OpenSSL 3.0 has neither
+SM4-GCM nor SM2 in CMS (``openssl cms`` cannot make or read SM2 envelopes), OpenSSL 3.2+
+knows the SM4-GCM OID but not an SM2 KeyTransRecipientInfo (untested), and GM/T 0010
+tools (GmSSL, CA and e-seal SDKs) write and expect EnvelopedData
+(1.2.156.10197.6.1.4.2.3) with SM4-CBC, which has no integrity and which we refuse. The
+primitives are standard and checked against OpenSSL in
+``tests/ca_interop/test_envelopes_sm2.py``: ``openssl pkeyutl -decrypt -inkey key.pem``
+recovers the SM4 key from an encryptedKey, and the content decrypts with it (SM4-CTR from
+the OpenSSL command line plus GHASH in Python). A GM/T 0010 SM2 envelope writer would be
+a separate content type next to this one.
+
+Extending
+=========
 
 Two registries are the seam: :func:`register_content_cipher` adds a streaming AEAD by
-OID (SM4-GCM fits the same GCMParameters) and :func:`register_recipient_scheme` adds a
-recipient key type, dispatched on the certificate's SubjectPublicKeyInfo algorithm and
-curve (SM2 certificates use id-ecPublicKey with curve 1.2.156.10197.1.301, which the
-built-in ECDH scheme declines). ``seal(..., cipher=SM4_GCM)`` then picks the content
-cipher. A GM/T 0010 envelope (its own content types) would also need its own writer.
+OID and :func:`register_recipient_scheme` adds a recipient key type, dispatched on the
+certificate's SubjectPublicKeyInfo algorithm and curve. A scheme may name the content
+cipher it prefers (``content_cipher``) and those it accepts (``content_ciphers``), as the
+SM2 scheme does.
 """
 
 from ._certs import CertificateLike, format_name, load_certificate, load_private_key
-from ._content import AES_256_GCM, CONTENT_CIPHERS, ContentCipher, register_content_cipher
+from ._content import AES_256_GCM, CONTENT_CIPHERS, SM4_GCM, ContentCipher, register_content_cipher
 from ._envelope import (
     CHUNK_SIZE,
     EnvelopeInfo,
@@ -158,6 +206,7 @@ from ._recipients import (
     RecipientScheme,
     register_recipient_scheme,
 )
+from ._sm2 import SM2_KEY_TRANSPORT  # registers the SM2 scheme
 
 __all__ = [
     "AES_256_GCM",
@@ -166,6 +215,8 @@ __all__ = [
     "ECDH_ES",
     "RECIPIENT_SCHEMES",
     "RSA_OAEP",
+    "SM2_KEY_TRANSPORT",
+    "SM4_GCM",
     "CertificateLike",
     "ContentCipher",
     "EnvelopeError",

@@ -11,7 +11,6 @@ import dataclasses
 import json
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ca_interop.platform_keys import PlatformSigner
@@ -45,19 +44,17 @@ async def entry(session: AsyncSession, index: int) -> dict[str, Any]:
 
 
 async def prove(session: AsyncSession, index: int, size: int | None = None) -> dict[str, Any]:
-    current = await tree.ledger_size(session)
+    current, built = await tree.ledger_sizes(session)
     size = current if size is None else size
     if not 0 < size <= current:
         raise InvalidInput(f"tree size {size} is out of range: the ledger holds {current} entries")
     if not 0 <= index < size:
         raise InvalidInput(f"entry {index} is not in a tree of size {size}")
-    path = await tree.inclusion_proof(session, index, size)
-    root = await tree.tree_root(session, size)
-    leaf_hash = await session.scalar(sa.select(LedgerEntry.leaf_hash).where(LedgerEntry.seq == index))
+    leaf_hash, path, root = await tree.inclusion_proof_with_root(session, index, size, built)
     return {
         "leaf_index": index,
         "tree_size": size,
-        "leaf_hash": bytes(leaf_hash).hex(),
+        "leaf_hash": leaf_hash.hex(),
         "audit_path": [node.hex() for node in path],
         "root_hash": root.hex(),
     }

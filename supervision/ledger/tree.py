@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supervision.ledger import merkle
@@ -31,8 +32,43 @@ async def ledger_size(session: AsyncSession) -> int:
     return int(size)
 
 
+async def ledger_sizes(session: AsyncSession) -> tuple[int, int]:
+    """(entries, entries folded into stored nodes), in one round trip."""
+    row = (await session.execute(
+        sa.select(counter_table.c.size, state_table.c.built_size)
+        .select_from(counter_table.join(state_table, sa.true()))  # two single-row tables
+        .where(counter_table.c.id == 1, state_table.c.id == 1)
+    )).one_or_none()
+    if row is None:
+        raise RuntimeError("the ledger counter rows are missing: run `bidhall db upgrade`")
+    return int(row[0]), int(row[1])
+
+
+# One statement with fixed text for any set of nodes: the SQL does not change with the
+# number of nodes, so PostgreSQL prepares it once per connection.
+_POSTGRES_NODES = sa.text(
+    "SELECT 0 AS level, seq AS idx, leaf_hash AS hash FROM ledger_entries WHERE seq = ANY(:leaves) "
+    "UNION ALL "
+    "SELECT n.level, n.idx, n.hash FROM ledger_nodes AS n "
+    "JOIN unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS k(level, idx) "
+    "ON n.level = k.level AND n.idx = k.idx"
+).bindparams(
+    sa.bindparam("leaves", type_=ARRAY(sa.BigInteger)),
+    sa.bindparam("levels", type_=ARRAY(sa.SmallInteger)),
+    sa.bindparam("idxs", type_=ARRAY(sa.BigInteger)),
+)
+
+
 async def fetch_nodes(session: AsyncSession, refs: Sequence[merkle.NodeRef]) -> dict[tuple[int, int], bytes]:
-    """Leaf hashes (level 0) and stored interior nodes, in two queries at most."""
+    """Leaf hashes (level 0) and stored interior nodes: one query on PostgreSQL, two elsewhere."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        interior = [ref for ref in refs if ref.level > 0]
+        rows = await session.execute(_POSTGRES_NODES, {
+            "leaves": [ref.index for ref in refs if ref.level == 0],
+            "levels": [ref.level for ref in interior],
+            "idxs": [ref.index for ref in interior],
+        })
+        return {(level, index): bytes(value) for level, index, value in rows}
     found: dict[tuple[int, int], bytes] = {}
     leaves = [ref.index for ref in refs if ref.level == 0]
     interior = [(ref.level, ref.index) for ref in refs if ref.level > 0]
@@ -112,10 +148,22 @@ class LedgerCorrupt(Exception):
         self.reason = reason
 
 
-async def _ensure_built(session: AsyncSession, size: int) -> None:
-    built = await session.scalar(sa.select(state_table.c.built_size).where(state_table.c.id == 1))
+async def _ensure_built(session: AsyncSession, size: int, built: int | None = None) -> None:
+    if built is None:
+        built = await session.scalar(sa.select(state_table.c.built_size).where(state_table.c.id == 1))
     if built is None or built < size:
         await build_tree(session, size)
+
+
+async def inclusion_proof_with_root(
+    session: AsyncSession, index: int, size: int, built: int | None = None
+) -> tuple[bytes, list[bytes], bytes]:
+    """(leaf hash, audit path, root) from one fetch of every node they need."""
+    await _ensure_built(session, size, built)
+    path_plan, root_plan = merkle.plan_inclusion(index, size), merkle.plan_root(size)
+    leaf_ref = merkle.NodeRef(0, index)
+    nodes = await fetch_nodes(session, list(dict.fromkeys([leaf_ref, *path_plan.refs, *root_plan.refs])))
+    return nodes[(0, index)], path_plan.assemble(nodes), root_plan.assemble(nodes)[0]
 
 
 async def tree_root(session: AsyncSession, size: int) -> bytes:

@@ -434,10 +434,15 @@ def test_signing_certificate_is_refused_as_recipient(tmp_path: Path, pki: dict[s
     assert files_in(tmp_path) == {"plain.bin"}
 
 
-def test_sm2_certificate_is_refused_until_an_sm2_scheme_is_registered() -> None:
+def test_sm2_certificate_is_refused_until_an_sm2_scheme_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SM2 scheme is registered by default (tests/ca_interop/test_envelopes_sm2.py);
+    # without it, dispatch still names SM2 keys and the built-in ECDH does not claim them.
     pytest.importorskip("gmssl_pyx")
     from ca_interop.demo_pki_sm2 import Sm2DemoCA
+    from ca_interop.envelopes import _recipients
 
+    monkeypatch.setattr(_recipients, "RECIPIENT_SCHEMES",
+                        [s for s in _recipients.RECIPIENT_SCHEMES if s.name != "sm2"])
     issued = Sm2DemoCA.create("Envelope SM2 CA").issue("SM2 bidder", usage=Usage.ENCRYPTION)
     with pytest.raises(RecipientRefused, match="envelopes for SM2 keys are not supported"):
         seal(b"bid", [issued.cert_pem], io.BytesIO())
