@@ -33,8 +33,10 @@ Choices
   The envelope holds a small JSON document: the share (base64) with its index, the
   threshold, the lot reference, the key commitment and the opening certificate's
   fingerprint, so an envelope moved to another record or another index is recognised.
-  SM2 custodian certificates are refused (clearly, before any key is made) until an SM2
-  recipient scheme is registered with the envelopes package; then they work unchanged.
+  An SM2 custodian certificate works the same way: the envelopes package seals to it
+  with SM2 key transport and SM4-GCM content (no third-party tool opens those yet;
+  :func:`decrypt_share` does). Certificates the envelopes package cannot seal to (signing
+  certificates, unsupported keys) are refused before any key is made.
 * Commitment: SHA-256 of the PKCS#8 DER. The key has >= 128 bits of entropy, so the hash
   reveals nothing usable; a rebuilt key must match it byte for byte and must also be
   the certificate's key.
@@ -495,8 +497,8 @@ def create_opening_key(
 
     ``algorithm`` is ``"ecdsa"`` (EC P-256) or ``"rsa"`` (RSA-3072). ``not_after`` ends the
     certificate's validity (default 90 days from now); make it the opening time plus a
-    margin. Custodians are encryption certificates (RSA keyEncipherment or EC P-256/384/521
-    keyAgreement), each person once, currently valid. 2 <= threshold <= custodians <= 255.
+    margin. Custodians are encryption certificates (RSA or SM2 keyEncipherment, EC
+    P-256/384/521 keyAgreement), each person once, currently valid. 2 <= threshold <= custodians <= 255.
 
     Raises :class:`CustodianRefused` / :class:`DuplicateCustodian` (before any key is
     made) and ``InvalidInput`` for a bad lot reference, algorithm or validity.
@@ -584,7 +586,8 @@ def _open_to_memory(envelope: bytes, key: Any, certificate: x509.Certificate) ->
 def decrypt_share(encrypted_share: EncryptedShare, custodian_key: Any, custodian_cert: CertificateLike) -> Share:
     """The custodian's side of an opening: decrypt their share with their private key.
 
-    ``custodian_key`` is a ``cryptography`` private key or unencrypted PEM/DER bytes;
+    ``custodian_key`` is a ``cryptography`` private key, a :class:`ca_interop.gm.Sm2PrivateKey`
+    or unencrypted PEM/DER bytes;
     ``custodian_cert`` is the custodian's encryption certificate. Raises
     :class:`WrongCustodian` if either is not the one the share was sealed to and
     :class:`ShareRejected` if the envelope is damaged or holds another share.
@@ -680,7 +683,9 @@ def recover_opening_key(record: OpeningKeyRecord, decrypted_shares: Iterable[Sha
             f"opening key of lot {record.lot_reference!r}: a share is corrupted or belongs to another key"
         )
     try:
-        key = serialization.load_der_private_key(secret, password=None)
+        # The bytes are exactly those made in create_opening_key (their SHA-256 matched), so
+        # the slow RSA consistency check has nothing left to find.
+        key = serialization.load_der_private_key(secret, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError):
         raise CommitmentMismatch("the committed opening key does not load as a private key: the record is damaged")
     del secret

@@ -135,7 +135,7 @@ async def _proven_certificate(
 
 
 def _as_asn1(certificate: object) -> asn1_x509.Certificate:
-    """The signature module hands back pyca certificates (asn1crypto ones for SM2)."""
+    """The signature module hands back pyca certificates; validation reads asn1crypto ones."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
     if isinstance(certificate, asn1_x509.Certificate):

@@ -71,13 +71,11 @@ def cmd_verify_certificate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     """Sign on this machine with the signer's own key; nothing touches the platform."""
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    from ca_interop.signatures import sign_detached
+    from ca_interop.signatures import load_signing_key, sign_detached
 
     key_bytes = read_input_file(args.key)
     try:
-        key = load_pem_private_key(key_bytes, password=args.password.encode() if args.password else None)
+        key = load_signing_key(key_bytes, password=args.password.encode() if args.password else None)
     except (ValueError, TypeError) as error:
         raise InvalidInput(f"cannot load the private key {args.key}: {error}") from None
     certificates = load_certificates(read_input_file(args.cert))

@@ -13,10 +13,8 @@ import base64
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
 from ca_interop.certificates import load_certificates
-from ca_interop.signatures import sign_detached
+from ca_interop.signatures import load_signing_key, sign_detached
 
 
 def sign_challenge(to_sign: str, key_pem: bytes, cert_pem: bytes, password: bytes | None = None) -> str:
@@ -29,12 +27,7 @@ def sign_challenge(to_sign: str, key_pem: bytes, cert_pem: bytes, password: byte
 
 
 def _load_key(key_pem: bytes, password: bytes | None) -> Any:
-    try:
-        return load_pem_private_key(key_pem, password=password)
-    except (ValueError, TypeError):
-        from ca_interop import gm  # SM2 keys, which pyca/cryptography does not load
-
-        return gm.load_sm2_private_key(key_pem)
+    return load_signing_key(key_pem, password=password)  # RSA, ECDSA or SM2
 
 
 class BidhallClient:

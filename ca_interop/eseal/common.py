@@ -224,8 +224,8 @@ class Seal:
     seal_type: int
     name: str
     cert_list_type: int
-    certs: tuple[bytes, ...]  # certListType 1: DER certificates
-    cert_digests: tuple[tuple[str, bytes], ...]  # certListType 2: (hash name, digest)
+    certs: tuple[bytes, ...] = field(repr=False)  # certListType 1: DER certificates
+    cert_digests: tuple[tuple[str, bytes], ...] = field(repr=False)  # certListType 2: (hash name, digest)
     created: dt.datetime
     valid_start: dt.datetime
     valid_end: dt.datetime

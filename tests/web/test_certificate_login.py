@@ -151,3 +151,20 @@ async def test_the_python_client_against_a_real_server(runtime: Runtime, pki: De
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_an_sm2_certificate_signs_in_too(client: httpx.AsyncClient, pki: DemoCA, database: Database,
+                                               runtime: Runtime) -> None:
+    from ca_interop.demo_pki_sm2 import Sm2DemoCA
+
+    sm2 = Sm2DemoCA.create("SM2 Login CA")
+    async with database.transaction() as session:
+        await add_trusted_ca(session, SYSTEM, TrustedCACreate(name="SM2 Login CA", certificate_pem=sm2.cert_pem.decode()))
+    runtime.revocation = RevocationSource(StaticRevocationTransport(
+        documents={pki.crl_url: pki.crl_der(), sm2.crl_url: sm2.crl().dump()}))
+    holder = sm2.issue("Minjiang Construction", uscc=USCC)
+    token = await password_token(client)
+    bound = await client.post("/auth/certificates", headers=bearer(token), json=await proof(client, holder))  # type: ignore[arg-type]
+    assert bound.status_code == 201, bound.text
+    login = await client.post("/auth/certificate/login", json=await proof(client, holder))  # type: ignore[arg-type]
+    assert login.status_code == 201, login.text

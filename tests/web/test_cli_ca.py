@@ -46,6 +46,27 @@ async def test_trust_list_commands(bidhall, tmp_path: Path) -> None:  # type: ig
     assert output(bidhall("replay", "all", "--check"))["mismatched"] == []
 
 
+async def test_sm2_sign_and_verify(bidhall, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ca_interop.demo_pki_sm2 import Sm2DemoCA
+    from ca_interop.revocation import StaticRevocationTransport  # noqa: F401 - CRL below is soft-failed
+
+    ca = Sm2DemoCA.create("Test SM2 CA")
+    signer = ca.issue("Wang Wei", person_id="350102198001011234")
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+    (tmp_path / "key.pem").write_bytes(signer.key_pem)
+    (tmp_path / "cert.pem").write_bytes(signer.cert_pem)
+    output(bidhall("ca", "trust", "add", str(tmp_path / "ca.pem"), "--name", "SM2 CA", "--revocation", "soft_fail"))
+    report_file = tmp_path / "report.pdf"
+    report_file.write_bytes(b"evaluation report" * 100)
+    signature = tmp_path / "report.p7s"
+    output(bidhall("sign", str(report_file), "--key", str(tmp_path / "key.pem"), "--cert",
+                   str(tmp_path / "cert.pem"), "-o", str(signature)))
+    report = output(bidhall("verify", str(report_file), str(signature)))
+    assert report["indication"] == "TOTAL_PASSED", report["detail"]
+    assert report["signature"]["signature_algorithm"] == "sm2" and report["signature"]["digest_algorithm"] == "sm3"
+    assert report["certificate"]["identity"]["person_id"] == "350102198001011234"
+
+
 async def test_sign_and_verify_interoperate_with_openssl(bidhall, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, ca_pem, key_pem, cert_pem = write_pki(tmp_path, "rsa")
     output(bidhall("ca", "trust", "add", str(ca_pem), "--name", "Test CA", "--revocation", "soft_fail"))
