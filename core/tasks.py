@@ -14,6 +14,7 @@ Task functions are synchronous; the async use cases they call run through
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import threading
@@ -66,6 +67,8 @@ def create_celery_app(settings: Settings, task_modules: Sequence[str] = TASK_MOD
         timezone="UTC",
         enable_utc=True,
         task_default_queue=settings.task_queue,
+        beat_schedule=periodic_schedule(task_modules),
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     if settings.is_embedded_broker:
         app.conf.broker_transport = f"{__name__}:{FileBrokerTransport.__name__}"
@@ -77,6 +80,17 @@ def create_celery_app(settings: Settings, task_modules: Sequence[str] = TASK_MOD
         _state["app"] = app
         _state["settings"] = settings
     return app
+
+
+def periodic_schedule(task_modules: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each domain's periodic jobs, declared in its ``tasks.py`` as ``PERIODIC_TASKS``
+    (task name -> seconds); `bidhall worker --beat` runs them."""
+    schedule: dict[str, dict[str, Any]] = {}
+    for module_name in task_modules:
+        module = importlib.import_module(module_name)
+        for task_name, seconds in getattr(module, "PERIODIC_TASKS", {}).items():
+            schedule[task_name] = {"task": task_name, "schedule": float(seconds)}
+    return schedule
 
 
 def current_celery_app() -> Celery:

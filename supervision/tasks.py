@@ -14,6 +14,11 @@ from core.tasks import run_in_worker, worker_settings
 from supervision.ledger.heads import current_head
 
 
+# A signed head at least every minute, so the published head keeps up with the ledger
+# without signing inside every request.
+PERIODIC_TASKS = {"supervision.sign_tree_head": 60}
+
+
 @cache
 def _signer_at(path: Path) -> Ed25519PlatformSigner:
     return Ed25519PlatformSigner.load_or_create(path)

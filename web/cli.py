@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_embedded_broker and settings.run_embedded_worker and not args.no_worker:
         # The first-run promise: one command, no other server. The worker is a child
         # process on the file broker and stops with us.
-        worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--pool", "solo"])
+        worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--pool", "solo", "--beat"])
     try:
         uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
                     log_level=settings.log_level.lower(), access_log=False)
@@ -60,6 +60,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             "--without-mingle", "--without-heartbeat"]
     if args.concurrency:
         argv.append(f"--concurrency={args.concurrency}")
+    if args.beat:
+        argv.append("--beat")  # the periodic jobs; run it in exactly one worker
     app.worker_main(argv)
     return 0
 
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     worker.add_argument("--concurrency", type=int)
+    worker.add_argument("--beat", action="store_true", help="also run the periodic jobs (in one worker only)")
     worker.set_defaults(handler=cmd_worker)
 
     db = commands.add_parser("db", help="database migrations")

@@ -160,16 +160,17 @@ to with the same AuthEnvelopedData container, changed in two places::
   an SM2 decryption reveals nothing like a padding oracle, so it is reported at once.
 * Opening also accepts SM4-GCM envelopes sealed to RSA and EC certificates only.
 
-Not interoperable yet. No third-party tool we know opens this: OpenSSL 3.0 has neither
-SM4-GCM nor SM2 in CMS (``openssl cms`` cannot make or read SM2 envelopes), OpenSSL 3.2+
-knows the SM4-GCM OID but not an SM2 KeyTransRecipientInfo (untested), and GM/T 0010
-tools (GmSSL, CA and e-seal SDKs) write and expect EnvelopedData
-(1.2.156.10197.6.1.4.2.3) with SM4-CBC, which has no integrity and which we refuse. The
-primitives are standard and checked against OpenSSL in
-``tests/ca_interop/test_envelopes_sm2.py``: ``openssl pkeyutl -decrypt -inkey key.pem``
-recovers the SM4 key from an encryptedKey, and the content decrypts with it (SM4-CTR from
-the OpenSSL command line plus GHASH in Python). A GM/T 0010 SM2 envelope writer would be
-a separate content type next to this one.
+Not interoperable yet. No third-party tool is known to open this: OpenSSL 3.0 has
+neither SM4-GCM nor SM2 in CMS (``openssl cms -decrypt`` fails on it, even for an RSA
+recipient, because of the content cipher; tested); later OpenSSL releases know the
+SM4-GCM OID, but whether their CMS code opens this is untested; GM/T 0010 tools (GmSSL,
+CA and e-seal SDKs) write and expect EnvelopedData (1.2.156.10197.6.1.4.2.3) with
+SM4-CBC, which has no integrity and which we refuse. The primitives are standard and
+checked against OpenSSL in ``tests/ca_interop/test_envelopes_sm2.py``: ``openssl pkeyutl
+-decrypt -inkey key.pem`` recovers the SM4 key from an encryptedKey (and
+``openssl pkeyutl -encrypt`` makes one we open), and the content decrypts with that key
+(SM4-ECB/CTR from the OpenSSL command line plus a GHASH in the test). A GM/T 0010 SM2
+envelope writer would be a separate content type next to this one.
 
 Extending
 =========

@@ -8,10 +8,9 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO, Final, Union
 
-from asn1crypto import cms, core, tsp, x509
+from asn1crypto import cms, core, parser, tsp, x509
 
 from ca_interop import gm
 from ca_interop.certificates import CertificateFormatError, load_certificate
@@ -179,11 +178,25 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def element_count(der: bytes, what: str) -> int:
-    """How many elements the outer SEQUENCE has (the versions differ in it)."""
+def element_count(der: bytes, what: str, *, limit: int = 6) -> int:
+    """How many elements the outer SEQUENCE has (the versions differ in it), counting at
+    most ``limit``."""
     if not der or der[0] != 0x30:
         raise ESealFormatError(f"{what} is not a DER SEQUENCE")
-    return len(load_strict(s.AnySequence, der, what))
+    try:
+        _, _, _, _, contents, _ = parser.parse(der, strict=True)
+        count, offset = 0, 0
+        while offset < len(contents) and count < limit:
+            _, _, _, header, body, trailer = parser.parse(contents[offset:])
+            offset += len(header) + len(body) + len(trailer)
+            count += 1
+    except ASN1_ERRORS as error:
+        raise ESealFormatError(f"{what} is not valid DER: {_short(error)}") from None
+    return count
+
+
+def _count_text(count: int) -> str:
+    return f"{count} or more" if count >= 6 else str(count)
 
 
 def der_sequence(*parts: bytes) -> bytes:
@@ -310,7 +323,8 @@ def parse_seal(der: bytes) -> Seal:
         return _seal_v4(load_strict(s.SESeal, der, "the seal (GB/T 38540 SESeal)"))
     if count == 2:
         return _seal_v1(load_strict(s.SESealV1, der, "the seal (GM/T 0031 SESeal)"))
-    raise ESealFormatError(f"the seal has {count} elements; a GB/T 38540 seal has 4, a GM/T 0031 seal 2")
+    raise ESealFormatError(f"the seal has {_count_text(count)} elements; a GB/T 38540 seal has 4, "
+                           "a GM/T 0031 seal 2")
 
 
 def _extensions(ext_datas: Any) -> tuple[str, ...]:
@@ -432,7 +446,7 @@ def parse_signature(der: bytes) -> SealSignature:
         return _signature_v4(load_strict(s.SESSignature, der, "the seal signature (GB/T 38540 SES_Signature)"))
     if count == 2:
         return _signature_v1(load_strict(s.SESSignatureV1, der, "the seal signature (GM/T 0031 SES_Signature)"))
-    raise ESealFormatError(f"the seal signature has {count} elements; "
+    raise ESealFormatError(f"the seal signature has {_count_text(count)} elements; "
                            "a GB/T 38540 SES_Signature has 4 or 5, a GM/T 0031 one 2")
 
 
@@ -626,6 +640,3 @@ def check_window(seal: Seal, moment: dt.datetime) -> tuple[bool, str]:
         return False, f"signed at {rfc3339(moment)}, after the seal's validity ({window})"
     return True, f"signed at {rfc3339(moment)}, within the seal's validity ({window})"
 
-
-def read_path(path: str | os.PathLike) -> bytes:
-    return Path(path).read_bytes()

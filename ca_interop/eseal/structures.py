@@ -5,7 +5,7 @@ reads next to the text of GB/T 38540-2020 and GM/T 0031-2014. The layouts, and w
 known or unsure about them, are described in :mod:`ca_interop.eseal`.
 
 Version 4 (GB/T 38540-2020) is written and read strictly. Version 1 (GM/T 0031-2014) is
-only read here (and written by the test/interop helpers in :mod:`ca_interop.eseal.v1`);
+only read here (and written by the interoperability-test helpers in :mod:`ca_interop.eseal.making`);
 its reader accepts the variants seen in public implementations: dates as UTCTime or
 GeneralizedTime, ``timeInfo``/``dataHash`` as BIT STRING or OCTET STRING (or ``timeInfo``
 as a bare time), and the seal inside ``TBS_Sign`` wrapped in an OCTET STRING.
@@ -277,9 +277,3 @@ class SESSignatureV1(core.Sequence):  # type: ignore[misc]
         ("toSign", TBSSignV1),
         ("signature", core.OctetBitString),
     ]
-
-
-class AnySequence(core.SequenceOf):  # type: ignore[misc]
-    """A SEQUENCE of anything: used to count a structure's elements (2 = v1, 4 or 5 = v4)."""
-
-    _child_spec = core.Any

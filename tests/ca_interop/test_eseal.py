@@ -13,7 +13,6 @@ import shutil
 import struct
 import subprocess
 import zlib
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from ca_interop.eseal import (
     verify_signature,
 )
 from ca_interop.eseal import structures as s
-from ca_interop.eseal.common import MAX_SIGNATURE_SIZE
+from ca_interop.eseal.common import MAX_SIGNATURE_SIZE, element_count
 from ca_interop.eseal.making import plan_signing, sign_planned
 from ca_interop.revocation import RevocationSource, StaticRevocationTransport
 from ca_interop.timestamps import TimestampAuthority
@@ -212,8 +211,7 @@ async def test_a_changed_document_fails_the_hash(ca: Sm2DemoCA, signature: bytes
     assert check(report, "signature")["passed"] is True
 
 
-async def test_a_changed_signature_fails(ca: Sm2DemoCA, signature: bytes, seal: bytes, signer: Sm2Issued) -> None:
-    other_time = forge(seal, signer.key, signer.cert_der)
+async def test_a_changed_signature_fails(ca: Sm2DemoCA, signature: bytes) -> None:
     spliced = bytearray(signature)
     tbs_time = s.SESSignature.load(signature)["toSign"]["timeInfo"].dump()
     at = bytes(spliced).index(tbs_time)
@@ -221,7 +219,6 @@ async def test_a_changed_signature_fails(ca: Sm2DemoCA, signature: bytes, seal: 
     report = await verify_signature(DOCUMENT, bytes(spliced), validator=validator_for(ca))
     assert (report["indication"], report["subindication"]) == ("TOTAL_FAILED", "SIG_CRYPTO_FAILURE")
     assert check(report, "signature")["passed"] is False
-    assert (await verify_signature(DOCUMENT, other_time, validator=validator_for(ca)))["indication"] == "TOTAL_PASSED"
 
 
 # ------------------------------------------------------------ binding and validity
@@ -271,8 +268,8 @@ async def test_a_signature_made_after_the_seal_expired_fails(ca: Sm2DemoCA, make
     assert (report["indication"], report["subindication"]) == ("TOTAL_FAILED", "SIG_CONSTRAINTS_FAILURE")
     assert check(report, "seal_validity")["passed"] is False
     # the same claimed inside the window (the signing time is the signer's claim) passes
-    early = sign_planned(replace(plan_signing(expired, signer.key, signer.cert,
-                                              time=now - dt.timedelta(minutes=30))), gm.sm3(DOCUMENT))
+    early = sign_planned(plan_signing(expired, signer.key, signer.cert, time=now - dt.timedelta(minutes=30)),
+                         gm.sm3(DOCUMENT))
     report = await verify_signature(DOCUMENT, early, validator=validator_for(ca))
     assert report["indication"] == "TOTAL_PASSED", report["detail"]
 
@@ -397,12 +394,12 @@ async def test_a_gmt_0031_v1_seal_and_signature_are_read_and_verified(ca: Sm2Dem
                            signer_certs=[signer.cert], valid_start=now - dt.timedelta(days=1),
                            valid_end=now + dt.timedelta(days=30))
     parsed = s.SESealV1.load(seal_v1, strict=True)
-    assert len(s.AnySequence.load(seal_v1)) == 2
+    assert element_count(seal_v1, "seal") == 2
     assert parsed["esealInfo"]["property"]["validStart"].chosen.dump()[0] == 0x17  # UTCTime
     assert parsed["esealInfo"]["property"]["certList"].native == [signer.cert_der]
 
     signed = sign_document_v1(DOCUMENT, seal_v1, signer.key, signer.cert, property_info="v1")
-    assert len(s.AnySequence.load(signed)) == 2
+    assert element_count(signed, "signature") == 2
     report = await verify_signature(DOCUMENT, signed, validator=validator_for(ca))
     assert report["indication"] == "TOTAL_PASSED", report["detail"]
     assert report["format"] == "GM/T 0031-2014 (v1)"
@@ -459,7 +456,7 @@ def _bombs(signature: bytes) -> list[bytes]:
         signature[:-1],
         signature + b"\x00",
         b"\x30\x03\x02\x01\x04",
-        s.AnySequence([core.Integer(1), core.Integer(2), core.Integer(3), core.Integer(4)]).dump(),
+        b"\x30\x0c" + b"\x02\x01\x01" * 4,
         b"\x30" + b"\x84" + (MAX_SIGNATURE_SIZE + 1).to_bytes(4, "big") + b"\x00" * (MAX_SIGNATURE_SIZE + 1),
     ]
 

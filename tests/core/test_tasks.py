@@ -285,3 +285,13 @@ async def test_a_real_worker_runs_a_task_sent_after_commit(
         report = await verify_ledger(session)
     assert report.ok, report
     assert "supervision.sign_tree_head" in worker.output()
+
+
+def test_each_domain_registers_its_periodic_jobs(tmp_path: Path) -> None:
+    app = create_celery_app(load_settings(data_dir=tmp_path / "var"))
+    try:
+        assert app.conf.beat_schedule["supervision.sign_tree_head"] == {
+            "task": "supervision.sign_tree_head", "schedule": 60.0}
+        assert app.conf.beat_schedule_filename.startswith(str(tmp_path))
+    finally:
+        app.close()
