@@ -306,7 +306,7 @@ class SealSignature:
 
     @property
     def standard(self) -> str:
-        return self.seal.standard
+        return "GB/T 38540-2020" if self.version == 4 else "GM/T 0031-2014"
 
 
 def parse_seal(der: bytes) -> Seal:

@@ -133,7 +133,7 @@ async def _verify(data_hash: bytes, signature: SealSignature, signer: x509.Certi
     report = _Report()
     moment = signature.signing_time
     report.parts.update(
-        format=f"{seal.standard} (v{signature.version})",
+        format=f"{signature.standard} (v{signature.version})",
         signing_time=rfc3339(moment) if moment else None,
         seal=seal.describe(),
         signer={**describe_cert(signer), "signing_time": rfc3339(moment) if moment else None,
@@ -167,7 +167,7 @@ def _check_format(report: _Report, signature: SealSignature) -> None:
     if problems:
         report.check("format", False, "; ".join(problems), indication=INDETERMINATE, subindication="FORMAT_FAILURE")
     else:
-        report.check("format", True, f"{seal.standard} SES_Signature, seal header version {seal.header_version}")
+        report.check("format", True, f"{signature.standard} SES_Signature, seal header version {seal.header_version}")
     if signature.version == 4 and seal.header_version != 4:
         report.warnings.append(f"a GB/T 38540 seal should have header version 4, this one has {seal.header_version}")
     if signature.tbs_version != seal.header_version:

@@ -219,3 +219,43 @@ async def test_sm2_chains_and_sm2_signed_crls_validate() -> None:
     forged = impostor.issue("Forged", uscc=BIDDER_USCC)
     unrelated = await checker.validate(forged.cert)
     assert unrelated.indication is not Indication.TOTAL_PASSED
+
+
+async def test_each_ca_says_where_it_writes_the_credit_code() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from ca_interop.demo_pki import new_key
+
+    ca = DemoCA.create("Old Style CA", "rsa")
+
+    def leaf(*attributes: x509.NameAttribute) -> asn1_x509.Certificate:
+        key = new_key("ecdsa")
+        cert = (
+            x509.CertificateBuilder().subject_name(x509.Name(list(attributes))).issuer_name(ca.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(utcnow() - dt.timedelta(hours=1)).not_valid_after(utcnow() + dt.timedelta(days=30))
+            .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(ca.crl_url)], None, None, None)]), critical=False)
+            .sign(ca.key, hashes.SHA256())
+        )
+        return load_certificate(cert.public_bytes(Encoding.DER))
+
+    in_ou = leaf(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"USCC:{BIDDER_USCC}"),
+                 x509.NameAttribute(NameOID.COMMON_NAME, "Minjiang"))
+    rule = {"credit_code_in": "organizational_unit", "pattern": r"USCC:(\w{18})"}
+    report = await validator(ca, network_with_crl(ca), identity_rule=rule).validate(in_ou)
+    assert report.passed and report.identity == {"name": "Minjiang", "uscc": BIDDER_USCC}
+
+    in_serial = leaf(x509.NameAttribute(NameOID.SERIAL_NUMBER, BIDDER_USCC),
+                     x509.NameAttribute(NameOID.COMMON_NAME, "Minjiang"))
+    report = await validator(ca, network_with_crl(ca), identity_rule={"credit_code_in": "serial_number"}
+                             ).validate(in_serial)
+    assert report.identity == {"name": "Minjiang", "uscc": BIDDER_USCC}
+
+    in_cn = leaf(x509.NameAttribute(NameOID.COMMON_NAME, f"Minjiang({BIDDER_USCC[:-1]}X)"))
+    rule = {"credit_code_in": "common_name", "pattern": r"\((\w{18})\)"}
+    report = await validator(ca, network_with_crl(ca), identity_rule=rule).validate(in_cn)
+    assert report.passed and report.identity is None and "check character" in report.warnings[0]
