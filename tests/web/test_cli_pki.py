@@ -76,3 +76,49 @@ async def test_timestamps_need_a_configured_authority(bidhall, tmp_path: Path) -
     document.write_text("x")
     result = bidhall("tsa", "stamp", str(document), "-o", str(tmp_path / "a.tsr"))
     assert result.returncode == 2 and "bidhall pki demo" in result.stderr
+
+
+def tiny_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    pixels = b"".join(b"\x00" + b"\xcc\x00\x00" * 16 for _ in range(16))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
+
+
+async def test_eseal_make_sign_verify(bidhall, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import docx
+
+    pki = Path(output(bidhall("pki", "demo", "--trust"))["directory"])
+    (tmp_path / "seal.png").write_bytes(tiny_png())
+    seal = tmp_path / "seal.der"
+    output(bidhall("eseal", "make", "--issuer-key", str(pki / "platform/eseal-issuer.key"),
+                   "--issuer-cert", str(pki / "platform/eseal-issuer.pem"),
+                   "--signer-cert", str(pki / "bidders/minjiang-sm2-sign.pem"),
+                   "--name", "Minjiang contract seal", "--picture", str(tmp_path / "seal.png"), "-o", str(seal)))
+    document = docx.Document()
+    document.add_paragraph("Bid letter for lot 3")
+    document.save(tmp_path / "letter.docx")
+    signature = tmp_path / "letter.ses"
+    sealed = tmp_path / "sealed.docx"
+    output(bidhall("eseal", "sign", str(tmp_path / "letter.docx"), "--seal", str(seal),
+                   "--key", str(pki / "bidders/minjiang-sm2-sign.key"),
+                   "--cert", str(pki / "bidders/minjiang-sm2-sign.pem"),
+                   "--docx-out", str(sealed), "--timestamp", "-o", str(signature)))
+    assert len(docx.Document(sealed).inline_shapes) == 1  # the seal picture is in the document
+    report = output(bidhall("eseal", "verify", str(sealed), str(signature)))
+    assert report["indication"] == "TOTAL_PASSED", report["detail"]
+    assert report["timestamp"] is not None
+    changed = bidhall("eseal", "verify", str(tmp_path / "letter.docx"), str(signature))
+    assert changed.returncode == 1 and json.loads(changed.stdout)["subindication"] == "HASH_FAILURE"
+    not_bound = bidhall("eseal", "sign", str(tmp_path / "letter.docx"), "--seal", str(seal),
+                        "--key", str(pki / "bidders/wuyi-sm2-sign.key"),
+                        "--cert", str(pki / "bidders/wuyi-sm2-sign.pem"), "-o", str(tmp_path / "x.ses"))
+    assert not_bound.returncode == 2 and "not bound to seal" in not_bound.stderr
+    assert not (tmp_path / "x.ses").exists()
+    garbage = bidhall("eseal", "verify", str(sealed), str(seal))
+    assert garbage.returncode == 1 and json.loads(garbage.stdout)["indication"] == "INDETERMINATE"
