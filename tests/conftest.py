@@ -34,22 +34,37 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SINGLE_ROW_RESETS = {"ledger_counter": "size", "ledger_tree_state": "built_size"}
 
 _skipped_postgres: list[str] = []
+_passed_postgres: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and "postgres" in report.keywords:
+    if "postgres" not in report.keywords:
+        return
+    if report.skipped:
         _skipped_postgres.append(report.nodeid)
+    elif report.when == "call" and report.passed:
+        _passed_postgres.append(report.nodeid)
+
+
+def _postgres_requirement_broken() -> str | None:
+    if not REQUIRE_POSTGRES:
+        return None
+    if _skipped_postgres:
+        return f"{len(_skipped_postgres)} PostgreSQL tests were skipped but PostgreSQL is required"
+    if not _passed_postgres:
+        return "no PostgreSQL test ran but PostgreSQL is required"
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if REQUIRE_POSTGRES and _skipped_postgres:
+    if _postgres_requirement_broken():
         session.exitstatus = 1
 
 
 def pytest_terminal_summary(terminalreporter: object) -> None:
-    if REQUIRE_POSTGRES and _skipped_postgres:
-        writer = terminalreporter.write_line  # type: ignore[attr-defined]
-        writer(f"FAILED: {len(_skipped_postgres)} PostgreSQL tests were skipped but PostgreSQL is required")
+    problem = _postgres_requirement_broken()
+    if problem:
+        terminalreporter.write_line(f"FAILED: {problem}")  # type: ignore[attr-defined]
 
 
 # --- PostgreSQL database for the session --------------------------------------------------
