@@ -588,7 +588,7 @@ def _parse_request(request_der: bytes) -> tsp.TimeStampReq:
     der = _require_der(request_der, "the time-stamp request")
     try:
         request = tsp.TimeStampReq.load(der, strict=True)
-        request.native  # parse everything now, so that errors surface here
+        _ = request.native  # parse everything now, so that errors surface here
     except _ASN1_ERRORS as error:
         raise TimestampFormatError(f"not a TimeStampReq: {_short(error)}") from None
     return request

@@ -43,7 +43,7 @@ async def trust_demo_cas(runtime: Runtime, directory: Path) -> int:
     added = 0
     async with runtime.database.transaction() as session:
         known = {ca.fingerprint for ca in await trust_service.list_trusted_cas(session, SYSTEM)}
-        for algorithm, ca in manifest["cas"].items():
+        for ca in manifest["cas"].values():
             pem = (directory / ca["certificate"]).read_bytes()
             der = asn1_x509.Certificate.load(_der(pem))
             if hashlib.sha256(der.dump()).hexdigest() in known:

@@ -142,7 +142,6 @@ def why_not_sealed(first_bytes: bytes) -> str | None:
         return str(error)
     except DerTruncated:
         return f"not a sealed envelope: too short to recognise ({len(data)} bytes; give at least {SNIFF_SIZE})"
-        return _not_cms(str(error))
     except (IndexError, OverflowError, ValueError) as error:
         return _not_cms(str(error))
     return None

@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import base64
-import concurrent.futures
-import contextlib
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from core.database import Database
-from web import cli
+from tests.web.cli_runner import output
 from tests.supervision.test_merkle import td_verify_consistency, td_verify_inclusion
-
-
-@pytest.fixture
-def bidhall(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Run ``bidhall ARGS`` in this process (the console script is exercised by
-    test_the_console_script below); returns what a subprocess would."""
-    monkeypatch.setenv("BIDHALL_DATABASE_URL", database.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("BIDHALL_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        stdout, stderr = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            # The command runs its own event loop, so it gets a thread of its own.
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                code = pool.submit(cli.main, list(args)).result(timeout=120)
-        return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
-
-    return run
 
 
 async def test_the_console_script(database: Database, tmp_path: Path) -> None:
@@ -54,11 +31,6 @@ async def test_the_console_script(database: Database, tmp_path: Path) -> None:
                                          "reason": None, "bytes_hashed": 0}
     usage = subprocess.run([script, "ledger", "prove"], env=env, capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "index" in usage.stderr
-
-
-def output(result: subprocess.CompletedProcess[str]) -> dict:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from ca_interop.demo_pki import DemoCA
-from tests.web.test_cli import bidhall, output  # noqa: F401 - the fixture
+from tests.web.cli_runner import output
 
 USCC = "91350100M000100Y43"
 

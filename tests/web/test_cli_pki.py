@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.web.test_cli import bidhall, output  # noqa: F401 - the fixture
+from tests.web.cli_runner import output
 
 
 def openssl(*args: object) -> subprocess.CompletedProcess[str]:
