@@ -182,13 +182,17 @@ class CertificateValidator:
         while not _self_signed(current):
             candidates = [c for c in issuers.get(current.issuer.dump(), []) if _key_matches(current, c[0])]
             if not candidates or len(chain) > MAX_CHAIN_LENGTH:
-                return None
+                break
             issuer, anchor = candidates[0]
             if anchor is not None:
                 met.append(anchor)
             chain.append(issuer)
             current = issuer
-        if not met or met[-1].certificate.dump() != current.dump():
+        # The chain must pass through a recognised CA and end on a self-signed root: the
+        # listed root itself, or, under a recognised intermediate, the root presented with
+        # the certificate (the trust is pinned on the intermediate; the root only completes
+        # the path, which pyhanko-certvalidator needs to check CRLs the intermediate signs).
+        if not met or not _self_signed(chain[-1]):
             return None
         return chain, met
 

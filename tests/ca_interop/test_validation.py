@@ -259,3 +259,34 @@ async def test_each_ca_says_where_it_writes_the_credit_code() -> None:
     rule = {"credit_code_in": "common_name", "pattern": r"\((\w{18})\)"}
     report = await validator(ca, network_with_crl(ca), identity_rule=rule).validate(in_cn)
     assert report.passed and report.identity is None and "check character" in report.warnings[0]
+
+
+async def test_an_intermediate_recognised_on_its_own() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    root = DemoCA.create("Unlisted Root", "ecdsa")
+    sub = DemoCA.create("Listed Sub CA", "ecdsa")
+    sub.cert = (
+        x509.CertificateBuilder().subject_name(sub.cert.subject).issuer_name(root.cert.subject)
+        .public_key(sub.key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(utcnow() - dt.timedelta(days=1)).not_valid_after(utcnow() + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(sub.key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()), critical=False)
+        .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            [x509.UniformResourceIdentifier(root.crl_url)], None, None, None)]), critical=False)
+        .sign(root.key, hashes.SHA256())
+    )
+    leaf = sub.issue("Deep Co", uscc=BIDDER_USCC)
+    transport = StaticRevocationTransport(documents={sub.crl_url: sub.crl_der(), root.crl_url: root.crl_der()})
+    checker = CertificateValidator([TrustAnchor("Listed Sub CA", asn1(sub))], RevocationSource(transport))
+    with_root = await checker.validate(asn1(leaf), extra_certs=[asn1(root)])
+    assert with_root.passed, with_root.detail
+    assert with_root.ca == "Listed Sub CA" and len(with_root.chain) == 3
+    without_root = await checker.validate(asn1(leaf))
+    assert without_root.subindication == "NO_CERTIFICATE_CHAIN_FOUND"
+    impostor_root = DemoCA.create("Unlisted Root", "ecdsa")  # same name, another key
+    forged = await checker.validate(asn1(leaf), extra_certs=[asn1(impostor_root)])
+    assert not forged.passed
