@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 
 from ca_interop.demo_pki import DemoCA, Usage
 from ca_interop.demo_pki_sm2 import Sm2DemoCA
+from core.person_id import make_person_id
 from core.uscc import make_uscc
 
 CA_NAMES = {
@@ -38,7 +39,8 @@ BIDDERS = {
     "minjiang": ("Minjiang Construction Group Co., Ltd.", make_uscc("91350100MA2Y00001")),
     "wuyi": ("Wuyi Road & Bridge Engineering Co., Ltd.", make_uscc("91350700MA2Y00002")),
 }
-EXPERTS = {"wang-wei": ("Wang Wei", "350102198001011234"), "lin-fang": ("Lin Fang", "350203197505052345")}
+EXPERTS = {"wang-wei": ("Wang Wei", make_person_id("35010219800101123")),
+           "lin-fang": ("Lin Fang", make_person_id("35020319750505234"))}
 CUSTODIANS = ("custodian1", "custodian2", "custodian3")
 
 

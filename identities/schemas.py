@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from core.actors import PARTY_ROLES, Role
+from core.schemas import Input, Output
 from core.uscc import InvalidUSCC, validate_uscc
 
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")]
@@ -15,16 +16,6 @@ DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 IndustryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{1,39}$")]
-
-
-class Input(BaseModel):
-    """Base of every input: unknown fields and silent type coercions are refused."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Output(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 class PartyCreate(Input):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from identities.schemas import Input, Output
+from core.schemas import Input, Output
 from identities.trust_states import CreditCodeLocation, RevocationPolicy
 
 CAName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "supervision.ledger.models",
     "identities.models",
     "identities.trust_models",
+    "expert_pool.models",
 )
 
 

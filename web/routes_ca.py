@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from ca_interop.validation import Usage
 from identities import trust_service
-from identities.schemas import Input, Output
+from core.schemas import Input, Output
 from identities.trust_schemas import StatusChange, TrustedCACreate, TrustedCAOut
 from identities.trust_states import CAStatus
 from web.api import Api, json_response, parse_body, path_int

@@ -15,6 +15,7 @@ from core.settings import Settings
 from ca_interop.revocation import HttpRevocationTransport, MirrorRevocationTransport, RevocationSource
 from ca_interop.timestamps import TimestampAuthority
 from ca_interop.tsa_config import load_timestamp_authority
+from expert_pool import events as expert_events
 from identities import events as identity_events
 from identities import trust_events
 from supervision.replay import StreamRegistry
@@ -24,6 +25,7 @@ def build_registry() -> StreamRegistry:
     registry = StreamRegistry()
     identity_events.register(registry)
     trust_events.register(registry)
+    expert_events.register(registry)
     return registry
 
 

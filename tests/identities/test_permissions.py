@@ -4,12 +4,14 @@ before anything is stored. A new use case without an entry here fails the test."
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import expert_pool.service as expert_service
 import identities.certificate_login  # noqa: F401 - registers its use case
 import identities.service as identities_service
 import identities.trust_service as trust_service
@@ -24,6 +26,10 @@ from identities.models import User
 from identities.schemas import PartyCreate, PasswordChange, TokenCreate, UserCreate, UserUpdate
 from identities.trust_schemas import StatusChange, TrustedCACreate
 from identities.trust_states import CAStatus
+from expert_pool.schemas import Admission, RelationCreate, Renewal, Suspension, UnavailabilityCreate
+from expert_pool.schemas import StatusChange as ExpertStatusChange
+from expert_pool.states import RelationKind
+from tests.expert_pool.factories import admitted_expert, expert_data
 from supervision.ledger.models import LedgerEntry
 from tests.factories import PASSWORD, actor_of, make_party, make_user, new_uscc
 
@@ -63,7 +69,49 @@ CALLS: dict[str, Call] = {
     "identities.verify_certificate": lambda s, a: trust_service.verify_certificate(
         s, a, _new_ca_pem().encode(), RevocationSource(StaticRevocationTransport())),
     "identities.bind_certificate": lambda s, a: _bind_a_person_certificate(s, a),
+    "expert_pool.register_expert": lambda s, a: expert_service.register_expert(s, a, expert_data()),
+    "expert_pool.admit_expert": lambda s, a: _on_applicant(s, a, lambda e: expert_service.admit_expert(
+        s, a, e.id, Admission(term_until=_LATER))),
+    "expert_pool.reject_expert": lambda s, a: _on_applicant(s, a, lambda e: expert_service.reject_expert(
+        s, a, e.id, ExpertStatusChange(reason="incomplete file"))),
+    "expert_pool.suspend_expert": lambda s, a: _on_admitted(s, a, lambda e: expert_service.suspend_expert(
+        s, a, e.id, Suspension(reason="absent", until=_LATER))),
+    "expert_pool.reinstate_expert": lambda s, a: _on_suspended(s, a),
+    "expert_pool.dismiss_expert": lambda s, a: _on_admitted(s, a, lambda e: expert_service.dismiss_expert(
+        s, a, e.id, ExpertStatusChange(reason="misconduct"))),
+    "expert_pool.renew_expert": lambda s, a: _on_admitted(s, a, lambda e: expert_service.renew_expert(
+        s, a, e.id, Renewal(term_until=_LATER + timedelta(days=2000)))),
+    "expert_pool.declare_relation": lambda s, a: _on_admitted(s, a, lambda e: expert_service.declare_relation(
+        s, a, e.id, RelationCreate(kind=RelationKind.EMPLOYMENT, party_uscc="91350100M000100Y43", party_name="X"))),
+    "expert_pool.declare_unavailability": lambda s, a: _on_admitted(
+        s, a, lambda e: expert_service.declare_unavailability(s, a, e.id, UnavailabilityCreate(
+            start_date=_LATER, end_date=_LATER, reason="leave"))),
+    "expert_pool.get_expert": lambda s, a: _on_admitted(s, a, lambda e: expert_service.get_expert(s, a, e.id)),
+    "expert_pool.list_experts": lambda s, a: expert_service.list_experts(s, a),
 }
+
+_LATER = date.today() + timedelta(days=400)
+
+
+async def _expert_admin(session: AsyncSession) -> Actor:
+    return actor_of(await make_user(session, Role.EXPERT_ADMIN))
+
+
+async def _on_applicant(session: AsyncSession, actor: Actor, act: Any) -> Any:
+    expert = await expert_service.register_expert(session, await _expert_admin(session), expert_data())
+    return await act(expert)
+
+
+async def _on_admitted(session: AsyncSession, actor: Actor, act: Any) -> Any:
+    expert = await admitted_expert(session, await _expert_admin(session))
+    return await act(expert)
+
+
+async def _on_suspended(session: AsyncSession, actor: Actor) -> Any:
+    admin = await _expert_admin(session)
+    expert = await admitted_expert(session, admin)
+    await expert_service.suspend_expert(session, admin, expert.id, Suspension(reason="absent", until=_LATER))
+    return await expert_service.reinstate_expert(session, actor, expert.id, ExpertStatusChange(reason="ok now"))
 
 
 async def _bind_a_person_certificate(session: AsyncSession, actor: Actor) -> Any:

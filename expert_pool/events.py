@@ -1,0 +1,90 @@
+"""Expert-pool events and their replay (stream ``expert:<id>``).
+
+Payloads carry what oversight needs (who, which specialties, which status and why), not
+the ID number or the phone number, which stay in the tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from expert_pool.models import Expert, ExpertRelation, ExpertSpecialty, ExpertUnavailability
+from supervision.ledger.canonical import to_json_value
+from supervision.replay import State, StreamKind, StreamRegistry
+
+EXPERT_REGISTERED = "expert_pool.expert_registered"
+STATUS_CHANGED = "expert_pool.expert_status_changed"
+RELATION_DECLARED = "expert_pool.relation_declared"
+UNAVAILABILITY_DECLARED = "expert_pool.unavailability_declared"
+
+EXPERT_FIELDS = ("id", "code", "name", "employer_name", "employer_uscc", "region_code", "title",
+                 "years_of_practice", "birth_date", "status", "status_reason", "suspended_until",
+                 "term_until", "created_at", "updated_at")
+STATUS_FIELDS = ("status", "status_reason", "suspended_until", "term_until", "updated_at")
+
+
+def expert_stream(expert_id: int | None) -> str:
+    return f"expert:{expert_id}"
+
+
+def expert_snapshot(expert: Expert, specialties: list[str]) -> dict[str, Any]:
+    values = {name: getattr(expert, name) for name in EXPERT_FIELDS}
+    return to_json_value({**values, "specialties": sorted(specialties)})  # type: ignore[no-any-return]
+
+
+def status_payload(expert: Expert) -> dict[str, Any]:
+    return to_json_value({name: getattr(expert, name) for name in STATUS_FIELDS})  # type: ignore[no-any-return]
+
+
+def relation_payload(relation: ExpertRelation) -> dict[str, Any]:
+    return to_json_value({"id": relation.id, "kind": relation.kind, "party_uscc": relation.party_uscc,  # type: ignore[no-any-return]
+                          "party_name": relation.party_name, "start_date": relation.start_date,
+                          "end_date": relation.end_date})
+
+
+def unavailability_payload(period: ExpertUnavailability) -> dict[str, Any]:
+    return to_json_value({"id": period.id, "start_date": period.start_date, "end_date": period.end_date,  # type: ignore[no-any-return]
+                          "reason": period.reason})
+
+
+def apply_expert(state: State | None, entry: dict[str, Any]) -> State | None:
+    kind, payload = entry["type"], entry["payload"]
+    if kind == EXPERT_REGISTERED:
+        return {**payload, "relations": {}, "unavailability": {}}
+    if state is None:
+        return None
+    if kind == STATUS_CHANGED:
+        return {**state, **payload}
+    if kind == RELATION_DECLARED:
+        return {**state, "relations": {**state["relations"], str(payload["id"]): payload}}
+    if kind == UNAVAILABILITY_DECLARED:
+        return {**state, "unavailability": {**state["unavailability"], str(payload["id"]): payload}}
+    return state
+
+
+async def load_expert(session: AsyncSession, stream: str) -> State | None:
+    try:
+        expert = await session.get(Expert, int(stream.partition(":")[2]))
+    except ValueError:
+        return None
+    if expert is None:
+        return None
+    codes = (await session.scalars(sa.select(ExpertSpecialty.code).where(ExpertSpecialty.expert_id == expert.id))).all()
+    relations = await session.scalars(sa.select(ExpertRelation).where(ExpertRelation.expert_id == expert.id))
+    periods = await session.scalars(sa.select(ExpertUnavailability).where(ExpertUnavailability.expert_id == expert.id))
+    return {
+        **expert_snapshot(expert, list(codes)),
+        "relations": {str(r.id): relation_payload(r) for r in relations},
+        "unavailability": {str(p.id): unavailability_payload(p) for p in periods},
+    }
+
+
+async def list_expert_streams(session: AsyncSession) -> list[str]:
+    return [expert_stream(i) for i in (await session.scalars(sa.select(Expert.id))).all()]
+
+
+def register(registry: StreamRegistry) -> None:
+    registry.register(StreamKind("expert", apply_expert, load_expert, list_expert_streams))

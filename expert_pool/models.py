@@ -1,0 +1,78 @@
+"""The unified expert pool: experts, their specialties, availability and avoidance relations.
+
+ID numbers and phone numbers are personal data: they live in these tables only, never in
+ledger payloads (the ledger records who was admitted, not how to reach them).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from core.database import UTCDateTime
+
+
+class Expert(SQLModel, table=True):
+    __tablename__ = "expert_pool_experts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    id_number: str = Field(sa_column=sa.Column(sa.String(18), nullable=False, unique=True))
+    phone: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    employer_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    employer_uscc: str | None = Field(default=None, sa_column=sa.Column(sa.String(18), index=True))
+    region_code: str = Field(sa_column=sa.Column(sa.String(6), nullable=False, index=True))
+    title: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    years_of_practice: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    birth_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, index=True))
+    status_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    suspended_until: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    term_until: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    user_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("identities_users.id"), unique=True))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ExpertSpecialty(SQLModel, table=True):
+    """A classification code the expert may evaluate (2018 standard, e.g. A0401)."""
+
+    __tablename__ = "expert_pool_specialties"
+    __table_args__ = (sa.Index("ix_expert_pool_specialties_code", "code"),)
+
+    expert_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("expert_pool_experts.id", ondelete="CASCADE"), primary_key=True))
+    code: str = Field(sa_column=sa.Column(sa.String(12), primary_key=True))
+
+
+class ExpertRelation(SQLModel, table=True):
+    """A tie that requires avoidance: employment, directorship, shareholding, a relative's
+    employer. Open-ended when ``end_date`` is empty."""
+
+    __tablename__ = "expert_pool_relations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    expert_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("expert_pool_experts.id", ondelete="CASCADE"), nullable=False, index=True))
+    kind: str = Field(sa_column=sa.Column(sa.String(24), nullable=False))
+    party_uscc: str = Field(sa_column=sa.Column(sa.String(18), nullable=False, index=True))
+    party_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    start_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    end_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+
+
+class ExpertUnavailability(SQLModel, table=True):
+    """Leave or blackout dates: the expert is not drawn for evaluations on these days."""
+
+    __tablename__ = "expert_pool_unavailability"
+
+    id: int | None = Field(default=None, primary_key=True)
+    expert_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("expert_pool_experts.id", ondelete="CASCADE"), nullable=False, index=True))
+    start_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    end_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))

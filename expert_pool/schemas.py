@@ -1,0 +1,140 @@
+"""Inputs and outputs of the expert-pool use cases."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from core.person_id import InvalidPersonId, birth_date_of, validate_person_id
+from core.uscc import InvalidUSCC, validate_uscc
+from expert_pool.rules import ADMISSION_RULES
+from expert_pool.states import RelationKind, Title
+from core.schemas import Input, Output
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+SpecialtyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[ABCabc](\d{2}){1,4}$")]
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+class ExpertCreate(Input):
+    name: Name
+    id_number: str = Field(description="Resident ID number, GB 11643 (18 characters).")
+    phone: str = Field(description="Mainland mobile number, 11 digits.")
+    employer_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    employer_uscc: str | None = None
+    region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+    title: Title
+    years_of_practice: int = Field(ge=0, le=70)
+    specialties: list[SpecialtyCode] = Field(min_length=1, max_length=20)
+    track: str = Field(default="general", description="Admission rule set: general or government_procurement.")
+
+    @field_validator("id_number")
+    @classmethod
+    def _valid_id_number(cls, value: str) -> str:
+        try:
+            return validate_person_id(value)
+        except InvalidPersonId as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("phone")
+    @classmethod
+    def _valid_phone(cls, value: str) -> str:
+        digits = value.strip().removeprefix("+86").removeprefix("86") if len(value.strip()) > 11 else value.strip()
+        if not MOBILE.match(digits):
+            raise ValueError(f"{value!r} is not a mainland mobile number (11 digits starting 13-19)")
+        return digits
+
+    @field_validator("employer_uscc")
+    @classmethod
+    def _valid_uscc(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate_uscc(value)
+        except InvalidUSCC as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("track")
+    @classmethod
+    def _known_track(cls, value: str) -> str:
+        if value not in ADMISSION_RULES:
+            raise ValueError(f"unknown track {value!r}: one of {', '.join(sorted(ADMISSION_RULES))}")
+        return value
+
+    @property
+    def birth_date(self) -> date:
+        return birth_date_of(self.id_number)
+
+
+class StatusChange(Input):
+    reason: Reason
+
+
+class Suspension(Input):
+    reason: Reason
+    until: date
+
+
+class Renewal(Input):
+    term_until: date
+
+
+class Admission(Input):
+    term_until: date
+    track: str = "general"
+
+
+class RelationCreate(Input):
+    kind: RelationKind
+    party_uscc: str
+    party_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    start_date: date | None = None
+    end_date: date | None = None
+
+    @field_validator("party_uscc")
+    @classmethod
+    def _valid_uscc(cls, value: str) -> str:
+        try:
+            return validate_uscc(value)
+        except InvalidUSCC as error:
+            raise ValueError(str(error)) from None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RelationCreate:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class UnavailabilityCreate(Input):
+    start_date: date
+    end_date: date
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UnavailabilityCreate:
+        if self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class ExpertOut(Output):
+    id: int
+    code: str
+    name: str
+    employer_name: str
+    employer_uscc: str | None
+    region_code: str
+    title: str
+    years_of_practice: int
+    status: str
+    status_reason: str | None
+    suspended_until: date | None
+    term_until: date | None
+    specialties: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
