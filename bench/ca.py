@@ -64,7 +64,8 @@ _SPEED_SUMMARY = {"rsa": "+F2:", "ecdsa": "+F4:", "sm2": "+F7:"}
 
 def openssl_version(openssl: str) -> str | None:
     try:
-        return subprocess.run([openssl, "version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run([openssl, "version"], capture_output=True, text=True, timeout=10,
+                              check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -109,7 +110,7 @@ def openssl_speed(openssl: str, kind: str, seconds: int) -> tuple[float | None, 
     """``openssl speed`` verify/s for one algorithm, single process; or None and why not."""
     command = [openssl, "speed", "-mr", "-elapsed", "-seconds", str(seconds), SPEED_ALGORITHMS[kind]]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=8 * seconds + 60)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=8 * seconds + 60, check=False)
     except (OSError, subprocess.SubprocessError) as error:
         return None, f"{' '.join(command)} could not run: {error}"
     parsed = parse_speed_verify(done.stdout + "\n" + done.stderr, kind)
@@ -222,8 +223,8 @@ class Verifiers:
 VERIFY_FIGURES = {
     "rsa": ("verify_rsa2048", 0.5, "RSA-2048 PKCS#1 v1.5 / SHA-256: pyca/cryptography RSAPublicKey.verify"),
     "ecdsa": ("verify_ecdsa_p256", 0.5, "ECDSA P-256 / SHA-256: pyca/cryptography EllipticCurvePublicKey.verify"),
-    "sm2": ("verify_sm2", 0.4, "SM2 with SM3: ca_interop.gm.sm2_verify with the standard user ID "
-                               "1234567812345678 (Z = SM3(ENTL||ID||curve||key) computed every call)"),
+    "sm2": ("verify_sm2", 0.4, ("SM2 with SM3: ca_interop.gm.sm2_verify with the standard user ID "
+                                "1234567812345678 (Z = SM3(ENTL||ID||curve||key) computed every call)")),
 }
 
 
@@ -534,13 +535,6 @@ def _fill(path: Path, size: int) -> None:
             written += len(piece)
 
 
-def _durable_replace(stream: Any, temporary: Path, final: Path) -> None:
-    stream.flush()
-    os.fsync(stream.fileno())
-    stream.close()
-    os.replace(temporary, final)
-
-
 def raw_gcm(source: Path, destination: Path, key: bytes, nonce: bytes, chunk_size: int,
             tag: bytes | None = None) -> bytes:
     """Read, AES-256-GCM with pyca's streaming context (``update_into``), write, the same
@@ -554,9 +548,8 @@ def raw_gcm(source: Path, destination: Path, key: bytes, nonce: bytes, chunk_siz
     buffer, output = bytearray(chunk_size), bytearray(chunk_size + 15)
     data, out = memoryview(buffer), memoryview(output)
     temporary = destination.with_name(f".{destination.name}.partial")
-    with open(source, "rb") as reader:
-        writer = open(temporary, "wb")
-        try:
+    try:
+        with open(source, "rb") as reader, open(temporary, "wb") as writer:
             while got := reader.readinto(data):
                 writer.write(out[:context.update_into(data[:got], out)])
             if tag is None:
@@ -564,9 +557,11 @@ def raw_gcm(source: Path, destination: Path, key: bytes, nonce: bytes, chunk_siz
                 tag = bytes(context.tag)
             else:
                 context.finalize_with_tag(tag)
-            _durable_replace(writer, temporary, destination)
-        finally:
-            writer.close()
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
     return tag
 
 
@@ -736,7 +731,7 @@ def bench_envelopes(args: argparse.Namespace) -> None:
                     seconds = _timed(lambda: raw_gcm(raw_cipher, out, key, nonce, CHUNK_SIZE, tag))
                 else:
                     issued = recipients[step]
-                    seconds = _timed(lambda: open_envelope(envelope, issued.key, issued.cert, out))
+                    seconds = _timed(lambda issued=issued: open_envelope(envelope, issued.key, issued.cert, out))
                     if not checked:
                         if not _same_edges(plain, out, size):
                             raise AssertionError("open_envelope did not give back the content")

@@ -76,3 +76,61 @@ class ExpertUnavailability(SQLModel, table=True):
     start_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     end_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     reason: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+
+
+class Draw(SQLModel, table=True):
+    """A request for a committee's experts, and the commitments that make it checkable.
+
+    The lot and the parties to avoid come from trading as data (the two domains do not
+    import each other). Who was drawn stays sealed until the draw is revealed.
+    """
+
+    __tablename__ = "expert_pool_draws"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_reference: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, index=True))
+    evaluation_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    venue: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    region_rule: str = Field(sa_column=sa.Column(sa.String(24), nullable=False))
+    region_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(6)))
+    quotas: dict[str, int] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    avoid_parties: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, index=True))
+    seed_commitment: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    snapshot_commitment: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    requested_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("identities_users.id")))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    revealed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+
+
+class DrawSecret(SQLModel, table=True):
+    """What must stay secret until the reveal: the seed and the eligible snapshot.
+
+    Kept apart from the draw so that access to it can be restricted on its own.
+    """
+
+    __tablename__ = "expert_pool_draw_secrets"
+
+    draw_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("expert_pool_draws.id", ondelete="CASCADE"), primary_key=True))
+    seed: bytes = Field(sa_column=sa.Column(sa.LargeBinary(64), nullable=False))
+    snapshot: dict[str, list[str]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class DrawCall(SQLModel, table=True):
+    """One expert called for a draw, in sequence order, and the answer."""
+
+    __tablename__ = "expert_pool_draw_calls"
+    __table_args__ = (sa.UniqueConstraint("draw_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    draw_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("expert_pool_draws.id", ondelete="CASCADE"), nullable=False, index=True))
+    position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    specialty: str = Field(sa_column=sa.Column(sa.String(12), nullable=False))
+    expert_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("expert_pool_experts.id"), nullable=False,
+                                               index=True))
+    salt: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    answer: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
+    called_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    answered_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
