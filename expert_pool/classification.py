@@ -19,6 +19,8 @@ An expert qualifies for a request in the request's category or any of its descen
 
 from __future__ import annotations
 
+import functools
+
 import difflib
 import json
 import os
@@ -321,3 +323,9 @@ def _did_you_mean(table: Classification, suggestions: tuple[str, ...]) -> str:
         return ""
     shown = ", ".join(f"{code} {table._by_code[code].name_zh}" for code in suggestions)
     return f"; did you mean {shown}?"
+
+
+@functools.cache
+def default_classification() -> Classification:
+    """The packaged table, read once when first needed."""
+    return Classification.load()

@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from core.person_id import InvalidPersonId, birth_date_of, validate_person_id
 from core.uscc import InvalidUSCC, validate_uscc
+from expert_pool.classification import SpecialtyError, default_classification
 from expert_pool.rules import ADMISSION_RULES
 from expert_pool.states import RelationKind, Title
 from core.schemas import Input, Output
@@ -31,6 +32,15 @@ class ExpertCreate(Input):
     years_of_practice: int = Field(ge=0, le=70)
     specialties: list[SpecialtyCode] = Field(min_length=1, max_length=20)
     track: str = Field(default="general", description="Admission rule set: general or government_procurement.")
+
+    @field_validator("specialties")
+    @classmethod
+    def _known_specialties(cls, value: list[str]) -> list[str]:
+        table = default_classification()
+        try:
+            return [table.validate(code) for code in value]
+        except SpecialtyError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("id_number")
     @classmethod

@@ -1,8 +1,8 @@
-"""The unified expert pool: experts, specialties, avoidance relations, unavailability.
+"""The unified expert pool: experts, specialties, avoidance, unavailability, draws.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-22 23:31:34.572123
+Create Date: 2026-11-22 23:37:41.633680
 """
 
 from __future__ import annotations
@@ -21,6 +21,28 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('expert_pool_draws',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lot_reference', sa.String(length=100), nullable=False),
+    sa.Column('evaluation_at', core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('venue', sa.String(length=200), nullable=False),
+    sa.Column('region_rule', sa.String(length=24), nullable=False),
+    sa.Column('region_code', sa.String(length=6), nullable=True),
+    sa.Column('quotas', sa.JSON(), nullable=False),
+    sa.Column('avoid_parties', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('seed_commitment', sa.String(length=64), nullable=False),
+    sa.Column('snapshot_commitment', sa.String(length=64), nullable=False),
+    sa.Column('requested_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revealed_at', core.database.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['requested_by'], ['identities_users.id'], name=op.f('fk_expert_pool_draws_requested_by_identities_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_expert_pool_draws'))
+    )
+    with op.batch_alter_table('expert_pool_draws', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_expert_pool_draws_lot_reference'), ['lot_reference'], unique=False)
+        batch_op.create_index(batch_op.f('ix_expert_pool_draws_status'), ['status'], unique=False)
+
     op.create_table('expert_pool_experts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=16), nullable=False),
@@ -51,6 +73,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_expert_pool_experts_region_code'), ['region_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_expert_pool_experts_status'), ['status'], unique=False)
 
+    op.create_table('expert_pool_draw_calls',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('draw_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('specialty', sa.String(length=12), nullable=False),
+    sa.Column('expert_id', sa.Integer(), nullable=False),
+    sa.Column('salt', sa.String(length=32), nullable=False),
+    sa.Column('answer', sa.String(length=16), nullable=True),
+    sa.Column('called_at', core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', core.database.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['draw_id'], ['expert_pool_draws.id'], name=op.f('fk_expert_pool_draw_calls_draw_id_expert_pool_draws'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['expert_id'], ['expert_pool_experts.id'], name=op.f('fk_expert_pool_draw_calls_expert_id_expert_pool_experts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_expert_pool_draw_calls')),
+    sa.UniqueConstraint('draw_id', 'position', name=op.f('uq_expert_pool_draw_calls_draw_id_position'))
+    )
+    with op.batch_alter_table('expert_pool_draw_calls', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_expert_pool_draw_calls_draw_id'), ['draw_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_expert_pool_draw_calls_expert_id'), ['expert_id'], unique=False)
+
+    op.create_table('expert_pool_draw_secrets',
+    sa.Column('draw_id', sa.Integer(), nullable=False),
+    sa.Column('seed', sa.LargeBinary(length=64), nullable=False),
+    sa.Column('snapshot', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['draw_id'], ['expert_pool_draws.id'], name=op.f('fk_expert_pool_draw_secrets_draw_id_expert_pool_draws'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('draw_id', name=op.f('pk_expert_pool_draw_secrets'))
+    )
     op.create_table('expert_pool_relations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('expert_id', sa.Integer(), nullable=False),
@@ -103,9 +151,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_expert_pool_relations_expert_id'))
 
     op.drop_table('expert_pool_relations')
+    op.drop_table('expert_pool_draw_secrets')
+    with op.batch_alter_table('expert_pool_draw_calls', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_expert_pool_draw_calls_expert_id'))
+        batch_op.drop_index(batch_op.f('ix_expert_pool_draw_calls_draw_id'))
+
+    op.drop_table('expert_pool_draw_calls')
     with op.batch_alter_table('expert_pool_experts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_expert_pool_experts_status'))
         batch_op.drop_index(batch_op.f('ix_expert_pool_experts_region_code'))
         batch_op.drop_index(batch_op.f('ix_expert_pool_experts_employer_uscc'))
 
     op.drop_table('expert_pool_experts')
+    with op.batch_alter_table('expert_pool_draws', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_expert_pool_draws_status'))
+        batch_op.drop_index(batch_op.f('ix_expert_pool_draws_lot_reference'))
+
+    op.drop_table('expert_pool_draws')
