@@ -148,3 +148,67 @@ class ExpertOut(Output):
     specialties: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+
+class DrawRequest(Input):
+    """What centre staff ask for; the parties to avoid come from trading as data."""
+
+    lot_reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    evaluation_at: datetime
+    venue: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    region_rule: str = Field(default="local", pattern=r"^(local|remote_pool)$",
+                             description="local: experts of region_code only; remote_pool: the whole pool")
+    region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+    quotas: dict[SpecialtyCode, int] = Field(min_length=1, max_length=20)
+    avoid_parties: list[str] = Field(default_factory=list, max_length=500)
+
+    @field_validator("quotas")
+    @classmethod
+    def _known_and_positive(cls, value: dict[str, int]) -> dict[str, int]:
+        table = default_classification()
+        checked = {}
+        for code, count in value.items():
+            try:
+                code = table.validate(code)
+            except SpecialtyError as error:
+                raise ValueError(str(error)) from None
+            if not 1 <= count <= 50:
+                raise ValueError(f"quota for {code} must be 1 to 50, not {count}")
+            checked[code] = count
+        return checked
+
+    @field_validator("avoid_parties")
+    @classmethod
+    def _valid_parties(cls, value: list[str]) -> list[str]:
+        try:
+            return sorted({validate_uscc(code) for code in value})
+        except InvalidUSCC as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("evaluation_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("evaluation_at needs a UTC offset")
+        return value
+
+    @model_validator(mode="after")
+    def _local_needs_region(self) -> DrawRequest:
+        if self.region_rule == "local" and self.region_code is None:
+            raise ValueError("region_rule local needs a region_code")
+        return self
+
+
+class DrawOut(Output):
+    """A draw as centre staff see it: counts and commitments, never names."""
+
+    id: int
+    lot_reference: str
+    evaluation_at: datetime
+    venue: str
+    region_rule: str
+    quotas: dict[str, int]
+    status: str
+    seed_commitment: str
+    snapshot_commitment: str
+    created_at: datetime

@@ -10,7 +10,11 @@ failed run.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import io
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +28,7 @@ from core.database import Database
 from core.settings import Settings, load_settings
 from migrations import runner
 from migrations.metadata import metadata
+from web import cli
 from web.runtime import Runtime
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -167,6 +172,25 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def bidhall(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run ``bidhall ARGS`` in this process (the console script is exercised by
+    test_the_console_script below); returns what a subprocess would."""
+    monkeypatch.setenv("BIDHALL_DATABASE_URL", database.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("BIDHALL_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            # The command runs its own event loop, so it gets a thread of its own.
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                code = pool.submit(cli.main, list(args)).result(timeout=120)
+        return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
+
+    return run
 
 
 @pytest.fixture

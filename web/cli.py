@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ca_interop.tsa_config import TimestampAuthorityMissing
 from core.errors import BidhallError
 from core.settings import Settings, load_settings
-from web import cli_ca, cli_envelope, cli_eseal, cli_pki
+from web import cli_ca, cli_draw, cli_envelope, cli_eseal, cli_pki
 from web.cli_support import fail, print_json, run_with_runtime
 from web.problems import from_validation_error
 from web.runtime import Runtime
@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_pki.add_parsers(commands)
     cli_envelope.add_parsers(commands)
     cli_eseal.add_parsers(commands)
+    cli_draw.add_parsers(commands)
     return parser
 
 

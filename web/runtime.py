@@ -15,6 +15,7 @@ from core.settings import Settings
 from ca_interop.revocation import HttpRevocationTransport, MirrorRevocationTransport, RevocationSource
 from ca_interop.timestamps import TimestampAuthority
 from ca_interop.tsa_config import load_timestamp_authority
+from expert_pool import draws as expert_draws
 from expert_pool import events as expert_events
 from identities import events as identity_events
 from identities import trust_events
@@ -26,6 +27,7 @@ def build_registry() -> StreamRegistry:
     identity_events.register(registry)
     trust_events.register(registry)
     expert_events.register(registry)
+    expert_draws.register(registry)
     return registry
 
 

@@ -4,13 +4,14 @@ before anything is stored. A new use case without an entry here fails the test."
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import expert_pool.draws as expert_draws
 import expert_pool.service as expert_service
 import identities.certificate_login  # noqa: F401 - registers its use case
 import identities.service as identities_service
@@ -26,7 +27,7 @@ from identities.models import User
 from identities.schemas import PartyCreate, PasswordChange, TokenCreate, UserCreate, UserUpdate
 from identities.trust_schemas import StatusChange, TrustedCACreate
 from identities.trust_states import CAStatus
-from expert_pool.schemas import Admission, RelationCreate, Renewal, Suspension, UnavailabilityCreate
+from expert_pool.schemas import Admission, DrawRequest, RelationCreate, Renewal, Suspension, UnavailabilityCreate
 from expert_pool.schemas import StatusChange as ExpertStatusChange
 from expert_pool.states import RelationKind
 from tests.expert_pool.factories import admitted_expert, expert_data
@@ -88,7 +89,28 @@ CALLS: dict[str, Call] = {
             start_date=_LATER, end_date=_LATER, reason="leave"))),
     "expert_pool.get_expert": lambda s, a: _on_admitted(s, a, lambda e: expert_service.get_expert(s, a, e.id)),
     "expert_pool.list_experts": lambda s, a: expert_service.list_experts(s, a),
+    "expert_pool.request_draw": lambda s, a: _request_a_draw(s, a),
+    "expert_pool.get_draw": lambda s, a: _with_draw(s, lambda d: expert_draws.get_draw(s, a, d.id)),
+    "expert_pool.read_drawn_list": lambda s, a: _with_draw(s, lambda d: expert_draws.read_drawn_list(s, a, d.id)),
+    "expert_pool.reveal_draw": lambda s, a: _with_draw(s, lambda d: expert_draws.reveal_draw(s, a, d.id),
+                                                       finished=True),
 }
+
+
+async def _request_a_draw(session: AsyncSession, actor: Actor) -> Any:
+    await admitted_expert(session, await _expert_admin(session), specialties=["B01"])
+    request = DrawRequest(lot_reference="LOT-1", evaluation_at=datetime.now(timezone.utc) + timedelta(days=2),
+                          venue="Room 1", region_rule="remote_pool", quotas={"B01": 1})
+    return await expert_draws.request_draw(session, actor, request)
+
+
+async def _with_draw(session: AsyncSession, act: Any, *, finished: bool = False) -> Any:
+    staff = actor_of(await make_user(session, Role.CENTER_STAFF))
+    draw = await _request_a_draw(session, staff)
+    if finished:
+        call = await expert_draws.call_next(session, SYSTEM, draw.id)
+        await expert_draws.record_answer(session, SYSTEM, call.id, "accepted")
+    return await act(draw)
 
 _LATER = date.today() + timedelta(days=400)
 

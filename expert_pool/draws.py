@@ -1,0 +1,296 @@
+"""Draws: request, call in the seed's order, record answers, reveal, and verify.
+
+The platform commits in the ledger to the eligible snapshot and to a secret seed before
+anyone is called; the call order is :mod:`expert_pool.draw_algorithm`'s deterministic
+function of both. While the draw is sealed, each call is recorded only as a salted
+commitment to the expert's code; the reveal entry publishes the seed, the snapshot (public
+expert codes, no names) and every salt, so anyone can re-run the draw from the ledger
+alone (`bidhall draw verify DRAW_ID`). Centre staff see counts and commitments, never who.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.actors import Actor, Role
+from core.clock import utcnow
+from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
+from core.usecases import use_case
+from expert_pool import draw_algorithm as algorithm
+from expert_pool.eligibility import eligible_snapshot
+from expert_pool.models import Draw, DrawCall, DrawSecret, Expert
+from expert_pool.schemas import DrawRequest
+from supervision.ledger.append import append
+from supervision.ledger.models import LedgerEntry
+from supervision.replay import StreamKind, StreamRegistry
+
+DRAW_COMMITTED = "expert_pool.draw_committed"
+EXPERT_CALLED = "expert_pool.expert_called"
+CALL_ANSWERED = "expert_pool.call_answered"
+DRAW_FINISHED = "expert_pool.draw_finished"
+DRAW_REVEALED = "expert_pool.draw_revealed"
+DRAWN_LIST_READ = "expert_pool.drawn_list_read"
+
+REQUESTERS = frozenset({Role.CENTER_STAFF})
+OVERSIGHT = frozenset({Role.REGULATOR, Role.AUDITOR})
+
+
+def draw_stream(draw_id: int | None) -> str:
+    return f"draw:{draw_id}"
+
+
+def call_commitment(salt: str, expert_code: str) -> str:
+    """What the ledger shows of a call while the draw is sealed."""
+    return hashlib.sha256(f"bidhall draw call v1\x00{salt}\x00{expert_code}".encode()).hexdigest()
+
+
+@use_case("expert_pool.request_draw", REQUESTERS)
+async def request_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -> Draw:
+    """Commit to the eligible snapshot and a fresh seed; refuse a draw that cannot be filled."""
+    if data.evaluation_at <= utcnow():
+        raise InvalidInput("the evaluation must be in the future", [FieldError("$.evaluation_at", "in the past")])
+    pool = await eligible_snapshot(session, list(data.quotas), evaluation_at=data.evaluation_at,
+                                   avoid_parties=data.avoid_parties,
+                                   region_code=data.region_code if data.region_rule == "local" else None)
+    snapshot = algorithm.Snapshot(pool)
+    try:
+        algorithm.check_quotas(snapshot, data.quotas)
+    except algorithm.DrawError as error:
+        raise RuleViolation(f"the pool cannot fill this draw (nothing was drawn): {error}",
+                            rule="draw.quota_within_eligible_pool") from None
+    seed = algorithm.new_seed()
+    draw = Draw(
+        lot_reference=data.lot_reference, evaluation_at=data.evaluation_at, venue=data.venue,
+        region_rule=data.region_rule, region_code=data.region_code, quotas=dict(sorted(data.quotas.items())),
+        avoid_parties=data.avoid_parties, status="calling", seed_commitment=algorithm.seed_commitment(seed),
+        snapshot_commitment=snapshot.commitment, requested_by=actor.user_id, created_at=utcnow(),
+    )
+    session.add(draw)
+    await session.flush()
+    session.add(DrawSecret(draw_id=draw.id, seed=seed, snapshot=snapshot.as_dict()))  # type: ignore[arg-type]
+    await append(session, stream=draw_stream(draw.id), event_type=DRAW_COMMITTED, actor=actor, payload={
+        "draw_id": draw.id, "lot_reference": draw.lot_reference, "evaluation_at": draw.evaluation_at,
+        "region_rule": draw.region_rule, "region_code": draw.region_code, "quotas": draw.quotas,
+        "avoid_parties": draw.avoid_parties, "seed_commitment": draw.seed_commitment,
+        "snapshot_commitment": draw.snapshot_commitment,
+        "eligible": {code: snapshot.eligible_count(code) for code in snapshot.codes},
+    })
+    return draw
+
+
+async def call_next(session: AsyncSession, actor: Actor, draw_id: int) -> DrawCall | None:
+    """Call the next expert the seed gives for the specialty that most needs one.
+
+    Run by the notification worker (the platform itself); returns None when nobody needs to
+    be called now (all open slots have a call awaiting its answer, or the draw is over).
+    """
+    draw, live, calls = await _live_draw(session, draw_id)
+    if draw.status != "calling":
+        return None
+    due = [code for code in draw.quotas if live.open_slots(code) > 0 and live.peek(code) is not None]
+    if not due:
+        await _finish_if_over(session, actor, draw, live)
+        return None
+    code = min(due, key=lambda c: (live.remaining()[c], c))  # the tightest specialty first
+    expert_code = live.call(code)
+    expert_id = await session.scalar(sa.select(Expert.id).where(Expert.code == expert_code))
+    call = DrawCall(draw_id=draw.id, position=len(calls), specialty=code, expert_id=expert_id,  # type: ignore[arg-type]
+                    salt=secrets.token_hex(16), called_at=utcnow())
+    session.add(call)
+    await session.flush()
+    await append(session, stream=draw_stream(draw.id), event_type=EXPERT_CALLED, actor=actor, payload={
+        "position": call.position, "specialty": code, "expert_commitment": call_commitment(call.salt, expert_code)})
+    return call
+
+
+async def record_answer(session: AsyncSession, actor: Actor, call_id: int, answer: str) -> DrawCall:
+    """An expert's answer (from the provider callback, an SMS reply or a timeout)."""
+    answer = algorithm.Answer(answer).value
+    call = await session.scalar(sa.select(DrawCall).where(DrawCall.id == call_id).with_for_update())
+    if call is None:
+        raise NotFound(f"call {call_id} does not exist")
+    if call.answer is not None:
+        if call.answer == answer:
+            return call  # a repeated callback changes nothing
+        raise Conflict(f"call {call_id} was already answered {call.answer}")
+    call.answer, call.answered_at = answer, utcnow()
+    await session.flush()
+    await append(session, stream=draw_stream(call.draw_id), event_type=CALL_ANSWERED, actor=actor,
+                 payload={"position": call.position, "answer": answer})
+    draw, live, _ = await _live_draw(session, call.draw_id)
+    await _finish_if_over(session, actor, draw, live)
+    return call
+
+
+@use_case("expert_pool.reveal_draw", OVERSIGHT | {Role.ADMIN})
+async def reveal_draw(session: AsyncSession, actor: Actor, draw_id: int) -> Draw:
+    """Publish the seed, the snapshot and every call, once names may be known."""
+    draw, _, calls = await _live_draw(session, draw_id)
+    if draw.status not in ("filled", "unfillable"):
+        raise Conflict(f"draw {draw_id} is {draw.status}: it is revealed only when it is over")
+    secret = await session.get(DrawSecret, draw_id)
+    codes = await _codes(session, [call.expert_id for call in calls])
+    draw.status, draw.revealed_at = "revealed", utcnow()
+    await append(session, stream=draw_stream(draw_id), event_type=DRAW_REVEALED, actor=actor, payload={
+        "seed": secret.seed.hex(), "snapshot": secret.snapshot,  # type: ignore[union-attr]
+        "calls": [{"position": c.position, "specialty": c.specialty, "expert": codes[c.expert_id],
+                   "salt": c.salt, "answer": c.answer} for c in calls],
+    })
+    return draw
+
+
+@use_case("expert_pool.read_drawn_list", OVERSIGHT)
+async def read_drawn_list(session: AsyncSession, actor: Actor, draw_id: int) -> list[dict[str, Any]]:
+    """Regulators may see who was drawn at any time; each read is itself a ledger entry."""
+    draw, _, calls = await _live_draw(session, draw_id)
+    experts = {e.id: e for e in await session.scalars(sa.select(Expert).where(
+        Expert.id.in_([c.expert_id for c in calls])))}
+    await append(session, stream=draw_stream(draw_id), event_type=DRAWN_LIST_READ, actor=actor,
+                 payload={"calls": len(calls)})
+    return [{"position": c.position, "specialty": c.specialty, "expert": experts[c.expert_id].code,
+             "name": experts[c.expert_id].name, "answer": c.answer} for c in calls]
+
+
+@use_case("expert_pool.get_draw", REQUESTERS | OVERSIGHT)
+async def get_draw(session: AsyncSession, actor: Actor, draw_id: int) -> Draw:
+    draw = await session.get(Draw, draw_id)
+    if draw is None:
+        raise NotFound(f"draw {draw_id} does not exist")
+    return draw
+
+
+# --- verification from the ledger alone ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrawVerification:
+    ok: bool
+    detail: str
+    complete: bool = False
+    accepted: dict[str, list[str]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": self.detail, "complete": self.complete, "accepted": self.accepted}
+
+
+async def verify_from_ledger(session: AsyncSession, draw_id: int) -> DrawVerification:
+    """Re-run the draw from its ledger entries only (no table is read)."""
+    entries = [json.loads(leaf) for leaf in (await session.scalars(
+        sa.select(LedgerEntry.leaf).where(LedgerEntry.stream == draw_stream(draw_id)).order_by(LedgerEntry.seq)))]
+    committed = next((e["payload"] for e in entries if e["type"] == DRAW_COMMITTED), None)
+    revealed = next((e["payload"] for e in entries if e["type"] == DRAW_REVEALED), None)
+    if committed is None:
+        return DrawVerification(False, f"the ledger holds no draw {draw_id}")
+    if revealed is None:
+        return DrawVerification(False, f"draw {draw_id} is not revealed yet: its seed is still secret")
+    called = [e["payload"] for e in entries if e["type"] == EXPERT_CALLED]
+    answers = {e["payload"]["position"]: e["payload"]["answer"] for e in entries if e["type"] == CALL_ANSWERED}
+    published = {call["position"]: call for call in revealed["calls"]}
+    log = []
+    for entry in called:
+        shown = published.get(entry["position"])
+        if shown is None or call_commitment(shown["salt"], shown["expert"]) != entry["expert_commitment"]:
+            return DrawVerification(False, f"call {entry['position']}: the revealed expert does not match "
+                                           "the commitment recorded when the call was made")
+        log.append((entry["specialty"], shown["expert"], answers.get(entry["position"])))
+    result = algorithm.verify_draw(
+        bytes.fromhex(revealed["seed"]), revealed["snapshot"], committed["quotas"], log,
+        seed_commitment_hex=committed["seed_commitment"], snapshot_commitment_hex=committed["snapshot_commitment"])
+    return DrawVerification(result.ok, result.detail, result.complete, result.accepted)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+async def _live_draw(session: AsyncSession, draw_id: int) -> tuple[Draw, algorithm.Draw, list[DrawCall]]:
+    draw = await session.get(Draw, draw_id)
+    secret = await session.get(DrawSecret, draw_id)
+    if draw is None or secret is None:
+        raise NotFound(f"draw {draw_id} does not exist")
+    calls = list(await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw_id)
+                                       .order_by(DrawCall.position)))
+    codes = await _codes(session, [call.expert_id for call in calls])
+    live = algorithm.Draw(secret.seed, secret.snapshot, draw.quotas)
+    for call in calls:
+        try:
+            live.record(call.specialty, codes[call.expert_id], call.answer)
+        except algorithm.DrawError as error:
+            raise DrawIntegrityError(
+                f"draw {draw_id}: stored call {call.position} does not follow the committed seed ({error}); "
+                "the draw's records were altered and it cannot continue") from None
+    return draw, live, calls
+
+
+class DrawIntegrityError(Conflict):
+    code = "draw-integrity"
+    title = "The draw's records do not match its commitments"
+
+
+async def _codes(session: AsyncSession, expert_ids: list[int]) -> dict[int, str]:
+    rows = await session.execute(sa.select(Expert.id, Expert.code).where(Expert.id.in_(expert_ids or [-1])))
+    return {expert_id: code for expert_id, code in rows}
+
+
+async def _finish_if_over(session: AsyncSession, actor: Actor, draw: Draw, live: algorithm.Draw) -> None:
+    if draw.status != "calling":
+        return
+    if live.complete:
+        draw.status = "filled"
+    elif any(live.exhausted(code) for code in draw.quotas):
+        draw.status = "unfillable"
+    else:
+        return
+    await append(session, stream=draw_stream(draw.id), event_type=DRAW_FINISHED, actor=actor,
+                 payload={"status": draw.status, "remaining": live.remaining()})
+
+
+# --- replay (stream draw:<id>) ------------------------------------------------------------
+# The replayed state is what the sealed ledger shows: no expert identities.
+
+
+def apply_draw(state: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any] | None:
+    kind, payload = entry["type"], entry["payload"]
+    if kind == DRAW_COMMITTED:
+        return {"status": "calling", "quotas": payload["quotas"], "seed_commitment": payload["seed_commitment"],
+                "snapshot_commitment": payload["snapshot_commitment"], "calls": {}}
+    if state is None:
+        return None
+    if kind == EXPERT_CALLED:
+        call = {"specialty": payload["specialty"], "answer": None}
+        return {**state, "calls": {**state["calls"], str(payload["position"]): call}}
+    if kind == CALL_ANSWERED:
+        key = str(payload["position"])
+        return {**state, "calls": {**state["calls"], key: {**state["calls"][key], "answer": payload["answer"]}}}
+    if kind == DRAW_FINISHED:
+        return {**state, "status": payload["status"]}
+    if kind == DRAW_REVEALED:
+        return {**state, "status": "revealed"}
+    return state
+
+
+async def load_draw(session: AsyncSession, stream: str) -> dict[str, Any] | None:
+    try:
+        draw = await session.get(Draw, int(stream.partition(":")[2]))
+    except ValueError:
+        return None
+    if draw is None:
+        return None
+    calls = await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw.id))
+    return {"status": draw.status, "quotas": draw.quotas, "seed_commitment": draw.seed_commitment,
+            "snapshot_commitment": draw.snapshot_commitment,
+            "calls": {str(c.position): {"specialty": c.specialty, "answer": c.answer} for c in calls}}
+
+
+async def list_draw_streams(session: AsyncSession) -> list[str]:
+    return [draw_stream(i) for i in (await session.scalars(sa.select(Draw.id))).all()]
+
+
+def register(registry: StreamRegistry) -> None:
+    registry.register(StreamKind("draw", apply_draw, load_draw, list_draw_streams))
