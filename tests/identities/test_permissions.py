@@ -3,6 +3,7 @@ before anything is stored. A new use case without an entry here fails the test."
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import expert_pool.draws as expert_draws
+import expert_pool.import_service as import_service
 import expert_pool.service as expert_service
 import identities.certificate_login  # noqa: F401 - registers its use case
 import identities.service as identities_service
@@ -22,16 +24,30 @@ from ca_interop.revocation import RevocationSource, StaticRevocationTransport
 from core.actors import SYSTEM, Actor, Role
 from core.database import Database
 from core.errors import NotAuthenticated, PermissionDenied
+from core.person_id import make_person_id
 from core.usecases import USE_CASES
-from identities.models import User
-from identities.schemas import PartyCreate, PasswordChange, TokenCreate, UserCreate, UserUpdate
-from identities.trust_schemas import StatusChange, TrustedCACreate
-from identities.trust_states import CAStatus
-from expert_pool.schemas import Admission, DrawRequest, RelationCreate, Renewal, Suspension, UnavailabilityCreate
+from expert_pool.schemas import (
+    Admission,
+    DrawRequest,
+    RelationCreate,
+    Renewal,
+    Suspension,
+    UnavailabilityCreate,
+)
 from expert_pool.schemas import StatusChange as ExpertStatusChange
 from expert_pool.states import RelationKind
-from tests.expert_pool.factories import admitted_expert, expert_data
+from identities.models import User
+from identities.schemas import (
+    PartyCreate,
+    PasswordChange,
+    TokenCreate,
+    UserCreate,
+    UserUpdate,
+)
+from identities.trust_schemas import StatusChange, TrustedCACreate
+from identities.trust_states import CAStatus
 from supervision.ledger.models import LedgerEntry
+from tests.expert_pool.factories import admitted_expert, expert_data
 from tests.factories import PASSWORD, actor_of, make_party, make_user, new_uscc
 
 Call = Callable[[AsyncSession, Actor], Awaitable[Any]]
@@ -90,6 +106,10 @@ CALLS: dict[str, Call] = {
     "expert_pool.get_expert": lambda s, a: _on_admitted(s, a, lambda e: expert_service.get_expert(s, a, e.id)),
     "expert_pool.list_experts": lambda s, a: expert_service.list_experts(s, a),
     "expert_pool.request_draw": lambda s, a: _request_a_draw(s, a),
+    "expert_pool.import_experts": lambda s, a: import_service.import_experts(s, a, io.BytesIO(
+        "name,id_number,phone,employer,title,years,specialties\n"
+        f"Li,{make_person_id('35010219700101' + str(a.user_id % 1000).zfill(3))},13800138000,X,高级,10,A04\n"
+        .encode()), format="csv"),
     "expert_pool.get_draw": lambda s, a: _with_draw(s, lambda d: expert_draws.get_draw(s, a, d.id)),
     "expert_pool.read_drawn_list": lambda s, a: _with_draw(s, lambda d: expert_draws.read_drawn_list(s, a, d.id)),
     "expert_pool.reveal_draw": lambda s, a: _with_draw(s, lambda d: expert_draws.reveal_draw(s, a, d.id),
