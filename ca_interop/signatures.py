@@ -61,7 +61,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, Union
 
-from asn1crypto import algos, cms, core as asn1, keys as asn1_keys, pem as asn1_pem, x509 as asn1_x509
+from asn1crypto import algos, cms
+from asn1crypto import core as asn1
+from asn1crypto import keys as asn1_keys
+from asn1crypto import pem as asn1_pem
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from asn1crypto import cms, core as asn1, parser, tsp
+from asn1crypto import cms, parser, tsp
+from asn1crypto import core as asn1
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm

@@ -33,7 +33,12 @@ from pyhanko_certvalidator.sig_validate import (
 from ca_interop import gm
 from ca_interop.certificates import key_algorithm, summarize
 from ca_interop.identity import CertificateIdentity, identity_of
-from ca_interop.revocation import RevocationSource, RevocationUnavailable, distribution_points, ocsp_urls
+from ca_interop.revocation import (
+    RevocationSource,
+    RevocationUnavailable,
+    distribution_points,
+    ocsp_urls,
+)
 from core.clock import rfc3339, utcnow
 
 log = logging.getLogger("bidhall.ca")

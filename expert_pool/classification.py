@@ -19,9 +19,8 @@ An expert qualifies for a request in the request's category or any of its descen
 
 from __future__ import annotations
 
-import functools
-
 import difflib
+import functools
 import json
 import os
 import re

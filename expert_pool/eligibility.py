@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import to_shanghai
-from expert_pool.models import DrawCall, Expert, ExpertRelation, ExpertSpecialty, ExpertUnavailability
+from expert_pool.models import (
+    DrawCall,
+    Expert,
+    ExpertRelation,
+    ExpertSpecialty,
+    ExpertUnavailability,
+)
 from expert_pool.states import ExpertStatus
 
 AVOIDANCE_DAYS = 3 * 365 + 1  # "within 3 years", counting one leap day

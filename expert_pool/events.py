@@ -11,7 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from expert_pool.models import Expert, ExpertRelation, ExpertSpecialty, ExpertUnavailability
+from expert_pool.models import (
+    Expert,
+    ExpertRelation,
+    ExpertSpecialty,
+    ExpertUnavailability,
+)
 from supervision.ledger.canonical import to_json_value
 from supervision.replay import State, StreamKind, StreamRegistry
 

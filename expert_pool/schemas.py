@@ -9,11 +9,11 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from core.person_id import InvalidPersonId, birth_date_of, validate_person_id
+from core.schemas import Input, Output
 from core.uscc import InvalidUSCC, validate_uscc
 from expert_pool.classification import SpecialtyError, default_classification
 from expert_pool.rules import ADMISSION_RULES
 from expert_pool.states import RelationKind, Title
-from core.schemas import Input, Output
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]

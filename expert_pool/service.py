@@ -19,7 +19,12 @@ from core.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from core.states import check_transition
 from core.usecases import use_case
 from expert_pool import events
-from expert_pool.models import Expert, ExpertRelation, ExpertSpecialty, ExpertUnavailability
+from expert_pool.models import (
+    Expert,
+    ExpertRelation,
+    ExpertSpecialty,
+    ExpertUnavailability,
+)
 from expert_pool.rules import admission_problems
 from expert_pool.schemas import (
     Admission,

@@ -16,9 +16,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from asn1crypto import x509 as asn1_x509
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ca_interop.certificates import summarize
 from ca_interop.revocation import RevocationSource

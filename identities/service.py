@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import Actor, Role
 from core.clock import utcnow
-from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+)
 from core.usecases import ANY_ROLE, use_case
 from identities import events
 from identities.models import Party, Token, User

@@ -11,9 +11,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ca_interop.certificates import CertificateFormatError, load_certificate, load_certificates, summarize
+from ca_interop.certificates import (
+    CertificateFormatError,
+    load_certificate,
+    load_certificates,
+    summarize,
+)
 from ca_interop.revocation import RevocationSource
-from ca_interop.validation import CertificateValidator, TrustAnchor, Usage, ValidationReport
+from ca_interop.validation import (
+    CertificateValidator,
+    TrustAnchor,
+    Usage,
+    ValidationReport,
+)
 from core.actors import Actor, Role
 from core.clock import utcnow
 from core.errors import Conflict, FieldError, InvalidInput, NotFound

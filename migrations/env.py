@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from core.database import create_engine
-from migrations.metadata import metadata
 from core.settings import load_settings
+from migrations.metadata import metadata
 
 config = context.config
 

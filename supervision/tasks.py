@@ -13,7 +13,6 @@ from core.database import Database
 from core.tasks import run_in_worker, worker_settings
 from supervision.ledger.heads import current_head
 
-
 # A signed head at least every minute, so the published head keeps up with the ledger
 # without signing inside every request.
 PERIODIC_TASKS = {"supervision.sign_tree_head": 60}

@@ -14,7 +14,13 @@ from starlette.routing import Route
 
 from core.settings import Settings, load_settings
 from core.tasks import create_celery_app
-from web import routes_ca, routes_certificate_login, routes_health, routes_identities, routes_ledger
+from web import (
+    routes_ca,
+    routes_certificate_login,
+    routes_health,
+    routes_identities,
+    routes_ledger,
+)
 from web.api import Api
 from web.middleware import AccessLogMiddleware, RequestSizeLimitMiddleware
 from web.openapi import build_openapi

@@ -12,10 +12,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from core.clock import parse_rfc3339
 from pydantic import ValidationError
 
 from ca_interop.tsa_config import TimestampAuthorityMissing
+from core.clock import parse_rfc3339
 from core.errors import BidhallError
 from core.settings import Settings, load_settings
 from web import cli_ca, cli_draw, cli_envelope, cli_eseal, cli_pki

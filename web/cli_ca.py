@@ -15,7 +15,12 @@ from core.clock import parse_rfc3339
 from core.errors import InvalidInput
 from core.settings import Settings
 from identities import trust_service
-from identities.trust_schemas import IdentityRule, StatusChange, TrustedCACreate, TrustedCAOut
+from identities.trust_schemas import (
+    IdentityRule,
+    StatusChange,
+    TrustedCACreate,
+    TrustedCAOut,
+)
 from identities.trust_states import CAStatus, CreditCodeLocation, RevocationPolicy
 from web.cli_support import print_json, read_input_file, run_with_runtime
 from web.runtime import Runtime

@@ -10,7 +10,13 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from ca_interop.eseal import ESealError, make_seal, seal_docx, sign_document, verify_signature
+from ca_interop.eseal import (
+    ESealError,
+    make_seal,
+    seal_docx,
+    sign_document,
+    verify_signature,
+)
 from core.clock import utcnow
 from core.errors import InvalidInput
 from core.settings import Settings

@@ -13,6 +13,7 @@ import base64
 from typing import Any
 
 import httpx
+
 from ca_interop.certificates import load_certificates
 from ca_interop.signatures import load_signing_key, sign_detached
 

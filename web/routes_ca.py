@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ca_interop.validation import Usage
-from identities import trust_service
 from core.schemas import Input, Output
+from identities import trust_service
 from identities.trust_schemas import StatusChange, TrustedCACreate, TrustedCAOut
 from identities.trust_states import CAStatus
 from web.api import Api, json_response, parse_body, path_int

@@ -8,7 +8,12 @@ from starlette.responses import Response
 
 from identities import certificate_login
 from identities.models import UserCertificate
-from identities.schemas import BoundCertificateOut, CertificateProof, ChallengeOut, TokenIssued
+from identities.schemas import (
+    BoundCertificateOut,
+    CertificateProof,
+    ChallengeOut,
+    TokenIssued,
+)
 from web.api import Api, json_response, parse_body
 from web.auth import client_address, current_actor
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ca_interop.platform_keys import Ed25519PlatformSigner, PlatformSigner
+from ca_interop.revocation import (
+    HttpRevocationTransport,
+    MirrorRevocationTransport,
+    RevocationSource,
+)
+from ca_interop.timestamps import TimestampAuthority
+from ca_interop.tsa_config import load_timestamp_authority
 from core.blobs import BlobStore
 from core.database import Database
 from core.settings import Settings
-from ca_interop.revocation import HttpRevocationTransport, MirrorRevocationTransport, RevocationSource
-from ca_interop.timestamps import TimestampAuthority
-from ca_interop.tsa_config import load_timestamp_authority
 from expert_pool import draws as expert_draws
 from expert_pool import events as expert_events
 from identities import events as identity_events

@@ -183,13 +183,19 @@ SM2 scheme does.
 """
 
 from ._certs import CertificateLike, format_name, load_certificate, load_private_key
-from ._content import AES_256_GCM, CONTENT_CIPHERS, SM4_GCM, ContentCipher, register_content_cipher
+from ._content import (
+    AES_256_GCM,
+    CONTENT_CIPHERS,
+    SM4_GCM,
+    ContentCipher,
+    register_content_cipher,
+)
 from ._envelope import (
     CHUNK_SIZE,
+    UNVERIFIED_SUFFIX,
     EnvelopeInfo,
     SourceChanged,
     SourceLike,
-    UNVERIFIED_SUFFIX,
     check_envelope,
     envelope_prefix,
     inspect_envelope,
@@ -198,7 +204,13 @@ from ._envelope import (
     seal,
     why_not_sealed,
 )
-from ._errors import EnvelopeError, EnvelopeFormatError, EnvelopeTampered, NotARecipient, RecipientRefused
+from ._errors import (
+    EnvelopeError,
+    EnvelopeFormatError,
+    EnvelopeTampered,
+    NotARecipient,
+    RecipientRefused,
+)
 from ._recipients import (
     ECDH_ES,
     RECIPIENT_SCHEMES,

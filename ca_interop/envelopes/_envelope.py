@@ -15,9 +15,25 @@ from cryptography import x509
 
 from . import _der
 from ._certs import CertificateLike, CertView, load_private_key, view
-from ._content import AES_256_GCM, CONTENT_CIPHERS, ContentCipher, StreamDecryptor, content_cipher_for, \
-    content_cipher_named
-from ._der import CONTEXT, SEQUENCE, T_SEQUENCE, UNIVERSAL, DerError, DerTruncated, Element, Header, StreamReader
+from ._content import (
+    AES_256_GCM,
+    CONTENT_CIPHERS,
+    ContentCipher,
+    StreamDecryptor,
+    content_cipher_for,
+    content_cipher_named,
+)
+from ._der import (
+    CONTEXT,
+    SEQUENCE,
+    T_SEQUENCE,
+    UNIVERSAL,
+    DerError,
+    DerTruncated,
+    Element,
+    Header,
+    StreamReader,
+)
 from ._errors import EnvelopeError, EnvelopeFormatError, NotARecipient, RecipientRefused
 from ._recipients import Recipient, RecipientScheme, parse_recipient_infos, scheme_for
 

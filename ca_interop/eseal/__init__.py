@@ -94,7 +94,11 @@ from ca_interop.eseal.common import (
     ESealFormatError,
     Seal,
     SealSignature,
+)
+from ca_interop.eseal.common import (
     parse_seal as read_seal,
+)
+from ca_interop.eseal.common import (
     parse_signature as read_signature,
 )
 from ca_interop.eseal.docx_seal import seal_docx

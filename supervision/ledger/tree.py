@@ -14,7 +14,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supervision.ledger import merkle
-from supervision.ledger.models import LedgerCounter, LedgerEntry, LedgerNode, LedgerTreeState
+from supervision.ledger.models import (
+    LedgerCounter,
+    LedgerEntry,
+    LedgerNode,
+    LedgerTreeState,
+)
 
 BUILD_BATCH = 20_000
 

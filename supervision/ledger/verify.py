@@ -10,8 +10,8 @@ Editing, deleting or reordering a stored entry is caught and its index named:
 from __future__ import annotations
 
 import hashlib
-from hashlib import sha256
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any
 
 import sqlalchemy as sa

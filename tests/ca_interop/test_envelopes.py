@@ -32,6 +32,7 @@ from ca_interop.envelopes import (
     NotARecipient,
     RecipientRefused,
     SourceChanged,
+    _der,
     check_envelope,
     envelope_prefix,
     inspect_envelope,
@@ -40,7 +41,6 @@ from ca_interop.envelopes import (
     seal,
     why_not_sealed,
 )
-from ca_interop.envelopes import _der
 
 MiB = 1 << 20
 OPENSSL = shutil.which("openssl")

@@ -30,13 +30,13 @@ from ca_interop.envelopes import (
     EnvelopeTampered,
     NotARecipient,
     RecipientRefused,
+    _der,
     check_envelope,
     envelope_prefix,
     inspect_envelope,
     open_envelope,
     seal,
 )
-from ca_interop.envelopes import _der
 from tests.ca_interop.test_envelopes import (
     MiB,
     Pipe,

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from ca_interop import shamir
-from ca_interop.shamir import Share, ShamirError, combine, split
+from ca_interop.shamir import ShamirError, Share, combine, split
 
 
 def slow_mul(a: int, b: int) -> int:

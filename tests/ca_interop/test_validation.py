@@ -7,7 +7,11 @@ import datetime as dt
 import pytest
 from asn1crypto import x509 as asn1_x509
 
-from ca_interop.certificates import CertificateFormatError, load_certificate, load_certificates
+from ca_interop.certificates import (
+    CertificateFormatError,
+    load_certificate,
+    load_certificates,
+)
 from ca_interop.demo_pki import DemoCA, Issued
 from ca_interop.demo_pki import Usage as CertUsage
 from ca_interop.revocation import RevocationSource, StaticRevocationTransport

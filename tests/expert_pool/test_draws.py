@@ -15,7 +15,12 @@ from core.errors import RuleViolation
 from expert_pool import draws, service
 from expert_pool.eligibility import FrequencyLimit, eligible_snapshot
 from expert_pool.models import Draw, DrawCall, DrawSecret, Expert
-from expert_pool.schemas import DrawRequest, RelationCreate, Suspension, UnavailabilityCreate
+from expert_pool.schemas import (
+    DrawRequest,
+    RelationCreate,
+    Suspension,
+    UnavailabilityCreate,
+)
 from expert_pool.states import RelationKind
 from supervision.ledger import append
 from supervision.ledger.models import LedgerEntry

@@ -14,7 +14,14 @@ from core.database import Database
 from core.errors import Conflict, InvalidInput, RuleViolation
 from expert_pool import service
 from expert_pool.models import Expert
-from expert_pool.schemas import Admission, RelationCreate, Renewal, StatusChange, Suspension, UnavailabilityCreate
+from expert_pool.schemas import (
+    Admission,
+    RelationCreate,
+    Renewal,
+    StatusChange,
+    Suspension,
+    UnavailabilityCreate,
+)
 from expert_pool.states import RelationKind, Title
 from supervision.ledger.models import LedgerEntry
 from supervision.replay import check_stream

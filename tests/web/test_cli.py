@@ -13,8 +13,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from core.database import Database
-from tests.web.cli_runner import output
 from tests.supervision.test_merkle import td_verify_consistency, td_verify_inclusion
+from tests.web.cli_runner import output
 
 
 async def test_the_console_script(database: Database, tmp_path: Path) -> None:
