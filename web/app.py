@@ -17,6 +17,7 @@ from core.tasks import create_celery_app
 from web import (
     routes_ca,
     routes_certificate_login,
+    routes_experts,
     routes_health,
     routes_identities,
     routes_ledger,
@@ -28,11 +29,13 @@ from web.problems import EXCEPTION_HANDLERS
 from web.runtime import Runtime
 
 VERSION = "0.1.0"
+UPLOAD_PATHS = ("/experts/import",)
 
 
 def all_operations() -> Api:
     combined = Api()
-    for module in (routes_health, routes_identities, routes_certificate_login, routes_ledger, routes_ca):
+    for module in (routes_health, routes_identities, routes_certificate_login, routes_ledger, routes_ca,
+                   routes_experts):
         combined.operations.extend(module.api.operations)
     return combined
 
@@ -58,7 +61,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes=[*api.routes(), Route("/openapi.json", openapi, methods=["GET"])],
         middleware=[
             Middleware(AccessLogMiddleware),
-            Middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes),
+            # Uploads (expert imports, later bids) stream with limits of their own.
+            Middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes,
+                       exempt_prefixes=UPLOAD_PATHS),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
