@@ -52,6 +52,8 @@ class Settings(BaseSettings):
         default=None, description="Platform TSA certificate then its chain, PEM (default PKI_DIR/tsa/tsa-chain.pem)."
     )
 
+    demo_pool_size: int = Field(default=3000, ge=0, le=1_000_000,
+                                description="How many generated experts `bidhall seed` puts in an empty pool.")
     host: str = "127.0.0.1"
     port: int = 8000
     max_request_bytes: int = Field(default=1_048_576, ge=1024)

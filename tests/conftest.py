@@ -180,6 +180,7 @@ def bidhall(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     test_the_console_script below); returns what a subprocess would."""
     monkeypatch.setenv("BIDHALL_DATABASE_URL", database.engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("BIDHALL_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("BIDHALL_DEMO_POOL_SIZE", "12")  # the demo's 3,000 experts take a while
     monkeypatch.chdir(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -94,7 +94,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(runtime: Runtime) -> int:
         async with runtime.database.transaction() as session:
-            created = await seed_demo(session)
+            created = await seed_demo(session, pool_size=settings.demo_pool_size)
         created["trusted_cas"] = await trust_demo_cas(runtime, pki_dir)
         print_json({"created": created, "demo_pki": str(pki_dir) if made_pki else None})
         return 0

@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import SYSTEM, Role
 from core.uscc import make_uscc
+from expert_pool.demo_pool import load_demo_pool
+from expert_pool.models import Expert
 from identities import service
 from identities.models import Party, User
+from identities.service import actor_for
 from identities.schemas import PartyCreate, UserCreate
 
 DEMO_PASSWORD = "bidhall-demo"
@@ -40,7 +43,10 @@ DEMO_USERS: dict[str, tuple[str, list[Role], str | None, str | None, list[str]]]
 }
 
 
-async def seed_demo(session: AsyncSession) -> dict[str, int]:
+DEMO_POOL_SIZE = 3000
+
+
+async def seed_demo(session: AsyncSession, *, pool_size: int = DEMO_POOL_SIZE) -> dict[str, int]:
     parties, parties_created = await _seed_parties(session)
     users = 0
     for username, (display_name, roles, party_key, jurisdiction, industries) in DEMO_USERS.items():
@@ -57,7 +63,16 @@ async def seed_demo(session: AsyncSession) -> dict[str, int]:
         )
         await service.create_user(session, SYSTEM, data)
         users += 1
-    return {"users": users, "parties": parties_created}
+    experts = await _seed_expert_pool(session, pool_size)
+    return {"users": users, "parties": parties_created, "experts": experts}
+
+
+async def _seed_expert_pool(session: AsyncSession, size: int) -> int:
+    """The generated pool, admitted by the demo industry authority (only into an empty pool)."""
+    if await session.scalar(sa.select(sa.func.count()).select_from(Expert)):
+        return 0
+    authority = await session.scalar(sa.select(User).where(User.username == "expertadmin"))
+    return await load_demo_pool(session, actor_for(authority), size)  # type: ignore[arg-type]
 
 
 async def _seed_parties(session: AsyncSession) -> tuple[dict[str, int], int]:

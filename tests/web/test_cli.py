@@ -35,14 +35,14 @@ async def test_the_console_script(database: Database, tmp_path: Path) -> None:
 
 async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]
     first = output(bidhall("seed"))["created"]
-    assert first == {"users": 10, "parties": 4, "trusted_cas": 3}  # and the demo PKI's three CAs
+    assert first == {"users": 10, "parties": 4, "experts": 12, "trusted_cas": 3}  # and the demo PKI's CAs
     again = output(bidhall("seed"))
-    assert again == {"created": {"users": 0, "parties": 0, "trusted_cas": 0}, "demo_pki": None}
+    assert again == {"created": {"users": 0, "parties": 0, "experts": 0, "trusted_cas": 0}, "demo_pki": None}
 
     head = output(bidhall("ledger", "head"))
     assert set(head) == {"tree_size", "root_hash", "timestamp", "key_id", "signature", "public_key"}
     size = head["tree_size"]
-    assert size == 17
+    assert size == 17 + 12 * 2  # identities and CAs, then 12 experts registered and admitted
 
     entry = output(bidhall("ledger", "entry", "5"))
     leaf = base64.b64decode(entry["leaf"])
@@ -65,7 +65,7 @@ async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, databas
     assert output(bidhall("ledger", "verify"))["ok"] is True
     replayed = output(bidhall("replay", "user:1", "--check"))
     assert replayed["matches"] is True and replayed["replayed"]["username"] == "admin"
-    assert output(bidhall("replay", "all", "--check")) == {"streams": 17, "mismatched": []}
+    assert output(bidhall("replay", "all", "--check")) == {"streams": 17 + 12, "mismatched": []}
 
 
 async def test_verify_fails_naming_the_tampered_entry(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +83,7 @@ async def test_bad_requests_exit_non_zero_with_a_reason(bidhall) -> None:  # typ
     output(bidhall("seed"))
     cases = [
         (("ledger", "entry", "999"), "entry 999 does not exist"),
-        (("ledger", "prove", "20"), "not in a tree of size 17"),
+        (("ledger", "prove", "50"), "not in a tree of size 41"),
         (("ledger", "consistency", "9", "3"), "0 < first <= second"),
         (("replay", "tender:1"), "no domain registered streams of kind 'tender'"),
         (("replay", "user:1", "--at", "2026-01-01T00:00:00"), "no UTC offset"),

@@ -134,11 +134,12 @@ def run_cli(work: Path, env: dict[str, str], *args: str) -> None:
 
 @pytest.fixture
 def first_run(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A fresh working directory with only BIDHALL_DATA_DIR set."""
+    """A fresh working directory with only BIDHALL_DATA_DIR set (and a small demo pool)."""
     work = tmp_path / "work"
     work.mkdir()
     env = {name: value for name, value in os.environ.items() if not name.startswith("BIDHALL_")}
     env["BIDHALL_DATA_DIR"] = str(work / "var")
+    env["BIDHALL_DEMO_POOL_SIZE"] = "12"
     return work, env
 
 
