@@ -17,7 +17,6 @@ from core.person_id import make_person_id
 from expert_pool import service
 from expert_pool.classification import default_classification
 from expert_pool.schemas import Admission, ExpertCreate
-from expert_pool.states import Title
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国志红文斌辉鹏宇浩凯健俊峰婷雪琳晨"

@@ -294,3 +294,29 @@ async def list_draw_streams(session: AsyncSession) -> list[str]:
 
 def register(registry: StreamRegistry) -> None:
     registry.register(StreamKind("draw", apply_draw, load_draw, list_draw_streams))
+
+
+# --- the expert's own view ----------------------------------------------------------------
+
+
+@use_case("expert_pool.my_invitations", {Role.EXPERT})
+async def my_invitations(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+    """The signed-in expert's invitations: time and place only, never the project."""
+    expert = await session.scalar(sa.select(Expert).where(Expert.user_id == actor.user_id))
+    if expert is None:
+        raise NotFound("this account is not linked to an expert of the pool")
+    rows = await session.execute(
+        sa.select(DrawCall, Draw.evaluation_at, Draw.venue).join(Draw, Draw.id == DrawCall.draw_id)
+        .where(DrawCall.expert_id == expert.id).order_by(DrawCall.called_at.desc()))
+    return [{"invitation": call.id, "evaluation_at": evaluation_at, "venue": venue, "answer": call.answer,
+             "called_at": call.called_at} for call, evaluation_at, venue in rows]
+
+
+@use_case("expert_pool.answer_invitation", {Role.EXPERT})
+async def answer_invitation(session: AsyncSession, actor: Actor, call_id: int, accept: bool) -> DrawCall:
+    """An expert confirms or declines on the platform instead of by phone."""
+    expert_id = await session.scalar(sa.select(Expert.id).where(Expert.user_id == actor.user_id))
+    call = await session.get(DrawCall, call_id)
+    if call is None or expert_id is None or call.expert_id != expert_id:
+        raise NotFound(f"invitation {call_id} is not yours or does not exist")
+    return await record_answer(session, actor, call_id, "accepted" if accept else "declined")

@@ -24,10 +24,11 @@ EXPERT_REGISTERED = "expert_pool.expert_registered"
 STATUS_CHANGED = "expert_pool.expert_status_changed"
 RELATION_DECLARED = "expert_pool.relation_declared"
 UNAVAILABILITY_DECLARED = "expert_pool.unavailability_declared"
+ACCOUNT_LINKED = "expert_pool.account_linked"
 
 EXPERT_FIELDS = ("id", "code", "name", "employer_name", "employer_uscc", "region_code", "title",
                  "years_of_practice", "birth_date", "status", "status_reason", "suspended_until",
-                 "term_until", "created_at", "updated_at")
+                 "term_until", "user_id", "created_at", "updated_at")
 STATUS_FIELDS = ("status", "status_reason", "suspended_until", "term_until", "updated_at")
 
 
@@ -61,7 +62,7 @@ def apply_expert(state: State | None, entry: dict[str, Any]) -> State | None:
         return {**payload, "relations": {}, "unavailability": {}}
     if state is None:
         return None
-    if kind == STATUS_CHANGED:
+    if kind in (STATUS_CHANGED, ACCOUNT_LINKED):
         return {**state, **payload}
     if kind == RELATION_DECLARED:
         return {**state, "relations": {**state["relations"], str(payload["id"]): payload}}

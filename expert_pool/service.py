@@ -141,6 +141,26 @@ async def declare_unavailability(
     return period
 
 
+@use_case("expert_pool.link_account", MANAGERS)
+async def link_account(session: AsyncSession, actor: Actor, expert_id: int, user_id: int) -> Expert:
+    """Link an expert to the user account they sign in with (role expert)."""
+    from identities.models import User
+
+    expert = await _require(session, expert_id)
+    user = await session.get(User, user_id)
+    if user is None or "expert" not in user.roles:
+        raise InvalidInput(f"user {user_id} does not exist or does not have the role expert")
+    taken = await session.scalar(sa.select(Expert.code).where(Expert.user_id == user_id, Expert.id != expert_id))
+    if taken is not None:
+        raise Conflict(f"user {user_id} is already linked to expert {taken}")
+    expert.user_id = user_id
+    expert.updated_at = utcnow()
+    await session.flush()
+    await append(session, stream=events.expert_stream(expert.id), event_type=events.ACCOUNT_LINKED, actor=actor,
+                 payload={"user_id": user_id, "updated_at": expert.updated_at})
+    return expert
+
+
 @use_case("expert_pool.get_expert", READERS)
 async def get_expert(session: AsyncSession, actor: Actor, expert_id: int) -> tuple[Expert, list[str]]:
     expert = await _require(session, expert_id)

@@ -15,8 +15,8 @@ from expert_pool.demo_pool import load_demo_pool
 from expert_pool.models import Expert
 from identities import service
 from identities.models import Party, User
-from identities.service import actor_for
 from identities.schemas import PartyCreate, UserCreate
+from identities.service import actor_for
 
 DEMO_PASSWORD = "bidhall-demo"
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from core.actors import SYSTEM, Actor, Role
 from core.clock import utcnow
 from core.database import Database
-from core.errors import RuleViolation
+from core.errors import NotFound, RuleViolation
 from expert_pool import draws, service
 from expert_pool.eligibility import FrequencyLimit, eligible_snapshot
 from expert_pool.models import Draw, DrawCall, DrawSecret, Expert
@@ -24,9 +24,11 @@ from expert_pool.schemas import (
 from expert_pool.states import RelationKind
 from supervision.ledger import append
 from supervision.ledger.models import LedgerEntry
+from supervision.replay import check_stream
 from tests.expert_pool.factories import admitted_expert
 from tests.factories import actor_of, make_user
 from tests.web.cli_runner import output
+from web.runtime import build_registry
 
 BIDDER = "91350100M000100Y43"
 EVALUATION = utcnow() + timedelta(days=3)
@@ -170,3 +172,27 @@ async def test_the_frequency_limit_is_applied(database: Database, people: dict) 
         snapshot = await eligible_snapshot(session, ["A04"], evaluation_at=EVALUATION, avoid_parties=[],
                                            limit=FrequencyLimit(evaluations=1, days=30))
     assert busy not in snapshot["A04"] and len(snapshot["A04"]) == 1
+
+
+async def test_an_expert_sees_time_and_place_and_answers(database: Database, people: dict) -> None:
+    admin, staff = people[Role.EXPERT_ADMIN], people[Role.CENTER_STAFF]
+    [expert] = await pool(database, admin, 1, ["A04"])
+    async with database.transaction() as session:
+        account = await make_user(session, Role.EXPERT)
+        await service.link_account(session, admin, expert.id, account.id)
+        draw = await draws.request_draw(session, staff, request(quotas={"A04": 1}))
+        call = await draws.call_next(session, SYSTEM, draw.id)
+    me = actor_of(account)
+    async with database.transaction() as session:
+        [invitation] = await draws.my_invitations(session, me)
+        assert set(invitation) == {"invitation", "evaluation_at", "venue", "answer", "called_at"}
+        assert invitation["venue"] == "Fuzhou trading centre, room 3"  # and nothing of the project
+        await draws.answer_invitation(session, me, call.id, accept=True)
+    async with database.transaction() as session:
+        stranger = actor_of(await make_user(session, Role.EXPERT))
+    with pytest.raises(NotFound):
+        async with database.transaction() as session:
+            await draws.answer_invitation(session, stranger, call.id, accept=False)
+    async with database.reader() as session:
+        assert (await session.get(Draw, draw.id)).status == "filled"  # type: ignore[union-attr]
+        assert (await check_stream(session, build_registry(), f"expert:{expert.id}")).matches

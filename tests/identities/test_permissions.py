@@ -26,6 +26,7 @@ from core.database import Database
 from core.errors import NotAuthenticated, PermissionDenied
 from core.person_id import make_person_id
 from core.usecases import USE_CASES
+from expert_pool.classification import default_classification
 from expert_pool.schemas import (
     Admission,
     DrawRequest,
@@ -106,6 +107,10 @@ CALLS: dict[str, Call] = {
     "expert_pool.get_expert": lambda s, a: _on_admitted(s, a, lambda e: expert_service.get_expert(s, a, e.id)),
     "expert_pool.list_experts": lambda s, a: expert_service.list_experts(s, a),
     "expert_pool.request_draw": lambda s, a: _request_a_draw(s, a),
+    "expert_pool.link_account": lambda s, a: _on_admitted(s, a, lambda e: _link(s, a, e)),
+    "expert_pool.my_invitations": lambda s, a: _invited(s, a, lambda call: expert_draws.my_invitations(s, a)),
+    "expert_pool.answer_invitation": lambda s, a: _invited(
+        s, a, lambda call: expert_draws.answer_invitation(s, a, call.id, accept=True)),
     "expert_pool.import_experts": lambda s, a: import_service.import_experts(s, a, io.BytesIO(
         "name,id_number,phone,employer,title,years,specialties\n"
         f"Li,{make_person_id('35010219700101' + str(a.user_id % 1000).zfill(3))},13800138000,X,高级,10,A04\n"
@@ -115,6 +120,29 @@ CALLS: dict[str, Call] = {
     "expert_pool.reveal_draw": lambda s, a: _with_draw(s, lambda d: expert_draws.reveal_draw(s, a, d.id),
                                                        finished=True),
 }
+
+
+_UNUSED_SPECIALTIES = iter([c.code for c in default_classification() if len(c.code) == 5 and c.code[0] == "A"] * 10)
+
+
+async def _link(session: AsyncSession, actor: Actor, expert: Any) -> Any:
+    account = await make_user(session, Role.EXPERT)
+    return await expert_service.link_account(session, actor, expert.id, account.id)
+
+
+async def _invited(session: AsyncSession, actor: Actor, act: Any) -> Any:
+    """Make ``actor`` (if an expert account) the expert called by a fresh draw."""
+    admin = await _expert_admin(session)
+    specialty = next(_UNUSED_SPECIALTIES)  # so the draw can only call this expert
+    expert = await admitted_expert(session, admin, specialties=[specialty])
+    if Role.EXPERT in actor.roles:
+        expert.user_id = actor.user_id
+    staff = actor_of(await make_user(session, Role.CENTER_STAFF))
+    request = DrawRequest(lot_reference="LOT-2", evaluation_at=datetime.now(timezone.utc) + timedelta(days=2),
+                          venue="Room 2", region_rule="remote_pool", quotas={specialty: 1})
+    draw = await expert_draws.request_draw(session, staff, request)
+    call = await expert_draws.call_next(session, SYSTEM, draw.id)
+    return await act(call)
 
 
 async def _request_a_draw(session: AsyncSession, actor: Actor) -> Any:
