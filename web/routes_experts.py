@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from core.actors import Actor
 from core.errors import InvalidInput
-from core.schemas import Output
+from core.schemas import Input, Output
 from expert_pool import draws, import_service, service
 from expert_pool.models import Expert, ExpertSpecialty
 from expert_pool.schemas import (
@@ -220,3 +220,53 @@ async def verification(request: Request) -> Response:
     async with request.app.state.runtime.database.reader() as session:
         result = await draws.verify_from_ledger(session, draw_id)
     return JSONResponse({"draw": draw_id, **result.to_dict()})
+
+
+# --- the expert's own view ----------------------------------------------------------------
+
+
+class AccountLink(Input):
+    user_id: int = Field(ge=1)
+
+
+@api.operation("POST", "/experts/{expert_id}/account", "Link an expert to their sign-in account",
+               request=AccountLink, response=ExpertOut, tag="experts", errors=(404, 409))
+async def link_account(request: Request) -> Response:
+    expert_id = path_int(request, "expert_id")
+    data = await parse_body(request, AccountLink)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        expert = await service.link_account(session, actor, expert_id, data.user_id)
+        return json_response(await _expert_out(session, expert))
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/me/invitations", "My invitations (experts): time and place only", tag="experts")
+async def my_invitations(request: Request) -> Response:
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        rows = await draws.my_invitations(session, actor)
+        return JSONResponse([{**row, "evaluation_at": row["evaluation_at"].isoformat(),
+                              "called_at": row["called_at"].isoformat()} for row in rows])
+
+    return await _with_actor(request, work)
+
+
+def _answer_endpoint(accept: bool):  # type: ignore[no-untyped-def]
+    async def answer(request: Request) -> Response:
+        call_id = path_int(request, "invitation_id")
+
+        async def work(session: AsyncSession, actor: Actor) -> Response:
+            call = await draws.answer_invitation(session, actor, call_id, accept=accept)
+            return JSONResponse({"invitation": call.id, "answer": call.answer})
+
+        return await _with_actor(request, work)
+
+    answer.__name__ = "accept_invitation" if accept else "decline_invitation"
+    return answer
+
+
+for _accept in (True, False):
+    api.operation("POST", f"/me/invitations/{{invitation_id}}/{'accept' if _accept else 'decline'}",
+                  f"{'Accept' if _accept else 'Decline'} an invitation (experts)", tag="experts",
+                  errors=(404, 409))(_answer_endpoint(_accept))

@@ -92,3 +92,36 @@ async def test_import_over_http_reports_rows(client: httpx.AsyncClient, database
     assert report["imported"] == 1 and report["errors"][0]["row"] == 3 and report["errors"][0]["field"] == "id_number"
     assert_problem(await client.post("/experts/import", headers={**bearer(authority), "content-type": "text/plain"},
                                      content=b"x"), 422, "text/csv")
+
+
+async def test_an_expert_answers_an_invitation_over_http(client: httpx.AsyncClient, database: Database) -> None:
+    import sqlalchemy as sa
+
+    from core.actors import SYSTEM
+    from expert_pool import draws
+    from identities.models import User
+
+    authority = await token_for(database, Role.EXPERT_ADMIN)
+    staff = await token_for(database, Role.CENTER_STAFF)
+    expert_token = await token_for(database, Role.EXPERT)
+    async with database.reader() as session:
+        users = (await session.scalars(sa.select(User))).all()
+    expert_user = next(u for u in users if u.roles == ["expert"])
+    created = (await client.post("/experts", headers=bearer(authority), json=expert_body(7))).json()
+    await client.post(f"/experts/{created['id']}/admit", headers=bearer(authority),
+                      json={"term_until": (date.today() + timedelta(days=700)).isoformat()})
+    linked = await client.post(f"/experts/{created['id']}/account", headers=bearer(authority),
+                               json={"user_id": expert_user.id})
+    assert linked.status_code == 200, linked.text
+    draw = (await client.post("/draws", headers=bearer(staff), json={
+        "lot_reference": "FJ-9/1", "evaluation_at": (utcnow() + timedelta(days=2)).isoformat(),
+        "venue": "Quanzhou centre", "region_rule": "remote_pool", "quotas": {"C02": 1}})).json()
+    async with database.transaction() as session:
+        await draws.call_next(session, SYSTEM, draw["id"])
+    [invitation] = (await client.get("/me/invitations", headers=bearer(expert_token))).json()
+    assert invitation["venue"] == "Quanzhou centre" and "lot" not in str(invitation).lower()
+    accepted = await client.post(f"/me/invitations/{invitation['invitation']}/accept", headers=bearer(expert_token))
+    assert accepted.json() == {"invitation": invitation["invitation"], "answer": "accepted"}
+    assert_problem(await client.post(f"/me/invitations/{invitation['invitation']}/decline",
+                                     headers=bearer(expert_token)), 409, "already answered")
+    assert (await client.get(f"/draws/{draw['id']}", headers=bearer(staff))).json()["status"] == "filled"
