@@ -822,7 +822,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--leaves", type=int, default=LEAVES, help="leaf certificates per CA cycled through")
     parser.add_argument("--crl-entries", type=int, default=100, help="revoked entries on each CA's CRL")
     parser.add_argument("--size-mb", type=int, default=None, help="envelope content size in MiB (1024)")
-    parser.add_argument("--envelope-rounds", type=int, default=None, help="rounds of seal/open passes (5)")
+    parser.add_argument("--envelope-rounds", type=int, default=None,
+                        help="rounds of seal/open passes (6: each order of the three opens twice)")
     parser.add_argument("--tmpdir", default=None, help="where the temporary files go (the system temp dir)")
     parser.add_argument("--openssl", default="openssl", help="the openssl command for the speed baselines")
     parser.add_argument("--no-diagnostics", dest="diagnostics", action="store_false", default=None,
@@ -834,7 +835,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.verify_rounds = args.verify_rounds or (1 if quick else 2)
     args.validations = args.validations or (90 if quick else 300)
     args.size_mb = args.size_mb or (100 if quick else 1024)
-    args.envelope_rounds = args.envelope_rounds or (2 if quick else 5)
+    args.envelope_rounds = args.envelope_rounds or (3 if quick else 6)
     if args.diagnostics is None:
         args.diagnostics = not quick
     args.only = args.only or list(PARTS)

@@ -8,6 +8,7 @@ each app at its own database and data directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,12 @@ class Settings(BaseSettings):
 
     demo_pool_size: int = Field(default=3000, ge=0, le=1_000_000,
                                 description="How many generated experts `bidhall seed` puts in an empty pool.")
+    notify_provider: str = Field(default="simulator", pattern=r"^(simulator|aliyun|tencent)$",
+                                 description="Who calls and texts drawn experts.")
+    notify_settings: dict[str, Any] = Field(
+        default_factory=dict, description="The provider's settings as JSON (keys, sign names, callback token).")
+    answer_window_seconds: int = Field(default=600, ge=10, le=86_400,
+                                       description="No answer within this time counts as a decline.")
     host: str = "127.0.0.1"
     port: int = 8000
     max_request_bytes: int = Field(default=1_048_576, ge=1024)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.actors import Actor, Role
 from core.clock import utcnow
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
+from core.tasks import enqueue_after_commit
 from core.usecases import use_case
 from expert_pool import draw_algorithm as algorithm
 from expert_pool.eligibility import eligible_snapshot
@@ -75,6 +76,7 @@ async def request_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -
     session.add(draw)
     await session.flush()
     session.add(DrawSecret(draw_id=draw.id, seed=seed, snapshot=snapshot.as_dict()))  # type: ignore[arg-type]
+    enqueue_after_commit(session, "expert_pool.notify_next", draw.id)  # type: ignore[arg-type]
     await append(session, stream=draw_stream(draw.id), event_type=DRAW_COMMITTED, actor=actor, payload={
         "draw_id": draw.id, "lot_reference": draw.lot_reference, "evaluation_at": draw.evaluation_at,
         "region_rule": draw.region_rule, "region_code": draw.region_code, "quotas": draw.quotas,

@@ -133,4 +133,8 @@ class DrawCall(SQLModel, table=True):
     salt: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     answer: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
     called_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # Set, and committed, before the provider is asked to call: a worker that crashes after
+    # that point never calls the expert a second time (no answer counts as a decline).
+    invited_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    provider_reference: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
     answered_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))

@@ -21,6 +21,7 @@ from web import (
     routes_health,
     routes_identities,
     routes_ledger,
+    routes_notify,
 )
 from web.api import Api
 from web.middleware import AccessLogMiddleware, RequestSizeLimitMiddleware
@@ -35,7 +36,7 @@ UPLOAD_PATHS = ("/experts/import",)
 def all_operations() -> Api:
     combined = Api()
     for module in (routes_health, routes_identities, routes_certificate_login, routes_ledger, routes_ca,
-                   routes_experts):
+                   routes_experts, routes_notify):
         combined.operations.extend(module.api.operations)
     return combined
 

@@ -73,7 +73,7 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
     if op.handler.__doc__:
         doc["description"] = " ".join(op.handler.__doc__.split())
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
         for name in _path_names(op.path)
     ]
     parameters += [
@@ -104,6 +104,13 @@ def _responses(op: Operation) -> dict[str, Any]:
     responses = {str(op.status): success}
     responses.update({str(status): {"description": text, **problem} for status, text in sorted(errors.items())})
     return responses
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    """Ids and indexes are whole numbers; other path segments (a provider's name) are text."""
+    if name.endswith("_id") or name == "index":
+        return {"type": "integer", "minimum": 0 if name == "index" else 1}
+    return {"type": "string"}
 
 
 def _path_names(path: str) -> list[str]:

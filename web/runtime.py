@@ -21,6 +21,8 @@ from core.database import Database
 from core.settings import Settings
 from expert_pool import draws as expert_draws
 from expert_pool import events as expert_events
+from expert_pool.notify.base import NotificationProvider
+from expert_pool.notify.registry import provider_from_settings
 from identities import events as identity_events
 from identities import trust_events
 from supervision.replay import StreamRegistry
@@ -43,6 +45,7 @@ class Runtime:
     revocation: RevocationSource | None = None
     _signer: PlatformSigner | None = None
     _tsa: TimestampAuthority | None = None
+    _notifier: NotificationProvider | None = None
     _blobs: BlobStore | None = None
 
     def __post_init__(self) -> None:
@@ -69,6 +72,13 @@ class Runtime:
         if self._signer is None:
             self._signer = Ed25519PlatformSigner.load_or_create(self.settings.resolved_platform_key_file)
         return self._signer
+
+    @property
+    def notification_provider(self) -> NotificationProvider:
+        """The SMS and voice provider, built from the settings when first needed."""
+        if self._notifier is None:
+            self._notifier = provider_from_settings(self.settings.notify_provider, **self.settings.notify_settings)
+        return self._notifier
 
     @property
     def blobs(self) -> BlobStore:

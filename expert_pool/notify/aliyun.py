@@ -47,8 +47,8 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, Self
 
 import httpx
 
@@ -121,14 +121,14 @@ def string_to_sign(method: str, params: Mapping[str, str]) -> str:
 
 
 def sign(params: Mapping[str, str], access_key_secret: str, method: str = "POST") -> str:
-    digest = hmac.new(f"{access_key_secret}&".encode("utf-8"),
+    digest = hmac.new(f"{access_key_secret}&".encode(),
                       string_to_sign(method, params).encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 UTC, ``YYYY-MM-DDThh:mm:ssZ``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def signed_params(action_params: Mapping[str, str], *, action: str, version: str, access_key_id: str,
@@ -183,8 +183,8 @@ class AliyunConfig:
     """
 
     access_key_id: str
-    access_key_secret: str
-    callback_token: str | Sequence[str]
+    access_key_secret: str = field(repr=False)
+    callback_token: str | Sequence[str] = field(repr=False)
     sms_sign_name: str | None = None
     sms_template_code: str | None = None
     sms_params: Mapping[str, str] = field(default_factory=lambda: {"time": "time", "place": "place"})
@@ -218,6 +218,7 @@ class AliyunConfig:
             raise ValueError("aliyun: play_times must be 1..3")
         for names in (self.sms_params, self.voice_params):
             select_params({"time": "", "place": "", "deadline": ""}, names)  # validates the names
+        CallbackAuth.of(self.callback_token, header=self.callback_token_header)  # validates the secret
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,13 +237,11 @@ class AliyunProvider:
     channels = frozenset({"sms", "call"})
 
     def __init__(self, config: AliyunConfig, *, client: httpx.AsyncClient | None = None,
-                 clock: Callable[[], datetime] | None = None, nonce: Callable[[], str] | None = None,
-                 provider_name: str = "aliyun") -> None:
+                 clock: Callable[[], datetime] | None = None, nonce: Callable[[], str] | None = None) -> None:
         self.config = config
-        self.name = provider_name
         self._client = client
         self._owns_client = client is None
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._nonce = nonce or (lambda: str(uuid.uuid4()))
         self._auth = CallbackAuth.of(config.callback_token, header=config.callback_token_header,
                                      source_check=config.source_check)
@@ -260,7 +259,7 @@ class AliyunProvider:
             await self._client.aclose()
             self._client = None
 
-    async def __aenter__(self) -> AliyunProvider:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -396,7 +395,7 @@ class AliyunProvider:
 def aliyun_phone(phone: str) -> str:
     """Mainland numbers as 11 digits; others as country code + number without ``+``."""
     normalized = normalize_phone(phone)
-    return normalized[1:] if normalized.startswith("+") else normalized
+    return normalized.removeprefix("+")
 
 
 def _text(item: Mapping[str, Any], key: str) -> str | None:
@@ -418,9 +417,11 @@ def parse_aliyun_item(item: Mapping[str, Any], index: int, *, provider: str,
         dtmf = _text(item, "dtmf")
         occurred = (shanghai_time(item.get("status_time")) or shanghai_time(item.get("end_time"))
                     or shanghai_time(item.get("start_time")))
-        common = dict(provider=provider, provider_id=call_id, our_reference=_text(item, "out_id"), raw=raw,
-                      channel="call", phone=callback_phone(_text(item, "callee")), status=status,
-                      occurred_at=occurred)
+        common: dict[str, Any] = {
+            "provider": provider, "provider_id": call_id, "our_reference": _text(item, "out_id"), "raw": raw,
+            "channel": "call", "phone": callback_phone(_text(item, "callee")), "status": status,
+            "occurred_at": occurred,
+        }
         if dtmf is not None:
             return CallbackEvent(kind="answer", answer=parse_dtmf(dtmf), delivered=True, **common)
         if status in VOICE_PROGRESS or status == VOICE_DTMF_STATUS:
@@ -433,7 +434,7 @@ def parse_aliyun_item(item: Mapping[str, Any], index: int, *, provider: str,
         if not biz_id:
             raise CallbackRejected(f"{provider} SMS report item {index}: empty biz_id")
         success = item.get("success")
-        if isinstance(success, str):
+        if isinstance(success, str) and success.strip().lower() in ("true", "false"):
             success = success.strip().lower() == "true"
         if not isinstance(success, bool):
             raise CallbackRejected(f"{provider} SMS report item {index}: success is {success!r}")

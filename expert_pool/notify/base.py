@@ -34,9 +34,9 @@ import hmac
 import json
 import string
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -459,12 +459,12 @@ def shanghai_time(text: Any) -> datetime | None:
         local = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
-    return local.replace(tzinfo=SHANGHAI).astimezone(timezone.utc)
+    return local.replace(tzinfo=SHANGHAI).astimezone(UTC)
 
 
 def unix_time(value: Any) -> datetime | None:
     try:
-        return datetime.fromtimestamp(int(value), tz=timezone.utc)
+        return datetime.fromtimestamp(int(value), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 
@@ -472,10 +472,3 @@ def unix_time(value: Any) -> datetime | None:
 def json_reply(status: int, payload: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return status, {"Content-Type": "application/json; charset=utf-8"}, body
-
-
-def first(items: Iterable[str | None]) -> str | None:
-    for item in items:
-        if item:
-            return item
-    return None

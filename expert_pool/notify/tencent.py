@@ -39,8 +39,8 @@ import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
 import httpx
 
@@ -95,7 +95,7 @@ def canonical_request(host: str, payload: bytes, *, method: str = "POST", conten
 
 
 def utc_date(unix_seconds: int) -> str:
-    return datetime.fromtimestamp(unix_seconds, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(unix_seconds, tz=UTC).strftime("%Y-%m-%d")
 
 
 def string_to_sign(unix_seconds: int, service: str, canonical: str) -> str:
@@ -104,7 +104,7 @@ def string_to_sign(unix_seconds: int, service: str, canonical: str) -> str:
 
 
 def tc3_signature(secret_key: str, unix_seconds: int, service: str, to_sign: str) -> str:
-    secret_date = _hmac(f"TC3{secret_key}".encode("utf-8"), utc_date(unix_seconds))
+    secret_date = _hmac(f"TC3{secret_key}".encode(), utc_date(unix_seconds))
     secret_service = _hmac(secret_date, service)
     secret_signing = _hmac(secret_service, "tc3_request")
     return hmac.new(secret_signing, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
@@ -136,16 +136,16 @@ class TencentSmsConfig:
     """
 
     secret_id: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     sdk_app_id: str
     sign_name: str
     template_id: str
-    callback_token: str | Sequence[str]
+    callback_token: str | Sequence[str] = field(repr=False)
     template_params: Sequence[str] = ("time", "place")
     region: str = "ap-guangzhou"
     host: str = HOST
     extend_code: str | None = None
-    session_token: str | None = None
+    session_token: str | None = field(repr=False, default=None)
     timeout_seconds: float = 10.0
     callback_token_header: str = "X-Callback-Token"
     source_check: Callable[[str | None], bool] | None = None
@@ -159,6 +159,7 @@ class TencentSmsConfig:
         unknown = [name for name in self.template_params if name not in ("time", "place", "deadline")]
         if unknown:
             raise ValueError(f"tencent: unknown template parameter(s) {unknown}")
+        CallbackAuth.of(self.callback_token, header=self.callback_token_header)  # validates the secret
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ class TencentSmsProvider:
         self.config = config
         self._client = client
         self._owns_client = client is None
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._auth = CallbackAuth.of(config.callback_token, header=config.callback_token_header,
                                      source_check=config.source_check)
 
@@ -191,7 +192,7 @@ class TencentSmsProvider:
             await self._client.aclose()
             self._client = None
 
-    async def __aenter__(self) -> TencentSmsProvider:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-22 23:37:41.633680
+Create Date: 2026-11-22 23:48:25.937345
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ def upgrade() -> None:
     sa.Column('salt', sa.String(length=32), nullable=False),
     sa.Column('answer', sa.String(length=16), nullable=True),
     sa.Column('called_at', core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('invited_at', core.database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('provider_reference', sa.String(length=100), nullable=True),
     sa.Column('answered_at', core.database.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['draw_id'], ['expert_pool_draws.id'], name=op.f('fk_expert_pool_draw_calls_draw_id_expert_pool_draws'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['expert_id'], ['expert_pool_experts.id'], name=op.f('fk_expert_pool_draw_calls_expert_id_expert_pool_experts')),
