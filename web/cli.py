@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -102,6 +103,18 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return run_with_runtime(settings, work)
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from web.demo_run import run_demo
+
+    out = args.out or settings.data_dir / "demo"
+
+    async def work(runtime: Runtime) -> int:
+        print_json(await run_demo(runtime, out))
+        return 0
+
+    return run_with_runtime(settings, work)
+
+
 # --- ledger -------------------------------------------------------------------------------
 
 
@@ -179,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed", help="load the demo data (idempotent)")
     seed.set_defaults(handler=cmd_seed)
+
+    demo = commands.add_parser("demo", help="run the demo story against the configured database")
+    demo.add_argument("--out", type=Path, help="where to write summary.json (default DATA_DIR/demo)")
+    demo.set_defaults(handler=cmd_demo)
 
     ledger = commands.add_parser("ledger", help="the tamper-evident ledger")
     actions = ledger.add_subparsers(dest="action", required=True)

@@ -99,3 +99,14 @@ async def test_replay_at_a_moment_before_anything_happened(bidhall) -> None:  # 
     output(bidhall("seed"))
     early = output(bidhall("replay", "user:1", "--at", "2000-01-01T00:00:00Z"))
     assert early["state"] is None
+
+
+async def test_the_demo_draws_a_committee_with_a_replacement(bidhall, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BIDHALL_DEMO_POOL_SIZE", "150")
+    output(bidhall("seed"))
+    summary = output(bidhall("demo", "--out", str(tmp_path / "demo")))
+    assert json.loads((tmp_path / "demo" / "summary.json").read_text()) == summary
+    answers = [call["answer"] for call in summary["calls"]]
+    assert answers[0] == "declined" and answers.count("accepted") == 5  # one replacement drawn
+    assert summary["draw"]["status"] == "revealed" and summary["verification"]["ok"]
+    assert output(bidhall("draw", "verify", str(summary["draw"]["id"])))["complete"] is True

@@ -1,0 +1,110 @@
+"""``bidhall demo``: the platform's story so far, run end to end against the configured database.
+
+Today it draws an evaluation committee for a construction lot from the demo pool: centre
+staff request the draw, the simulator calls the experts in the seed's order (the first one
+declines, so a replacement is drawn), the regulator reveals the draw and anyone can verify
+it from the ledger. What it made is written to ``summary.json`` in the output folder.
+Trading (notices, bids, opening) will extend the same command.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import rfc3339, utcnow
+from expert_pool import draws, notifications
+from expert_pool.models import Draw, DrawCall, ExpertSpecialty
+from expert_pool.notify.simulator import SimulatedProvider
+from expert_pool.schemas import DrawRequest
+from identities.models import Party, User
+from identities.service import actor_for
+from web.demo import DEMO_PARTIES
+from web.runtime import Runtime
+
+LOT = "FJ-2026-JS-0001/1"
+VENUE = "Fuzhou Public Resource Trading Center, evaluation room 2"
+
+
+class FirstDeclines:
+    """The simulator's behaviour for the demo: the first expert called declines."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, phone: str) -> str:
+        self.seen.append(phone)
+        return "decline" if len(self.seen) == 1 else "accept"
+
+
+async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
+    database = runtime.database
+    async with database.transaction() as session:
+        staff, regulator = await _demo_actor(session, "staff"), await _demo_actor(session, "regulator")
+        avoid = [p.uscc for p in await session.scalars(sa.select(Party).where(Party.uscc.in_(
+            [uscc for _, uscc, _ in DEMO_PARTIES.values()])))]
+        quotas = await _committee_quotas(session)
+        draw = await draws.request_draw(session, staff, DrawRequest(
+            lot_reference=LOT, evaluation_at=utcnow() + timedelta(days=3), venue=VENUE,
+            region_rule="remote_pool", quotas=quotas, avoid_parties=avoid))
+    await _notify_until_done(runtime, draw.id, SimulatedProvider(behaviour=FirstDeclines(),  # type: ignore[arg-type]
+                                                                 callback_token="demo-simulator-token-0001"))
+    async with database.transaction() as session:
+        await draws.reveal_draw(session, regulator, draw.id)  # type: ignore[arg-type]
+    async with database.reader() as session:
+        verification = await draws.verify_from_ledger(session, draw.id)  # type: ignore[arg-type]
+        finished = await session.get(Draw, draw.id)
+        calls = list(await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw.id)
+                                           .order_by(DrawCall.position)))
+    summary = {
+        "made_at": rfc3339(utcnow()),
+        "draw": {"id": draw.id, "lot_reference": LOT, "quotas": quotas, "status": finished.status,  # type: ignore[union-attr]
+                 "seed_commitment": draw.seed_commitment, "snapshot_commitment": draw.snapshot_commitment},
+        "calls": [{"position": c.position, "specialty": c.specialty, "answer": c.answer} for c in calls],
+        "verification": verification.to_dict(),
+        "verify_command": f"bidhall draw verify {draw.id}",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+async def _demo_actor(session: AsyncSession, username: str):  # type: ignore[no-untyped-def]
+    user = await session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        raise RuntimeError("the demo data is missing: run `bidhall seed` first")
+    return actor_for(user)
+
+
+async def _committee_quotas(session: AsyncSession) -> dict[str, int]:
+    """Five experts, as construction requires at least: three and two of the two specialties
+    (second level, e.g. A04) that the pool covers best."""
+    prefix = sa.func.substr(ExpertSpecialty.code, 1, 3)
+    rows = await session.execute(sa.select(prefix, sa.func.count()).group_by(prefix)
+                                 .order_by(sa.func.count().desc(), prefix).limit(2))
+    first, second = [code for code, _ in rows]
+    return {first: 3, second: 2}
+
+
+async def _notify_until_done(runtime: Runtime, draw_id: int, simulator: SimulatedProvider) -> None:
+    """What the Celery worker does, run here in order so the demo needs no worker."""
+    window = timedelta(seconds=runtime.settings.answer_window_seconds)
+    for _ in range(100):
+        async with runtime.database.transaction() as session:
+            placed = await notifications.place_due_calls(session, draw_id)
+            status = (await session.get(Draw, draw_id)).status  # type: ignore[union-attr]
+        if status != "calling":
+            return
+        for call_id in placed:
+            async with runtime.database.transaction() as session:
+                invitation = await notifications.claim_invitation(session, call_id, window)
+            if invitation is not None:
+                await notifications.send(simulator, invitation)
+        async with runtime.database.transaction() as session:
+            await notifications.apply_events(session, simulator.events_due())
+    raise RuntimeError(f"draw {draw_id} did not finish")
