@@ -18,7 +18,8 @@ the ``openssl`` command line is (for the baselines of the first three figures).
   1 GB (``--quick``: 100 MB) envelope sealed to an RSA and an EC recipient, opened with
   each key, against a raw AES-256-GCM decrypt of the same number of bytes with pyca's
   streaming GCM (read, ``update_into``, write; same chunk size; flush + fsync + rename,
-  the same durable commit ``open_envelope`` does). Target ratio >= 0.7.
+  the same durable commit ``open_envelope`` does); the fastest pass of each side, as
+  single 1 GB passes on a small VM vary up to fourfold whatever runs. Target ratio >= 0.7.
 - ``envelope_open_peak_memory``: peak RSS added by one ``open_envelope`` in a fresh child
   process (the kernel's peak-RSS mark, reset just before, minus the RSS just before;
   ``getrusage``'s max RSS is inherited over fork+exec, so it is only in ``detail``).
@@ -757,6 +758,13 @@ def bench_envelopes(args: argparse.Namespace) -> None:
         _settle(out)
 
     def rate(seconds: list[float]) -> float:
+        """The fastest pass: on a small VM a 1 GB pass is now and then two to four times
+        slower in the kernel's write path whatever code runs (40% of passes in some runs),
+        which makes a median of a few rounds a coin toss; the fastest pass of each side is
+        the least disturbed one. Medians are in ``detail``."""
+        return size / min(seconds)
+
+    def median_rate(seconds: list[float]) -> float:
         return size / median(seconds)
 
     def rounds_mb(seconds: list[float]) -> list[int]:
@@ -772,14 +780,17 @@ def bench_envelopes(args: argparse.Namespace) -> None:
             target=Target("ratio", ">=", 0.7),
             note=(
                 f"open_envelope of a {size / 2**20:,.0f} MiB AES-256-GCM envelope sealed to an RSA and an EC "
-                f"recipient, opened with the {kind} recipient's key (median of {rounds}), vs a raw AES-256-GCM "
-                "decrypt of the same number of bytes with pyca's streaming GCM in this process (read, update_into, "
-                "write, same chunk size, then flush + fsync + rename as open_envelope commits); each pass writes a "
-                "fresh file after os.sync(), the input is in the page cache for both"
+                f"recipient, opened with the {kind} recipient's key, vs a raw AES-256-GCM decrypt of the same "
+                "number of bytes with pyca's streaming GCM in this process (read, update_into, write, same chunk "
+                "size, then flush + fsync + rename as open_envelope commits); fastest of "
+                f"{rounds} rotating rounds each (single passes vary up to fourfold on this VM whatever the code; "
+                "medians in detail); each pass writes a fresh file after os.sync(), the input in the page cache"
             ),
             detail={**common_detail, "rounds_mb_per_s": rounds_mb(passes[label]),
                     "raw_rounds_mb_per_s": rounds_mb(passes["raw"]),
-                    "ratio_best_of_rounds": round(min(passes["raw"]) / min(passes[label]), 3)},
+                    "median_bytes_per_s": round(median_rate(passes[label])),
+                    "raw_median_bytes_per_s": round(median_rate(passes["raw"])),
+                    "ratio_of_medians": round(median(passes["raw"]) / median(passes[label]), 3)},
         ))
     worst = max(("rsa", "ec"), key=lambda label: memory[label]["peak_delta_mb"])
     emit(figure(
@@ -798,13 +809,15 @@ def bench_envelopes(args: argparse.Namespace) -> None:
         BENCH, "envelope_seal",
         value=rate(seal_seconds), unit="bytes/s", baseline=rate(encrypt_seconds), target=None,
         note=(
-            f"seal of the {size / 2**20:,.0f} MiB file to an RSA and an EC recipient (AES-256-GCM; median of "
-            f"{rounds}), vs a raw AES-256-GCM encrypt of the same file (read, update_into, write, fsync, rename) "
-            "(information only)"
+            f"seal of the {size / 2**20:,.0f} MiB file to an RSA and an EC recipient (AES-256-GCM), vs a raw "
+            "AES-256-GCM encrypt of the same file (read, update_into, write, flush + fsync + rename); fastest of "
+            f"{rounds} alternating rounds each, medians in detail (information only)"
         ),
         detail={**common_detail, "rounds_mb_per_s": rounds_mb(seal_seconds),
                 "raw_rounds_mb_per_s": rounds_mb(encrypt_seconds),
-                "ratio_best_of_rounds": round(min(encrypt_seconds) / min(seal_seconds), 3)},
+                "median_bytes_per_s": round(median_rate(seal_seconds)),
+                "raw_median_bytes_per_s": round(median_rate(encrypt_seconds)),
+                "ratio_of_medians": round(median(encrypt_seconds) / median(seal_seconds), 3)},
     ))
 
 
