@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
@@ -42,9 +41,9 @@ import types
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 
@@ -147,7 +146,7 @@ def make_rows(start: int, end: int, today_ordinal: int) -> dict[str, list[tuple[
     weights = specialty_weights(second)
     cumulative = list(_accumulate(weights))
     employers = {}  # memo: make_uscc is cheap but not free
-    created = datetime(2024, 3, 1, 1, 0, tzinfo=timezone.utc)
+    created = datetime(2024, 3, 1, 1, 0, tzinfo=UTC)
     experts: list[tuple[Any, ...]] = []
     specialties: list[tuple[Any, ...]] = []
     relations: list[tuple[Any, ...]] = []
@@ -215,7 +214,7 @@ def history_rows(experts: int, today: date) -> tuple[list[tuple[Any, ...]], list
     rng = random.Random(SEED + 1)
     draws: list[tuple[Any, ...]] = []
     calls: list[tuple[Any, ...]] = []
-    now = datetime.combine(today, datetime.min.time(), tzinfo=timezone.utc)
+    now = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
     busy = [rng.randrange(1, experts + 1) for _ in range(max(experts // 2000, 5))]  # the frequently drawn
     for draw_id in range(1, max(experts // 200, 10) + 1):
         at = now - timedelta(days=rng.randrange(1, 60), hours=rng.randrange(24))
@@ -309,3 +308,848 @@ async def fill(url: str, experts: int, workers: int) -> dict[str, Any]:
         "experts_table_mb": round(sizes["experts"] / 2**20, 1),
         "specialties_table_mb": round(sizes["specialties"] / 2**20, 1),
     }
+
+
+# --- figure 1: a draw from the big pool -----------------------------------------------------
+
+
+def range_end(prefix: str) -> str:
+    """The smallest string above every string starting with ``prefix`` (codes are ASCII)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class Phases:
+    """Times the parts of ``request_draw`` from the outside, by wrapping the names it looks up
+    in its module (nothing of the project is edited; ``restore`` puts them back)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+        self._restore: list[Callable[[], None]] = []
+
+    def _add(self, name: str, seconds: float) -> None:
+        self.last[name] = self.last.get(name, 0.0) + seconds
+
+    def install(self) -> None:
+        from expert_pool import draws
+
+        algorithm = draws.algorithm
+        eligible_snapshot = draws.eligible_snapshot
+        append = draws.append
+
+        async def timed_eligible(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await eligible_snapshot(*args, **kwargs)
+            finally:
+                self._add("eligibility", time.perf_counter() - started)
+
+        def timed_snapshot(pool: Any) -> Any:
+            started = time.perf_counter()
+            snapshot = algorithm.Snapshot(pool)
+            snapshot.commitment  # noqa: B018 - computed later anyway; counted here, where it belongs
+            self._add("snapshot", time.perf_counter() - started)
+            return snapshot
+
+        def timed_check(snapshot: Any, quotas: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return algorithm.check_quotas(snapshot, quotas)
+            finally:
+                self._add("snapshot", time.perf_counter() - started)
+
+        # append's first statement (reserve_sequence's UPDATE) autoflushes the pending DrawSecret,
+        # whose JSON is the whole snapshot: this phase holds that insert too.
+        async def timed_append(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await append(*args, **kwargs)
+            finally:
+                self._add("secret_flush_and_ledger_append", time.perf_counter() - started)
+
+        proxy = types.ModuleType(algorithm.__name__)
+        proxy.__dict__.update(algorithm.__dict__)
+        proxy.Snapshot = timed_snapshot  # type: ignore[attr-defined]
+        proxy.check_quotas = timed_check  # type: ignore[attr-defined]
+        draws.algorithm, draws.eligible_snapshot, draws.append = proxy, timed_eligible, timed_append  # type: ignore[assignment]
+
+        def restore() -> None:
+            draws.algorithm, draws.eligible_snapshot, draws.append = algorithm, eligible_snapshot, append  # type: ignore[assignment]
+
+        self._restore.append(restore)
+
+    def restore(self) -> None:
+        while self._restore:
+            self._restore.pop()()
+
+
+class DrawBench:
+    """The use case and its baseline, sample by sample, on the filled database."""
+
+    def __init__(self, database: Any, staff: Any, seed: int) -> None:
+        self.database = database
+        self.staff = staff
+        self.rng = random.Random(seed)
+        self.serial = 0
+
+    def request(self, quotas: dict[str, int]) -> Any:
+        from core.clock import utcnow
+        from expert_pool.schemas import DrawRequest
+
+        self.serial += 1
+        parties = [party_code(number) for number in self.rng.sample(range(PARTY_COUNT), 5)]
+        return DrawRequest(
+            lot_reference=f"FJ-BENCH-{self.serial}/1", venue="福州市公共资源交易中心 评标室5",
+            evaluation_at=utcnow() + timedelta(days=2, hours=self.rng.randrange(8)),
+            region_rule="remote_pool", quotas=quotas, avoid_parties=parties,
+        )
+
+    async def draw(self, quotas: dict[str, int]) -> tuple[float, float, Any]:
+        """One committed ``request_draw``: (seconds of the call, seconds including the commit, draw)."""
+        from expert_pool.draws import request_draw
+
+        data = self.request(quotas)
+        started = time.perf_counter()
+        async with self.database.transaction() as session:
+            draw = await request_draw(session, self.staff, data)
+            called = time.perf_counter() - started
+        return called, time.perf_counter() - started, draw
+
+    async def plain(self, specialties: list[str]) -> tuple[float, int]:
+        """The baseline: each specialty's admitted experts by one indexed join, same session path."""
+        from expert_pool.models import Expert, ExpertSpecialty
+
+        started = time.perf_counter()
+        found = 0
+        async with self.database.transaction() as session:
+            for specialty in sorted(specialties):
+                query = (
+                    sa.select(Expert.code).join(ExpertSpecialty, ExpertSpecialty.expert_id == Expert.id)
+                    .where(ExpertSpecialty.code >= specialty, ExpertSpecialty.code < range_end(specialty),
+                           Expert.status == "admitted")
+                )
+                found += len(sorted((await session.scalars(query)).all()))
+        return time.perf_counter() - started, found
+
+
+class StatementTimer:
+    """Wall time of each SQL statement (execute, rows fetched) while attached, by its first words."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self._event = event
+        self._engine = engine.sync_engine
+        self.seconds: Counter[str] = Counter()
+        self._started: dict[int, float] = {}
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        self._started[id(cursor)] = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        started = self._started.pop(id(cursor), None)
+        if started is not None:
+            self.seconds[_statement_kind(statement)] += time.perf_counter() - started
+
+    def __enter__(self) -> Self:
+        self._event.listen(self._engine, "before_cursor_execute", self._before)
+        self._event.listen(self._engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._event.remove(self._engine, "before_cursor_execute", self._before)
+        self._event.remove(self._engine, "after_cursor_execute", self._after)
+
+
+def _statement_kind(statement: str) -> str:
+    words = statement.split()
+    if not words:
+        return "?"
+    verb = words[0].upper()
+    if verb == "INSERT" and len(words) > 2:
+        return f"INSERT {words[2]}"
+    if verb in ("UPDATE", "DELETE") and len(words) > 1:
+        return f"{verb} {words[1] if verb == 'UPDATE' else words[2]}"
+    match = re.search(r"\bFROM\s+(\w+)", statement)
+    return f"SELECT {match.group(1)}" if match else verb
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+async def sample_draws(bench: DrawBench, samples: int, warmup: int, label: str) -> dict[str, Any]:
+    """``samples`` draws and as many baselines, alternating which goes first."""
+    phases = Phases()
+    phases.install()
+    totals: list[float] = []
+    calls: list[float] = []
+    plains: list[float] = []
+    per_phase: dict[str, list[float]] = {}
+    statement_seconds: Counter[str] = Counter()
+    try:
+        for number in range(warmup):
+            await bench.draw(QUOTAS)
+            await bench.plain(list(QUOTAS))
+        for number in range(samples):
+            order = ["draw", "plain"] if number % 2 == 0 else ["plain", "draw"]
+            for which in order:
+                if which == "plain":
+                    seconds, _ = await bench.plain(list(QUOTAS))
+                    plains.append(seconds)
+                    continue
+                phases.last = {}
+                with StatementTimer(bench.database.engine) as timer:
+                    called, total, _ = await bench.draw(QUOTAS)
+                statement_seconds.update(timer.seconds)
+                calls.append(called)
+                totals.append(total)
+                known = sum(phases.last.values())
+                for name, seconds in {**phases.last, "inserts_and_rest": called - known,
+                                      "commit_and_enqueue": total - called}.items():
+                    per_phase.setdefault(name, []).append(seconds)
+            progress(f"{label}: sample {number + 1}/{samples}: draw {totals[-1] * 1000:.0f} ms, "
+                     f"plain {plains[-1] * 1000:.0f} ms")
+    finally:
+        phases.restore()
+    return {
+        "totals": totals, "calls": calls, "plains": plains,
+        "phases_median_ms": {name: _ms(median(values)) for name, values in per_phase.items()},
+        "phases_p95_ms": {name: _ms(percentile(values, 0.95)) for name, values in per_phase.items()},
+        "sql_ms_per_draw_by_statement": {kind: _ms(seconds / max(len(totals), 1))
+                                         for kind, seconds in statement_seconds.most_common()},
+    }
+
+
+async def eligible_counts(database: Any, url: str) -> dict[str, Any]:
+    """How many admitted experts hold each quota specialty, and the eligible count for one draw."""
+    import asyncpg
+
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        holders = {
+            code: await connection.fetchval(
+                "SELECT count(DISTINCT expert_id) FROM expert_pool_specialties WHERE code >= $1 AND code < $2",
+                code, range_end(code))
+            for code in QUOTAS
+        }
+        settings = {row["name"]: f"{row['setting']}{row['unit'] or ''}" for row in await connection.fetch(
+            "SELECT name, setting, unit FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'jit', "
+            "'jit_above_cost', 'jit_inline_above_cost', 'jit_optimize_above_cost', 'effective_cache_size', "
+            "'random_page_cost', 'max_parallel_workers_per_gather')")}
+        settings["lc_collate"] = await connection.fetchval(
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()")
+        settings["server_version"] = await connection.fetchval("SHOW server_version")
+    finally:
+        await connection.close()
+    return {"holders": holders, "server": settings}
+
+
+def eligibility_sql(specialty: str, data: Any) -> str:
+    """The query ``eligible_snapshot`` runs for one specialty, with its values inlined."""
+    from sqlalchemy.dialects import postgresql
+
+    from core.clock import to_shanghai
+    from expert_pool import eligibility
+
+    day = to_shanghai(data.evaluation_at).date()
+    query = eligibility._eligible_query(specialty, day, data.evaluation_at, data.avoid_parties, None,
+                                        eligibility.FrequencyLimit())
+    return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def _plan_lines(node: dict[str, Any], depth: int = 0) -> list[str]:
+    what = node["Node Type"]
+    if node.get("Join Type") and node["Join Type"] != "Inner":
+        what += f" ({node['Join Type']})"
+    if node.get("Relation Name"):
+        what += f" on {node['Relation Name']}"
+    if node.get("Index Name"):
+        what += f" using {node['Index Name']}"
+    for key in ("Index Cond", "Hash Cond", "Recheck Cond", "Filter", "Subplan Name", "Parent Relationship"):
+        if key == "Parent Relationship" and node.get(key) != "SubPlan":
+            continue
+        if node.get(key):
+            text = str(node[key])
+            what += f" [{key}: {text[:90] + '…' if len(text) > 90 else text}]"
+    loops = node.get("Actual Loops", 1)
+    line = (f"{'  ' * depth}{what}: rows={node.get('Actual Rows')} loops={loops} "
+            f"ms={round(node.get('Actual Total Time', 0) * loops, 1)}")
+    lines = [line]
+    for child in node.get("Plans", []):
+        lines.extend(_plan_lines(child, depth + 1))
+    return lines
+
+
+async def explain(url: str, sql: str) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) of one query, summarised: times, JIT, the plan tree."""
+    import asyncpg
+
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        started = time.perf_counter()
+        rows = len(await connection.fetch(sql))
+        fetched = time.perf_counter() - started
+        [plan] = json.loads(await connection.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"))
+    finally:
+        await connection.close()
+    jit = plan.get("JIT", {})
+    return {
+        "rows": rows,
+        "raw_fetch_ms": _ms(fetched),
+        "execution_ms": round(plan["Execution Time"], 1),
+        "planning_ms": round(plan["Planning Time"], 1),
+        "jit_ms": round(jit.get("Timing", {}).get("Total", 0.0), 1) if jit else 0.0,
+        "jit_options": {k: v for k, v in jit.get("Options", {}).items()} if jit else None,
+        "estimated_cost": plan["Plan"]["Total Cost"],
+        "estimated_rows": plan["Plan"]["Plan Rows"],
+        "plan": _plan_lines(plan["Plan"]),
+    }
+
+
+async def make_staff(database: Any) -> Any:
+    """A centre-staff user to request the draws (the use case checks the role)."""
+    from core.actors import SYSTEM, Role
+    from identities import service
+    from identities.schemas import UserCreate
+
+    async with database.transaction() as session:
+        user = await service.create_user(session, SYSTEM, UserCreate(
+            username=f"bench_staff_{random.randrange(10**6)}", display_name="Bench Staff",
+            password="correct horse battery staple", roles=[Role.CENTER_STAFF]))
+    return service.actor_for(user)
+
+
+def draw_figure(name: str, result: dict[str, Any], samples: int, target: Target | None, note: str,
+                detail: dict[str, Any]) -> dict[str, Any]:
+    totals, plains = result["totals"], result["plains"]
+    return figure(
+        BENCH, name,
+        value=percentile(totals, 0.95) * 1000, unit="ms (p95)",
+        baseline=percentile(plains, 0.95) * 1000, target=target,
+        samples=samples, quotas=QUOTAS,
+        note=note,
+        detail={
+            "median_ms": _ms(median(totals)),
+            "p95_ms": _ms(percentile(totals, 0.95)),
+            "baseline_median_ms": _ms(median(plains)),
+            "baseline_p95_ms": _ms(percentile(plains, 0.95)),
+            "ratio_of_medians": round(median(totals) / median(plains), 3),
+            "request_draw_without_commit_median_ms": _ms(median(result["calls"])),
+            "phases_median_ms": result["phases_median_ms"],
+            "phases_p95_ms": result["phases_p95_ms"],
+            "sql_ms_per_draw_by_statement": result["sql_ms_per_draw_by_statement"],
+            **detail,
+            "samples_ms": [round(seconds * 1000, 1) for seconds in totals],
+            "baseline_samples_ms": [round(seconds * 1000, 1) for seconds in plains],
+        },
+    )
+
+
+DRAW_NOTE = (
+    "p95 of expert_pool.draws.request_draw (eligibility query with avoidance, leave, term and frequency "
+    "limit + snapshot and commitment + draw, secret and ledger rows), each in its own Database.transaction() "
+    "that is COMMITTED (its notify task goes to a throwaway file broker), quotas {A04: 5, C02: 2}, 5 parties "
+    "to avoid (varied per sample), region rule remote_pool; baseline: p95 of a plain indexed join "
+    "(specialties.code >= 'A04' AND < 'A05', experts.status = 'admitted') per specialty through the same "
+    "session and ORM path, so ratio = the use case's cost in plain eligible-set fetches"
+)
+
+
+PROTOTYPE_INDEXES = {
+    # LIKE 'A04%' cannot use ix_expert_pool_specialties_code unless the collation is "C": a
+    # pattern_ops index serves the prefix match (and, with expert_id, as an index-only scan).
+    "specialty_prefix": "CREATE INDEX bench_proto_specialties_code_prefix ON expert_pool_specialties "
+                        "(code varchar_pattern_ops, expert_id)",
+    # What the per-expert probe reads, without visiting the 330-byte-wide heap row.
+    "experts_covering": "CREATE INDEX bench_proto_experts_eligibility ON expert_pool_experts (id) "
+                        "INCLUDE (code, status, term_until, employer_uscc)",
+}
+
+
+# A narrow, denormalised "who holds which code" table whose index answers the prefix match
+# with the public code in the index (no visit to expert_pool_experts per eligible expert), and
+# an index for the one expert attribute that had none; see narrow_pool_query.
+NARROW_POOL = [
+    ("CREATE TABLE bench_proto_pool AS SELECT s.code, s.expert_id, e.code AS expert_code "
+     "FROM expert_pool_specialties s JOIN expert_pool_experts e ON e.id = s.expert_id"),
+    "CREATE INDEX bench_proto_pool_code ON bench_proto_pool (code varchar_pattern_ops) INCLUDE (expert_id, expert_code)",
+    "CREATE INDEX bench_proto_experts_term ON expert_pool_experts (term_until)",
+    "VACUUM ANALYZE bench_proto_pool",
+    "ANALYZE expert_pool_experts",
+]
+NARROW_POOL_CLEANUP = ["DROP TABLE IF EXISTS bench_proto_pool", "DROP INDEX IF EXISTS bench_proto_experts_term"]
+
+
+def narrow_pool_query(specialty: str, day: date, evaluation_at: datetime, avoid: list[str],
+                      region_code: str | None, limit: Any) -> sa.Select[tuple[str]]:
+    """WHAT-IF for ``expert_pool.eligibility._eligible_query`` (same arguments, same result):
+    the holders of the specialty from the narrow table's index, minus small sets each computed
+    once and hashed (not admitted, term over, employed by / tied to a party to avoid, on leave,
+    at the frequency limit), instead of four probes per candidate expert."""
+    from expert_pool.eligibility import AVOIDANCE_DAYS
+    from expert_pool.models import (
+        DrawCall,
+        Expert,
+        ExpertRelation,
+        ExpertUnavailability,
+    )
+    from expert_pool.states import ExpertStatus
+
+    if region_code is not None:
+        raise NotImplementedError("the prototype covers region rule remote_pool only")
+    avoid = avoid or [""]
+    pool = sa.table("bench_proto_pool", sa.column("code"), sa.column("expert_id"), sa.column("expert_code"))
+    horizon = day - timedelta(days=AVOIDANCE_DAYS)
+    excluded = [
+        sa.select(Expert.id).where(Expert.status.in_([s.value for s in ExpertStatus if s != ExpertStatus.ADMITTED])),
+        sa.select(Expert.id).where(Expert.term_until < day),
+        sa.select(Expert.id).where(Expert.employer_uscc.in_(avoid)),
+        sa.select(ExpertUnavailability.expert_id).where(ExpertUnavailability.start_date <= day,
+                                                        ExpertUnavailability.end_date >= day),
+        sa.select(ExpertRelation.expert_id).where(
+            ExpertRelation.party_uscc.in_(avoid),
+            sa.or_(ExpertRelation.end_date.is_(None), ExpertRelation.end_date >= horizon)),
+        sa.select(DrawCall.expert_id).where(
+            DrawCall.answer == "accepted", DrawCall.answered_at >= evaluation_at - timedelta(days=limit.days),
+        ).group_by(DrawCall.expert_id).having(sa.func.count() >= limit.evaluations),
+    ]
+    return sa.select(pool.c.expert_code).where(
+        pool.c.code.startswith(specialty), *(pool.c.expert_id.not_in(query) for query in excluded))
+
+
+async def aggregated_eligible_snapshot(session: Any, specialties: list[str], *, evaluation_at: datetime,
+                                       avoid_parties: list[str], region_code: str | None = None,
+                                       limit: Any = None) -> dict[str, list[str]]:
+    """WHAT-IF for ``expert_pool.eligibility.eligible_snapshot`` (same arguments, same result):
+    the same query per specialty, but its codes come back as ONE sorted, newline-joined text
+    (``string_agg ... ORDER BY code COLLATE "C"``, i.e. byte order, as Snapshot sorts) instead of
+    one ORM row per eligible expert."""
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    from core.clock import to_shanghai
+    from expert_pool import eligibility
+
+    limit = limit or eligibility.FrequencyLimit()
+    day = to_shanghai(evaluation_at).date()
+    snapshot: dict[str, list[str]] = {}
+    for specialty in sorted(set(specialties)):
+        inner = eligibility._eligible_query(specialty, day, evaluation_at, avoid_parties, region_code,
+                                            limit).subquery()
+        code = next(iter(inner.c))
+        joined = await session.scalar(sa.select(
+            sa.func.string_agg(code, aggregate_order_by(sa.literal("\n"), code.collate("C")))))
+        snapshot[specialty] = joined.split("\n") if joined else []
+    return snapshot
+
+
+async def same_snapshot(database: Any, bench: DrawBench, query: Callable[..., Any],
+                        snapshot: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Whether ``query`` in place of ``_eligible_query`` (and ``snapshot`` in place of
+    ``eligible_snapshot``) gives the very same snapshot as the shipped code."""
+    from expert_pool import eligibility
+
+    data = bench.request(QUOTAS)
+    results = []
+    for builder, function in ((eligibility._eligible_query, eligibility.eligible_snapshot),
+                              (query, snapshot or eligibility.eligible_snapshot)):
+        shipped, eligibility._eligible_query = eligibility._eligible_query, builder
+        try:
+            async with database.reader() as session:
+                results.append(await function(
+                    session, list(QUOTAS), evaluation_at=data.evaluation_at, avoid_parties=data.avoid_parties))
+        finally:
+            eligibility._eligible_query = shipped
+    return {"same_snapshot_as_shipped_query": results[0] == results[1],
+            "eligible": {code: len(codes) for code, codes in results[1].items()}}
+
+
+async def _admin_sql(url: str, *statements: str) -> float:
+    import asyncpg
+
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    started = time.perf_counter()
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+    return time.perf_counter() - started
+
+
+async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespace,
+                     fill_detail: dict[str, Any]) -> None:
+    counts = await eligible_counts(database, url)
+    bench = DrawBench(database, staff, SEED)
+    progress(f"draw: {args.samples} request_draw + {args.samples} plain selects "
+             f"(specialty holders: {counts['holders']})")
+    result = await sample_draws(bench, args.samples, args.warmup, "draw")
+    with StatementCounter(database.engine) as statements:
+        _, _, last = await bench.draw(QUOTAS)
+    async with database.reader() as session:
+        from expert_pool.models import DrawSecret
+
+        secret = await session.get(DrawSecret, last.id)
+        eligible = {code: len(codes) for code, codes in secret.snapshot.items()}
+        snapshot_json_bytes = len(json.dumps(secret.snapshot))
+    p95 = percentile(result["totals"], 0.95) * 1000
+    target = Target("value", "<", 100.0)
+    detail: dict[str, Any] = {
+        "experts": args.experts,
+        "eligible_in_last_draw": eligible,
+        "specialty_holders": counts["holders"],
+        "snapshot_json_bytes": snapshot_json_bytes,
+        "sql_statements_per_draw": statements.count,
+        "fill": fill_detail,
+        "server": counts["server"],
+    }
+    if not target.met(p95, None):
+        progress("draw: target missed; EXPLAIN ANALYZE of the eligibility queries")
+        data = bench.request(QUOTAS)
+        detail["explain"] = {code: await explain(url, eligibility_sql(code, data)) for code in sorted(QUOTAS)}
+    emit(draw_figure("draw_latency", result, args.samples, target, DRAW_NOTE, detail))
+    if target.met(p95, None) or args.no_prototype:
+        return
+
+    # What-ifs, in the bench's own scratch database only; undone before the next figure.
+    from expert_pool import draws, eligibility
+
+    stages: list[dict[str, Any]] = []
+    database_name = sa.engine.make_url(url).database
+    try:
+        progress("prototype: jit = off for this database")
+        await _admin_sql(url, f'ALTER DATABASE "{database_name}" SET jit = off')
+        await database.engine.dispose()  # new connections pick the setting up
+        stages.append({"stage": "jit_off", "result": await sample_draws(bench, args.prototype_samples, 2,
+                                                                          "prototype jit_off")})
+        for name, statement in PROTOTYPE_INDEXES.items():
+            progress(f"prototype: {statement}")
+            built = await _admin_sql(url, statement, "ANALYZE expert_pool_specialties",
+                                     "ANALYZE expert_pool_experts")
+            stages.append({"stage": f"jit_off + {name}", "index": statement, "build_seconds": round(built, 1),
+                           "result": await sample_draws(bench, args.prototype_samples, 2, f"prototype {name}")})
+        progress("prototype: narrow pool table and a rewritten eligibility query (bench-only)")
+        built = await _admin_sql(url, *NARROW_POOL)
+        checked = await same_snapshot(database, bench, narrow_pool_query)
+        shipped, eligibility._eligible_query = eligibility._eligible_query, narrow_pool_query
+        try:
+            stages.append({"stage": "jit_off + both indexes + narrow_pool_query", "schema": NARROW_POOL[:3],
+                           "build_seconds": round(built, 1), **checked,
+                           "result": await sample_draws(bench, args.prototype_samples, 2, "prototype narrow_pool")})
+            data = bench.request(QUOTAS)
+            explained = {code: await explain(url, eligibility_sql(code, data)) for code in sorted(QUOTAS)}
+            progress("prototype: ... and the codes fetched as one string_agg per specialty")
+            checked = await same_snapshot(database, bench, narrow_pool_query, aggregated_eligible_snapshot)
+            uses, draws.eligible_snapshot = draws.eligible_snapshot, aggregated_eligible_snapshot
+            try:
+                stages.append({"stage": "jit_off + both indexes + narrow_pool_query + string_agg fetch", **checked,
+                               "result": await sample_draws(bench, args.prototype_samples, 2,
+                                                            "prototype string_agg")})
+            finally:
+                draws.eligible_snapshot = uses
+        finally:
+            eligibility._eligible_query = shipped
+    finally:
+        await _admin_sql(url, f'ALTER DATABASE "{database_name}" RESET jit', *NARROW_POOL_CLEANUP,
+                         *(f"DROP INDEX IF EXISTS {statement.split()[2]}" for statement in PROTOTYPE_INDEXES.values()))
+        await database.engine.dispose()
+    final = stages[-1]["result"]
+    emit(draw_figure(
+        "draw_latency_prototype", final, args.prototype_samples, None,
+        "WHAT-IF, not the shipped code or schema: the same measurement as draw_latency after cumulative changes "
+        "made in the bench's scratch database and process only (detail.stages: jit = off, two indexes, a narrow "
+        "code table with a rewritten eligibility query, then the codes fetched as one string_agg per specialty; "
+        "the last two checked to give the same snapshot as the shipped code); value and baseline are the last "
+        "stage's; information only",
+        {"stages": [{"stage": stage["stage"], **{k: v for k, v in stage.items() if k not in ("stage", "result")},
+                     "median_ms": _ms(median(stage["result"]["totals"])),
+                     "p95_ms": _ms(percentile(stage["result"]["totals"], 0.95)),
+                     "baseline_median_ms": _ms(median(stage["result"]["plains"])),
+                     "baseline_p95_ms": _ms(percentile(stage["result"]["plains"], 0.95)),
+                     "phases_median_ms": stage["result"]["phases_median_ms"]} for stage in stages],
+         "explain_with_narrow_pool_query": explained},
+    ))
+
+
+# --- figure 2: notification throughput ---------------------------------------------------------
+
+NOTIFY_SETTINGS = {"default": "accept", "callback_token": "bench-callback-token-0123456789"}
+# Celery's default worker log line for a finished task (local time, milliseconds).
+TASK_DONE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): \w+/[^\]]+\] "
+                       r"Task (expert_pool\.\w+)\[[^\]]+\] succeeded in ([0-9.]+)s", re.MULTILINE)
+
+
+async def request_batch(database: Any, bench: DrawBench, count: int, quotas: dict[str, int]) -> list[int]:
+    """``count`` draws in one transaction, so their first tasks are all sent at its commit."""
+    from expert_pool.draws import request_draw
+
+    async with database.transaction() as session:
+        ids = [(await request_draw(session, bench.staff, bench.request(quotas))).id for _ in range(count)]
+    return ids  # type: ignore[return-value]
+
+
+async def wait_filled(url: str, draw_ids: list[int], timeout: float, worker: subprocess.Popen[bytes] | None = None,
+                      log: Path | None = None) -> float:
+    """Poll until every draw is filled; returns the wall-clock time of the last answer recorded."""
+    import asyncpg
+
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            filled, calling = await connection.fetchrow(
+                "SELECT count(*) FILTER (WHERE status = 'filled'), count(*) FILTER (WHERE status = 'calling') "
+                "FROM expert_pool_draws WHERE id = ANY($1::int[])", draw_ids)
+            if filled == len(draw_ids):
+                break
+            if calling + filled < len(draw_ids):
+                raise RuntimeError(f"some draws ended unfilled: {len(draw_ids) - filled - calling}")
+            if worker is not None and worker.poll() is not None:
+                raise RuntimeError(f"the worker exited ({worker.returncode}): {_tail(log)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {filled}/{len(draw_ids)} draws filled after {timeout:.0f} s: {_tail(log)}")
+            await asyncio.sleep(0.05)
+        last = await connection.fetchval(
+            "SELECT max(answered_at) FROM expert_pool_draw_calls WHERE draw_id = ANY($1::int[])", draw_ids)
+    finally:
+        await connection.close()
+    return last.timestamp()  # type: ignore[no-any-return]
+
+
+async def count_calls(url: str, draw_ids: list[int]) -> dict[str, int]:
+    import asyncpg
+
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await connection.fetch(
+            "SELECT coalesce(answer, 'awaited') AS answer, count(*) FROM expert_pool_draw_calls "
+            "WHERE draw_id = ANY($1::int[]) GROUP BY 1", draw_ids)
+    finally:
+        await connection.close()
+    return {row["answer"]: row["count"] for row in rows}
+
+
+def _tail(log: Path | None, chars: int = 2000) -> str:
+    if log is None or not log.exists():
+        return ""
+    return log.read_text(errors="replace")[-chars:]
+
+
+def start_worker(url: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**{key: value for key, value in os.environ.items() if not key.startswith("BIDHALL_")},
+           "BIDHALL_DATABASE_URL": url, "BIDHALL_DATA_DIR": str(data_dir), "BIDHALL_NOTIFY_PROVIDER": "simulator",
+           "BIDHALL_NOTIFY_SETTINGS": json.dumps(NOTIFY_SETTINGS), "PYTHONPATH": str(REPO_ROOT)}
+    with log.open("wb") as sink:
+        return subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--pool", "solo"], cwd=data_dir.parent,
+                                env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(timeout=10)
+
+
+async def wait_ready(worker: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> float:
+    started = time.perf_counter()
+    while " ready." not in log.read_text(errors="replace"):
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited ({worker.returncode}) before it was ready: {_tail(log)}")
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"the worker was not ready after {timeout:.0f} s: {_tail(log)}")
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started
+
+
+def run_tasks_in_process(draw_ids: list[int]) -> tuple[float, Counter[str]]:
+    """What the worker does for these draws, as direct calls from one FIFO queue, as the worker
+    takes its messages: each ``notify_next`` places the calls due and each ``send_invitation``
+    (the simulator answers at once) is followed by the ``notify_next`` its ``continue_draws``
+    sends. Returns the seconds until the last answer was recorded and the executions until then
+    (the trailing ``notify_next``s that find nothing to do run afterwards, untimed, as in the
+    worker figure)."""
+    from expert_pool.tasks import notify_next, send_invitation
+
+    executed: Counter[str] = Counter()
+    until_last_answer: Counter[str] = Counter()
+    draw_of: dict[int, int] = {}
+    queue: deque[tuple[str, int]] = deque(("expert_pool.notify_next", draw_id) for draw_id in draw_ids)
+    started = time.perf_counter()
+    last_answer = started
+    while queue:
+        name, argument = queue.popleft()
+        executed[name] += 1
+        if name == "expert_pool.notify_next":
+            for call_id in notify_next(argument):
+                draw_of[call_id] = argument
+                queue.append(("expert_pool.send_invitation", call_id))
+        else:
+            send_invitation(argument)
+            last_answer = time.perf_counter()
+            until_last_answer = executed.copy()
+            queue.append(("expert_pool.notify_next", draw_of[argument]))
+    return last_answer - started, until_last_answer
+
+
+async def bench_notify(database: Any, url: str, staff: Any, args: argparse.Namespace, tmp: Path) -> None:
+    from core.settings import load_settings
+    from core.tasks import close_worker_loop, create_celery_app
+    from expert_pool import tasks
+
+    bench = DrawBench(database, staff, SEED + 7)
+    calls_per_draw = sum(NOTIFY_QUOTAS.values())
+
+    # The real worker, on its own file broker; this process sends to that broker.
+    worker_dir = tmp / "worker" / "var"
+    worker_dir.mkdir(parents=True)
+    worker_settings = load_settings(data_dir=worker_dir, database_url=url, notify_provider="simulator",
+                                    notify_settings=NOTIFY_SETTINGS)
+    app = create_celery_app(worker_settings)
+    log = tmp / "worker" / "worker.log"
+    progress("notify: starting a worker (solo pool, file broker, simulator)")
+    worker = start_worker(url, worker_dir, log)
+    try:
+        ready_seconds = await wait_ready(worker, log)
+        warm = await request_batch(database, bench, 1, {"A04": 1})
+        await wait_filled(url, warm, 120, worker, log)
+        progress(f"notify: worker ready in {ready_seconds:.1f} s and warmed up; requesting {args.draws} draws "
+                 f"of {calls_per_draw} in one transaction")
+        offset = log.stat().st_size
+        ids = await request_batch(database, bench, args.draws, NOTIFY_QUOTAS)
+        committed = time.time()
+        last_answer = await wait_filled(url, ids, args.notify_timeout, worker, log)
+        polled = time.time()
+    finally:
+        stop_worker(worker)
+        app.close()
+    worker_seconds = last_answer - committed
+    worker_calls = await count_calls(url, ids)
+    executed: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    with log.open("rb") as source:
+        source.seek(offset)
+        for match in TASK_DONE.finditer(source.read().decode(errors="replace")):
+            ended = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if ended - float(match.group(3)) > last_answer:
+                continue  # started after the last answer: a notify_next that finds the draw filled
+            executed[match.group(2)] += 1
+            inside[match.group(2)] += float(match.group(3))
+    progress(f"notify: worker placed {sum(worker_calls.values())} calls in {worker_seconds:.2f} s")
+
+    # The baseline: the same task functions called in this process, one after the other.
+    inprocess_settings = load_settings(data_dir=tmp / "inprocess" / "var", database_url=url,
+                                       notify_provider="simulator", notify_settings=NOTIFY_SETTINGS)
+    app = create_celery_app(inprocess_settings)
+    tasks._provider.cache_clear()
+    try:
+        warm = await request_batch(database, bench, 1, {"A04": 1})
+        run_tasks_in_process(warm)
+        ids_inprocess = await request_batch(database, bench, args.draws, NOTIFY_QUOTAS)
+        inprocess_seconds, executed_inprocess = run_tasks_in_process(ids_inprocess)
+        await wait_filled(url, ids_inprocess, 10)
+    finally:
+        close_worker_loop()
+        app.close()
+    inprocess_calls = await count_calls(url, ids_inprocess)
+    progress(f"notify: in-process placed {sum(inprocess_calls.values())} calls in {inprocess_seconds:.2f} s")
+    placed = sum(worker_calls.values())
+    emit(figure(
+        BENCH, "notify_rate",
+        value=placed / worker_seconds, unit="calls/s",
+        baseline=sum(inprocess_calls.values()) / inprocess_seconds, target=None,
+        draws=args.draws, calls_per_draw=calls_per_draw, experts=args.experts,
+        note=(
+            f"calls placed per second by one real worker subprocess (bidhall worker --pool solo, file broker, "
+            f"simulator accepting every call) from the commit of {args.draws} draws of {NOTIFY_QUOTAS} (requested in "
+            "one transaction, the worker already running and warmed up) to the last answer recorded; baseline: the "
+            "same task functions (expert_pool.notify_next + expert_pool.send_invitation, each followed by the "
+            "notify_next its answer sends) called directly in this process from one FIFO queue in the order the worker "
+            "takes them, for as many other draws on the same database, timed the same way (start to last answer), so "
+            "ratio = the share of the direct-call rate left after the broker and worker; information only"
+        ),
+        detail={
+            "worker_seconds": round(worker_seconds, 3),
+            "worker_seconds_by_polling": round(polled - committed, 3),
+            "worker_calls": worker_calls,
+            "worker_tasks_until_last_answer": dict(executed),
+            "worker_seconds_inside_tasks": {name: round(seconds, 3) for name, seconds in inside.items()},
+            "worker_seconds_outside_tasks": round(worker_seconds - sum(inside.values()), 3),
+            "worker_ready_seconds": round(ready_seconds, 1),
+            "inprocess_seconds": round(inprocess_seconds, 3),
+            "inprocess_calls": inprocess_calls,
+            "inprocess_tasks_until_last_answer": dict(executed_inprocess),
+            "inprocess_ms_per_task": round(inprocess_seconds * 1000 / max(sum(executed_inprocess.values()), 1), 2),
+            "worker_ms_per_task_inside": round(sum(inside.values()) * 1000 / max(sum(executed.values()), 1), 2),
+        },
+    ))
+
+
+# --- command line -----------------------------------------------------------------------------
+
+PARTS = ("draw", "notify")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench experts", description=__doc__.splitlines()[0])
+    parser.add_argument("--experts", type=int, default=None, help="experts in the pool (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 50,000 experts, fewer samples")
+    parser.add_argument("--samples", type=int, default=None, help="request_draw samples (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed draws first")
+    parser.add_argument("--prototype-samples", type=int, default=None, help="samples per what-if stage (default 15)")
+    parser.add_argument("--no-prototype", action="store_true", help="skip the what-if indexes when the target is missed")
+    parser.add_argument("--draws", type=int, default=None, help="draws in the notification figure (default 20)")
+    parser.add_argument("--notify-timeout", type=float, default=300, help="seconds to wait for the worker's draws")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes building fill rows")
+    parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
+    parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL, help="admin URL of the PostgreSQL server")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.experts = args.experts or (50_000 if quick else 1_000_000)
+    args.samples = args.samples or (10 if quick else 30)
+    args.prototype_samples = args.prototype_samples or (5 if quick else 15)
+    args.draws = args.draws or (10 if quick else 20)
+    args.only = args.only or list(PARTS)
+    return args
+
+
+async def run(args: argparse.Namespace) -> None:
+    from core.database import Database
+    from core.settings import load_settings
+    from core.tasks import close_worker_loop, create_celery_app
+
+    tmp = Path(tempfile.mkdtemp(prefix="bidhall-bench-experts-"))
+    try:
+        async with temporary_postgres(args.postgres_url, prefix="bench_experts") as url:
+            progress(f"fill: {args.experts:,} experts with {args.workers} worker processes")
+            fill_detail = await fill(url, args.experts, args.workers)
+            progress(f"fill: done in {fill_detail['fill_seconds']} s")
+            await settle(url)
+            database = Database(url)
+            # request_draw enqueues its first task after the commit: to a file broker nobody reads.
+            app = create_celery_app(load_settings(data_dir=tmp / "draws" / "var", database_url=url))
+            try:
+                staff = await make_staff(database)
+                if "draw" in args.only:
+                    await bench_draw(database, url, staff, args, fill_detail)
+                if "notify" in args.only:
+                    await bench_notify(database, url, staff, args, tmp)
+            finally:
+                close_worker_loop()
+                app.close()
+                await database.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        progress("interrupted")
+        return 130
+    return 0

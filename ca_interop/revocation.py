@@ -111,6 +111,7 @@ class StaticRevocationTransport:
 class _Cached:
     value: bytes
     valid_until: datetime
+    parsed: asn1_crl.CertificateList | None = None  # read-only: shared by every validation
 
 
 @dataclass
@@ -125,16 +126,16 @@ class RevocationSource:
     async def crl(self, url: str) -> asn1_crl.CertificateList:
         """The CRL at ``url``, from the cache while its nextUpdate has not passed."""
         cached = self.crl_cache.get(url)
-        if cached is not None and cached.valid_until > utcnow():
-            return asn1_crl.CertificateList.load(cached.value)
+        if cached is not None and cached.valid_until > utcnow() and cached.parsed is not None:
+            return cached.parsed  # parsed once: re-parsing every revoked entry dominated validation
         async with self.locks.setdefault(url, asyncio.Lock()):
             cached = self.crl_cache.get(url)
-            if cached is not None and cached.valid_until > utcnow():
-                return asn1_crl.CertificateList.load(cached.value)
+            if cached is not None and cached.valid_until > utcnow() and cached.parsed is not None:
+                return cached.parsed
             data = await self.transport.get(url)
             parsed = _parse_crl(url, data)
             next_update = parsed["tbs_cert_list"]["next_update"].native
-            self.crl_cache[url] = _Cached(data, next_update or utcnow())
+            self.crl_cache[url] = _Cached(data, next_update or utcnow(), parsed)
             return parsed
 
     async def ocsp(self, url: str, certificate: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPResponse:
