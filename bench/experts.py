@@ -403,13 +403,17 @@ class DrawBench:
             region_rule="remote_pool", quotas=quotas, avoid_parties=parties,
         )
 
-    async def draw(self, quotas: dict[str, int]) -> tuple[float, float, Any]:
-        """One committed ``request_draw``: (seconds of the call, seconds including the commit, draw)."""
+    async def draw(self, quotas: dict[str, int], *, jit_off: bool = False) -> tuple[float, float, Any]:
+        """One committed ``request_draw``: (seconds of the call, seconds including the commit, draw).
+
+        ``jit_off``: the what-if of the same call with ``SET LOCAL jit = off`` first (not timed)."""
         from expert_pool.draws import request_draw
 
         data = self.request(quotas)
-        started = time.perf_counter()
         async with self.database.transaction() as session:
+            if jit_off:
+                await session.execute(sa.text("SET LOCAL jit = off"))
+            started = time.perf_counter()
             draw = await request_draw(session, self.staff, data)
             called = time.perf_counter() - started
         return called, time.perf_counter() - started, draw
@@ -477,46 +481,58 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-async def sample_draws(bench: DrawBench, samples: int, warmup: int, label: str) -> dict[str, Any]:
-    """``samples`` draws and as many baselines, alternating which goes first."""
+async def sample_draws(bench: DrawBench, samples: int, warmup: int, label: str,
+                       jit_off_variant: bool = False) -> dict[str, Any]:
+    """``samples`` draws and as many baselines (and, with ``jit_off_variant``, as many draws with
+    ``SET LOCAL jit = off``), interleaved in a rotating order so that none always runs first."""
     phases = Phases()
     phases.install()
-    totals: list[float] = []
-    calls: list[float] = []
+    kinds = ["draw", "plain"] + (["draw_jit_off"] if jit_off_variant else [])
+    runs: dict[str, dict[str, Any]] = {
+        kind: {"totals": [], "calls": [], "per_phase": {}, "statements": Counter()}
+        for kind in kinds if kind != "plain"}
     plains: list[float] = []
-    per_phase: dict[str, list[float]] = {}
-    statement_seconds: Counter[str] = Counter()
     try:
         for number in range(warmup):
             await bench.draw(QUOTAS)
             await bench.plain(list(QUOTAS))
         for number in range(samples):
-            order = ["draw", "plain"] if number % 2 == 0 else ["plain", "draw"]
-            for which in order:
+            shift = number % len(kinds)
+            for which in kinds[shift:] + kinds[:shift]:
                 if which == "plain":
                     seconds, _ = await bench.plain(list(QUOTAS))
                     plains.append(seconds)
                     continue
+                run = runs[which]
                 phases.last = {}
                 with StatementTimer(bench.database.engine) as timer:
-                    called, total, _ = await bench.draw(QUOTAS)
-                statement_seconds.update(timer.seconds)
-                calls.append(called)
-                totals.append(total)
+                    called, total, _ = await bench.draw(QUOTAS, jit_off=which == "draw_jit_off")
+                run["statements"].update(timer.seconds)
+                run["calls"].append(called)
+                run["totals"].append(total)
                 known = sum(phases.last.values())
                 for name, seconds in {**phases.last, "inserts_and_rest": called - known,
                                       "commit_and_enqueue": total - called}.items():
-                    per_phase.setdefault(name, []).append(seconds)
-            progress(f"{label}: sample {number + 1}/{samples}: draw {totals[-1] * 1000:.0f} ms, "
-                     f"plain {plains[-1] * 1000:.0f} ms")
+                    run["per_phase"].setdefault(name, []).append(seconds)
+            progress(f"{label}: sample {number + 1}/{samples}: "
+                     + ", ".join(f"{kind} {run['totals'][-1] * 1000:.0f} ms" for kind, run in runs.items())
+                     + f", plain {plains[-1] * 1000:.0f} ms")
     finally:
         phases.restore()
+    result = _summary(runs["draw"], plains)
+    if jit_off_variant:
+        result["jit_off"] = _summary(runs["draw_jit_off"], plains)
+    return result
+
+
+def _summary(run: dict[str, Any], plains: list[float]) -> dict[str, Any]:
+    per_phase, totals = run["per_phase"], run["totals"]
     return {
-        "totals": totals, "calls": calls, "plains": plains,
+        "totals": totals, "calls": run["calls"], "plains": plains,
         "phases_median_ms": {name: _ms(median(values)) for name, values in per_phase.items()},
         "phases_p95_ms": {name: _ms(percentile(values, 0.95)) for name, values in per_phase.items()},
         "sql_ms_per_draw_by_statement": {kind: _ms(seconds / max(len(totals), 1))
-                                         for kind, seconds in statement_seconds.most_common()},
+                                         for kind, seconds in run["statements"].most_common()},
     }
 
 
@@ -782,7 +798,9 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
     bench = DrawBench(database, staff, SEED)
     progress(f"draw: {args.samples} request_draw + {args.samples} plain selects "
              f"(specialty holders: {counts['holders']})")
-    result = await sample_draws(bench, args.samples, args.warmup, "draw")
+    # The shipped use case; interleaved with it, the same call after SET LOCAL jit = off (a
+    # what-if, reported with the prototypes: interleaving keeps the VM's load swings out of it).
+    result = await sample_draws(bench, args.samples, args.warmup, "draw", jit_off_variant=True)
     with StatementCounter(database.engine) as statements:
         _, _, last = await bench.draw(QUOTAS)
     async with database.reader() as session:
@@ -799,6 +817,8 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
         "specialty_holders": counts["holders"],
         "snapshot_json_bytes": snapshot_json_bytes,
         "sql_statements_per_draw": statements.count,
+        "what_if_jit_off_interleaved": {"median_ms": _ms(median(result["jit_off"]["totals"])),
+                                        "p95_ms": _ms(percentile(result["jit_off"]["totals"], 0.95))},
         "fill": fill_detail,
         "server": counts["server"],
     }
@@ -815,12 +835,12 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
 
     stages: list[dict[str, Any]] = []
     database_name = sa.engine.make_url(url).database
+    stages.append({"stage": "jit_off", "how": "SET LOCAL jit = off before request_draw, samples interleaved with "
+                   "draw_latency's (same count, same baseline samples)", "result": result["jit_off"]})
     try:
-        progress("prototype: jit = off for this database")
+        progress("prototype: jit = off for this database from now on")
         await _admin_sql(url, f'ALTER DATABASE "{database_name}" SET jit = off')
         await database.engine.dispose()  # new connections pick the setting up
-        stages.append({"stage": "jit_off", "result": await sample_draws(bench, args.prototype_samples, 2,
-                                                                          "prototype jit_off")})
         for name, statement in PROTOTYPE_INDEXES.items():
             progress(f"prototype: {statement}")
             built = await _admin_sql(url, statement, "ANALYZE expert_pool_specialties",
@@ -861,6 +881,7 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
         "the last two checked to give the same snapshot as the shipped code); value and baseline are the last "
         "stage's; information only",
         {"stages": [{"stage": stage["stage"], **{k: v for k, v in stage.items() if k not in ("stage", "result")},
+                     "samples": len(stage["result"]["totals"]),
                      "median_ms": _ms(median(stage["result"]["totals"])),
                      "p95_ms": _ms(percentile(stage["result"]["totals"], 0.95)),
                      "baseline_median_ms": _ms(median(stage["result"]["plains"])),

@@ -158,3 +158,21 @@ async def test_a_real_worker_notifies_and_replaces(postgres_url: str, tmp_path: 
         worker.wait(timeout=30)
         app.close()
         await database.dispose()
+
+
+async def test_a_callback_for_an_unknown_call_changes_nothing(client: httpx.AsyncClient, database: Database,
+                                                              runtime, as_worker: Settings) -> None:  # type: ignore[no-untyped-def]
+    from expert_pool.notify.base import Invitation
+
+    runtime.settings = as_worker
+    simulator = runtime.notification_provider
+    await simulator.place_call(Invitation(reference="999999", phone="13900000008",
+                                          evaluation_time=utcnow() + timedelta(days=2), place="Fuzhou",
+                                          reply_deadline=utcnow() + timedelta(minutes=10)))
+    push = next(p for p in simulator.pending_callbacks() if b"dtmf" in p.body)
+    response = await client.post(push.path, content=push.body, headers=dict(push.headers))
+    assert response.status_code == 200  # acknowledged, so the provider stops retrying
+    async with database.reader() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(DrawCall)) == 0
+    garbage = await client.post(push.path, content=b"{not json", headers=dict(push.headers))
+    assert garbage.status_code == 403 and "Traceback" not in garbage.text
