@@ -548,8 +548,8 @@ async def eligible_counts(database: Any, url: str) -> dict[str, Any]:
                 code, range_end(code))
             for code in QUOTAS
         }
-        settings = {row["name"]: f"{row['setting']}{row['unit'] or ''}" for row in await connection.fetch(
-            "SELECT name, setting, unit FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'jit', "
+        settings = {row["name"]: row["value"] for row in await connection.fetch(
+            "SELECT name, current_setting(name) AS value FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'jit', "
             "'jit_above_cost', 'jit_inline_above_cost', 'jit_optimize_above_cost', 'effective_cache_size', "
             "'random_page_cost', 'max_parallel_workers_per_gather')")}
         settings["lc_collate"] = await connection.fetchval(
@@ -596,8 +596,14 @@ def _plan_lines(node: dict[str, Any], depth: int = 0) -> list[str]:
     return lines
 
 
-async def explain(url: str, sql: str) -> dict[str, Any]:
-    """EXPLAIN (ANALYZE, BUFFERS) of one query, summarised: times, JIT, the plan tree."""
+async def explain(url: str, sql: str, generic: tuple[str, list[Any]] | None = None) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) of one query, summarised: times, JIT, the plan tree.
+
+    With ``generic`` (the statement with $n parameters as the driver sends it, and its values):
+    the plan PostgreSQL caches for that prepared statement after its fifth execution on a
+    connection (``plan_cache_mode = force_generic_plan``), which is what the pooled
+    connections of the application run from then on; otherwise the custom plan of ``sql``
+    (values inlined), which is what the first five executions get."""
     import asyncpg
 
     connection = await asyncpg.connect(asyncpg_dsn(url))
@@ -605,21 +611,54 @@ async def explain(url: str, sql: str) -> dict[str, Any]:
         started = time.perf_counter()
         rows = len(await connection.fetch(sql))
         fetched = time.perf_counter() - started
-        [plan] = json.loads(await connection.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"))
+        if generic is None:
+            [plan] = json.loads(await connection.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"))
+        else:
+            statement, values = generic
+            await connection.execute(f"PREPARE bench_eligible AS {statement}")
+            await connection.execute("SET plan_cache_mode = force_generic_plan")
+            arguments = ", ".join(_sql_literal(value) for value in values)
+            [plan] = json.loads(await connection.fetchval(
+                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE bench_eligible({arguments})"))
     finally:
         await connection.close()
     jit = plan.get("JIT", {})
     return {
+        "plan_kind": "generic (cached after 5 executions)" if generic else "custom (values inlined)",
         "rows": rows,
         "raw_fetch_ms": _ms(fetched),
         "execution_ms": round(plan["Execution Time"], 1),
-        "planning_ms": round(plan["Planning Time"], 1),
+        "planning_ms": round(plan.get("Planning Time", 0.0), 1),
         "jit_ms": round(jit.get("Timing", {}).get("Total", 0.0), 1) if jit else 0.0,
         "jit_options": {k: v for k, v in jit.get("Options", {}).items()} if jit else None,
         "estimated_cost": plan["Plan"]["Total Cost"],
         "estimated_rows": plan["Plan"]["Plan Rows"],
         "plan": _plan_lines(plan["Plan"]),
     }
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "NULL"}[value]
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return f"'{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def eligibility_statement(specialty: str, data: Any) -> tuple[str, list[Any]]:
+    """The eligibility query as the asyncpg driver gets it: $n placeholders and their values."""
+    from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+
+    from core.clock import to_shanghai
+    from expert_pool import eligibility
+
+    day = to_shanghai(data.evaluation_at).date()
+    query = eligibility._eligible_query(specialty, day, data.evaluation_at, data.avoid_parties, None,
+                                        eligibility.FrequencyLimit())
+    compiled = query.compile(dialect=pg_asyncpg.dialect(), compile_kwargs={"render_postcompile": True})
+    return compiled.string, [compiled.params[name] for name in compiled.positiontup or []]
 
 
 async def make_staff(database: Any) -> Any:
@@ -826,6 +865,9 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
         progress("draw: target missed; EXPLAIN ANALYZE of the eligibility queries")
         data = bench.request(QUOTAS)
         detail["explain"] = {code: await explain(url, eligibility_sql(code, data)) for code in sorted(QUOTAS)}
+        detail["explain_generic"] = {
+            code: await explain(url, eligibility_sql(code, data), eligibility_statement(code, data))
+            for code in sorted(QUOTAS)}
     emit(draw_figure("draw_latency", result, args.samples, target, DRAW_NOTE, detail))
     if target.met(p95, None) or args.no_prototype:
         return
@@ -986,6 +1028,16 @@ async def wait_ready(worker: subprocess.Popen[bytes], log: Path, timeout: float 
     return time.perf_counter() - started
 
 
+async def wait_queue_empty(data_dir: Path, timeout: float = 15) -> None:
+    """Until the file broker's queue folder holds no message (tasks with a countdown are held
+    by the worker, not left there)."""
+    queue = data_dir / "broker" / "queue"
+    deadline = time.monotonic() + timeout
+    while any(name.endswith(".msg") for name in os.listdir(queue)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)  # the last message taken may still be running
+
+
 def run_tasks_in_process(draw_ids: list[int]) -> tuple[float, Counter[str]]:
     """What the worker does for these draws, as direct calls from one FIFO queue, as the worker
     takes its messages: each ``notify_next`` places the calls due and each ``send_invitation``
@@ -1037,6 +1089,7 @@ async def bench_notify(database: Any, url: str, staff: Any, args: argparse.Names
         ready_seconds = await wait_ready(worker, log)
         warm = await request_batch(database, bench, 1, {"A04": 1})
         await wait_filled(url, warm, 120, worker, log)
+        await wait_queue_empty(worker_dir)  # the warm-up draw's last notify_next too
         progress(f"notify: worker ready in {ready_seconds:.1f} s and warmed up; requesting {args.draws} draws "
                  f"of {calls_per_draw} in one transaction")
         offset = log.stat().st_size
