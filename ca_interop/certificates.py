@@ -106,3 +106,13 @@ def summarize(certificate: x509.Certificate) -> CertificateSummary:
         not_before=certificate.not_valid_before,
         not_after=certificate.not_valid_after,
     )
+
+
+def as_asn1(certificate: object) -> x509.Certificate:
+    """A pyca/cryptography certificate (what signatures and timestamps hand back) as the
+    asn1crypto one validation reads; an asn1crypto certificate is returned as it is."""
+    if isinstance(certificate, x509.Certificate):
+        return certificate
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return x509.Certificate.load(certificate.public_bytes(Encoding.DER))  # type: ignore[attr-defined]

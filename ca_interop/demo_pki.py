@@ -56,8 +56,26 @@ def new_key(algorithm: str) -> PrivateKey:
     raise ValueError(f"unknown algorithm {algorithm!r}: rsa or ecdsa (SM2 has its own module)")
 
 
+class CaWebSite:
+    """Where a demo CA publishes its CRL and answers OCSP (a fictional host)."""
+
+    base_url: str
+
+    @staticmethod
+    def site_for(name: str, host: str | None) -> str:
+        return f"http://{host or name.lower().replace(' ', '-') + '.ca.test'}"
+
+    @property
+    def crl_url(self) -> str:
+        return f"{self.base_url}/root.crl"
+
+    @property
+    def ocsp_url(self) -> str:
+        return f"{self.base_url}/ocsp"
+
+
 @dataclass
-class DemoCA:
+class DemoCA(CaWebSite):
     """A root CA with its key, issuing certificates and CRLs."""
 
     name: str
@@ -90,8 +108,7 @@ class DemoCA:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256())
         )
-        base = f"http://{host or name.lower().replace(' ', '-') + '.ca.test'}"
-        return cls(name=name, algorithm=algorithm, key=key, cert=cert, base_url=base)
+        return cls(name=name, algorithm=algorithm, key=key, cert=cert, base_url=cls.site_for(name, host))
 
     @property
     def cert_pem(self) -> bytes:
@@ -103,14 +120,6 @@ class DemoCA:
 
     def crl_der(self, **options: object) -> bytes:
         return self.crl(**options).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
-
-    @property
-    def crl_url(self) -> str:
-        return f"{self.base_url}/root.crl"
-
-    @property
-    def ocsp_url(self) -> str:
-        return f"{self.base_url}/ocsp"
 
     def issue(
         self,

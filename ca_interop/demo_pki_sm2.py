@@ -27,7 +27,7 @@ from typing import Any
 from asn1crypto import core, crl, keys, pem, x509
 
 from ca_interop import gm
-from ca_interop.demo_pki import Usage
+from ca_interop.demo_pki import CaWebSite, Usage
 from core.clock import utcnow
 
 SM2_WITH_SM3 = {"algorithm": gm.OID_SM2_WITH_SM3}
@@ -57,7 +57,7 @@ class Sm2Issued:
 
 
 @dataclass
-class Sm2DemoCA:
+class Sm2DemoCA(CaWebSite):
     """A self-signed SM2 root CA with its key, issuing certificates and CRLs."""
 
     name: str
@@ -81,8 +81,7 @@ class Sm2DemoCA:
         ]
         cert = _sign_certificate(key, _tbs_certificate(
             subject, subject, key.public_key, start, start + dt.timedelta(days=365 * years), extensions))
-        base = f"http://{host or name.lower().replace(' ', '-') + '.ca.test'}"
-        return cls(name=name, key=key, cert=cert, base_url=base)
+        return cls(name=name, key=key, cert=cert, base_url=cls.site_for(name, host))
 
     @property
     def cert_der(self) -> bytes:
@@ -91,14 +90,6 @@ class Sm2DemoCA:
     @property
     def cert_pem(self) -> bytes:
         return bytes(pem.armor("CERTIFICATE", self.cert.dump()))
-
-    @property
-    def crl_url(self) -> str:
-        return f"{self.base_url}/root.crl"
-
-    @property
-    def ocsp_url(self) -> str:
-        return f"{self.base_url}/ocsp"
 
     def issue(
         self,

@@ -11,9 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
+from ca_interop.certificates import as_asn1
 from ca_interop.signatures import Content, SignatureFormatError, verify_detached
 from ca_interop.validation import CertificateValidator, Indication, Usage
 from core.clock import rfc3339, utcnow
@@ -43,9 +41,8 @@ async def validate_detached_signature(
         subindication = "HASH_FAILURE" if content_problem else "SIG_CRYPTO_FAILURE"
         return _report(Indication.TOTAL_FAILED, subindication, check.reason or "invalid signature", at,
                        signature=signature)
-    signer = asn1_x509.Certificate.load(check.signer_cert.public_bytes(Encoding.DER))
-    chain = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in check.other_certs]
-    certificate = await validator.validate(signer, at=at, usage=Usage.SIGNING, extra_certs=chain)
+    chain = [as_asn1(c) for c in check.other_certs]
+    certificate = await validator.validate(as_asn1(check.signer_cert), at=at, usage=Usage.SIGNING, extra_certs=chain)
     return _report(certificate.indication, certificate.subindication, certificate.detail, at,
                    signature=signature, certificate=certificate.to_dict())
 

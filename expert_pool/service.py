@@ -180,8 +180,18 @@ async def list_experts(
 
 
 async def specialties_of(session: AsyncSession, expert_id: int) -> list[str]:
-    rows = await session.scalars(sa.select(ExpertSpecialty.code).where(ExpertSpecialty.expert_id == expert_id))
-    return sorted(rows)
+    return (await specialties_by_expert(session, [expert_id])).get(expert_id, [])
+
+
+async def specialties_by_expert(session: AsyncSession, expert_ids: list[int]) -> dict[int, list[str]]:
+    """Each expert's specialty codes, sorted, in one query (for lists)."""
+    codes: dict[int, list[str]] = {}
+    rows = await session.execute(sa.select(ExpertSpecialty.expert_id, ExpertSpecialty.code)
+                                 .where(ExpertSpecialty.expert_id.in_(expert_ids or [-1]))
+                                 .order_by(ExpertSpecialty.code))
+    for expert_id, code in rows:
+        codes.setdefault(expert_id, []).append(code)
+    return codes
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -16,10 +16,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
-from asn1crypto import x509 as asn1_x509
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ca_interop.certificates import summarize
+from ca_interop.certificates import as_asn1, summarize
 from ca_interop.revocation import RevocationSource
 from ca_interop.signatures import SignatureFormatError, verify_detached
 from ca_interop.validation import Usage
@@ -121,8 +120,8 @@ async def _proven_certificate(
         raise InvalidInput(str(error), [FieldError("$.signature", str(error))]) from None
     if not check.valid:
         raise NotAuthenticated(f"the signature over the challenge does not verify: {check.reason}")
-    certificate = _as_asn1(check.signer_cert)
-    chain = [_as_asn1(c) for c in check.other_certs]
+    certificate = as_asn1(check.signer_cert)
+    chain = [as_asn1(c) for c in check.other_certs]
     validator = await certificate_validator(session, revocation)
     report = await validator.validate(certificate, usage=Usage.SIGNING, extra_certs=chain)
     if not report.passed:
@@ -131,15 +130,6 @@ async def _proven_certificate(
     identity = dict(report.identity or {})
     identity.update(subject=summary.subject, ca=report.ca, not_after=summary.not_after)
     return summary.fingerprint, identity
-
-
-def _as_asn1(certificate: object) -> asn1_x509.Certificate:
-    """The signature module hands back pyca certificates; validation reads asn1crypto ones."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    if isinstance(certificate, asn1_x509.Certificate):
-        return certificate
-    return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))  # type: ignore[attr-defined]
 
 
 def _decode_signature(signature_b64: str) -> bytes:

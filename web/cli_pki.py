@@ -9,6 +9,7 @@ from pathlib import Path
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ca_interop.certificates import as_asn1
 from ca_interop.demo_pki_set import write_demo_pki
 from ca_interop.timestamps import TimestampFormatError, parse_response, verify_token
 from ca_interop.validation import Usage
@@ -108,9 +109,9 @@ async def _verify(runtime: Runtime, args: argparse.Namespace) -> int:
     if check.valid and check.tsa_cert is not None:
         async with runtime.database.reader() as session:
             validator = await trust_service.certificate_validator(session, runtime.revocation)  # type: ignore[arg-type]
-        tsa_cert = asn1_x509.Certificate.load(check.tsa_cert.public_bytes(Encoding.DER))
-        chain = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in check.certificates[1:]]
-        certificate = await validator.validate(tsa_cert, at=check.gen_time, usage=Usage.SIGNING, extra_certs=chain)
+        chain = [as_asn1(c) for c in check.certificates[1:]]
+        certificate = await validator.validate(as_asn1(check.tsa_cert), at=check.gen_time, usage=Usage.SIGNING,
+                                               extra_certs=chain)
         report.update(indication=str(certificate.indication), subindication=certificate.subindication,
                       detail=f"token valid; TSA certificate: {certificate.detail}",
                       tsa_certificate=certificate.to_dict())

@@ -6,7 +6,6 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -16,7 +15,7 @@ from core.actors import Actor
 from core.errors import InvalidInput
 from core.schemas import Input, Output
 from expert_pool import draws, import_service, service
-from expert_pool.models import Expert, ExpertSpecialty
+from expert_pool.models import Expert
 from expert_pool.schemas import (
     Admission,
     DrawOut,
@@ -91,11 +90,8 @@ async def list_experts(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         experts, total = await service.list_experts(
             session, actor, status=ExpertStatus(status_text) if status_text else None, offset=offset, limit=limit)
-        codes: dict[int, list[str]] = {}
-        for expert_id, code in await session.execute(sa.select(ExpertSpecialty.expert_id, ExpertSpecialty.code)
-                                                     .where(ExpertSpecialty.expert_id.in_([e.id for e in experts]))):
-            codes.setdefault(expert_id, []).append(code)
-        items = [ExpertOut.model_validate({**e.model_dump(), "specialties": sorted(codes.get(e.id, []))})  # type: ignore[arg-type]
+        codes = await service.specialties_by_expert(session, [e.id for e in experts])  # type: ignore[misc]
+        items = [ExpertOut.model_validate({**e.model_dump(), "specialties": codes.get(e.id, [])})  # type: ignore[arg-type]
                  for e in experts]
         return json_response(ExpertPage(items=items, total=total, offset=offset, limit=limit))
 

@@ -48,7 +48,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import httpx
 
@@ -73,6 +73,7 @@ from expert_pool.notify.base import (
     select_params,
     shanghai_time,
 )
+from expert_pool.notify.http import HttpClientOwner
 
 SMS_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
 VOICE_ENDPOINT = "https://dyvmsapi.aliyuncs.com/"
@@ -225,7 +226,7 @@ class AliyunConfig:
 # the provider
 
 
-class AliyunProvider:
+class AliyunProvider(HttpClientOwner):
     """Aliyun SMS (dysmsapi) and voice (dyvmsapi) behind :class:`NotificationProvider`.
 
     All HTTP goes through ``client`` (an ``httpx.AsyncClient``; tests inject one with a
@@ -239,31 +240,11 @@ class AliyunProvider:
     def __init__(self, config: AliyunConfig, *, client: httpx.AsyncClient | None = None,
                  clock: Callable[[], datetime] | None = None, nonce: Callable[[], str] | None = None) -> None:
         self.config = config
-        self._client = client
-        self._owns_client = client is None
+        self._use_client(client)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._nonce = nonce or (lambda: str(uuid.uuid4()))
         self._auth = CallbackAuth.of(config.callback_token, header=config.callback_token_header,
                                      source_check=config.source_check)
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.config.timeout_seconds)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # -- sending -----------------------------------------------------------------------------------
 

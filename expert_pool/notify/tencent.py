@@ -40,7 +40,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -64,6 +64,7 @@ from expert_pool.notify.base import (
     shanghai_time,
     unix_time,
 )
+from expert_pool.notify.http import HttpClientOwner
 
 HOST = "sms.tencentcloudapi.com"
 SERVICE = "sms"
@@ -166,7 +167,7 @@ class TencentSmsConfig:
 # the provider
 
 
-class TencentSmsProvider:
+class TencentSmsProvider(HttpClientOwner):
     """Tencent Cloud SMS behind :class:`NotificationProvider` (SMS only)."""
 
     name = "tencent"
@@ -175,28 +176,10 @@ class TencentSmsProvider:
     def __init__(self, config: TencentSmsConfig, *, client: httpx.AsyncClient | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
-        self._client = client
-        self._owns_client = client is None
+        self._use_client(client)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._auth = CallbackAuth.of(config.callback_token, header=config.callback_token_header,
                                      source_check=config.source_check)
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.config.timeout_seconds)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # -- sending -----------------------------------------------------------------------------------
 
