@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default_factory=dict, description="The provider's settings as JSON (keys, sign names, callback token).")
     answer_window_seconds: int = Field(default=600, ge=10, le=86_400,
                                        description="No answer within this time counts as a decline.")
+    max_bid_bytes: int = Field(default=4 * 1024**3, ge=1024,
+                               description="Largest sealed bid envelope accepted, in bytes.")
+    max_document_bytes: int = Field(default=512 * 1024**2, ge=1024,
+                                    description="Largest tender document accepted, in bytes.")
+    upload_dir: Path | None = Field(default=None, description="Spool of unfinished resumable uploads (default DATA_DIR/uploads).")
+    platform_seal_key_file: Path | None = Field(
+        default=None, description="Platform e-seal signing key, PEM (default PKI_DIR/platform-seal/seal.key).")
+    platform_seal_cert_file: Path | None = Field(
+        default=None, description="Platform e-seal certificate then its chain, PEM (default PKI_DIR/platform-seal/seal-chain.pem).")
     host: str = "127.0.0.1"
     port: int = 8000
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
@@ -111,6 +120,18 @@ class Settings(BaseSettings):
     @property
     def resolved_tsa_cert_file(self) -> Path:
         return self.tsa_cert_file or self.resolved_pki_dir / "tsa" / "tsa-chain.pem"
+
+    @property
+    def resolved_upload_dir(self) -> Path:
+        return (self.upload_dir or self.data_dir / "uploads").expanduser().resolve()
+
+    @property
+    def resolved_platform_seal_key_file(self) -> Path:
+        return self.platform_seal_key_file or self.resolved_pki_dir / "platform-seal" / "seal.key"
+
+    @property
+    def resolved_platform_seal_cert_file(self) -> Path:
+        return self.platform_seal_cert_file or self.resolved_pki_dir / "platform-seal" / "seal-chain.pem"
 
     @property
     def resolved_platform_key_file(self) -> Path:

@@ -16,6 +16,10 @@ MODEL_MODULES = (
     "identities.models",
     "identities.trust_models",
     "expert_pool.models",
+    "trading.models",
+    "trading.bid_models",
+    "trading.opening_models",
+    "trading.award_models",
 )
 
 

@@ -17,11 +17,15 @@ from core.tasks import create_celery_app
 from web import (
     routes_ca,
     routes_certificate_login,
+    routes_award,
+    routes_bids,
     routes_experts,
     routes_health,
     routes_identities,
     routes_ledger,
     routes_notify,
+    routes_opening,
+    routes_trading,
 )
 from web.api import Api
 from web.middleware import AccessLogMiddleware, RequestSizeLimitMiddleware
@@ -30,13 +34,14 @@ from web.problems import EXCEPTION_HANDLERS
 from web.runtime import Runtime
 
 VERSION = "0.1.0"
-UPLOAD_PATHS = ("/experts/import",)
+TRADING_ROUTES = (routes_trading, routes_bids, routes_opening, routes_award)
+UPLOAD_PATHS = ("/experts/import", *(prefix for module in TRADING_ROUTES for prefix in module.UPLOAD_PREFIXES))
 
 
 def all_operations() -> Api:
     combined = Api()
     for module in (routes_health, routes_identities, routes_certificate_login, routes_ledger, routes_ca,
-                   routes_experts, routes_notify):
+                   routes_experts, routes_notify, *TRADING_ROUTES):
         combined.operations.extend(module.api.operations)
     return combined
 
@@ -62,7 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes=[*api.routes(), Route("/openapi.json", openapi, methods=["GET"])],
         middleware=[
             Middleware(AccessLogMiddleware),
-            # Uploads (expert imports, later bids) stream with limits of their own.
+            # Uploads (expert imports, bids, documents) stream with limits of their own.
             Middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes,
                        exempt_prefixes=UPLOAD_PATHS),
         ],

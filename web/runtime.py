@@ -26,6 +26,8 @@ from expert_pool.notify.registry import provider_from_settings
 from identities import events as identity_events
 from identities import trust_events
 from supervision.replay import StreamRegistry
+from trading import award_events, bid_events, opening_events
+from trading import events as trading_events
 
 
 def build_registry() -> StreamRegistry:
@@ -34,6 +36,10 @@ def build_registry() -> StreamRegistry:
     trust_events.register(registry)
     expert_events.register(registry)
     expert_draws.register(registry)
+    trading_events.register(registry)
+    bid_events.register(registry)
+    opening_events.register(registry)
+    award_events.register(registry)
     return registry
 
 

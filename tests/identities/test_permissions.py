@@ -50,6 +50,7 @@ from identities.trust_states import CAStatus
 from supervision.ledger.models import LedgerEntry
 from tests.expert_pool.factories import admitted_expert, expert_data
 from tests.factories import PASSWORD, actor_of, make_party, make_user, new_uscc
+from tests.trading import walk_award, walk_bids, walk_opening, walk_projects
 
 Call = Callable[[AsyncSession, Actor], Awaitable[Any]]
 
@@ -230,8 +231,13 @@ async def _revoke_own(session: AsyncSession, actor: Actor) -> Any:
     return await identities_service.revoke_token(session, actor, token_id)
 
 
+# Each trading concern keeps its entries beside its tests.
+for _walk in (walk_projects, walk_bids, walk_opening, walk_award):
+    CALLS.update(_walk.CALLS)
+
+
 def test_every_use_case_is_walked() -> None:
-    assert set(USE_CASES) == set(CALLS), "add the new use case to CALLS"
+    assert set(USE_CASES) == set(CALLS), "add the new use case to CALLS (trading: tests/trading/walk_*.py)"
 
 
 async def ledger_size(session: AsyncSession) -> int:

@@ -1,0 +1,116 @@
+"""Segments, procedures, and the statuses of projects and lots with their allowed moves.
+
+A lot carries the lifecycle (bids, opening and evaluation are per lot); the project's
+status summarises its lots (draft until the first notice, archived when every lot is).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Segment(StrEnum):
+    CONSTRUCTION = "construction"
+    GOVERNMENT_PROCUREMENT = "government_procurement"
+    LAND_MINING = "land_mining"
+    STATE_PROPERTY = "state_property"
+
+
+class Procedure(StrEnum):
+    OPEN_TENDER = "open_tender"
+    INVITED_TENDER = "invited_tender"
+    COMPETITIVE_NEGOTIATION = "competitive_negotiation"
+    COMPETITIVE_CONSULTATION = "competitive_consultation"
+    REQUEST_FOR_QUOTATION = "request_for_quotation"
+    SINGLE_SOURCE = "single_source"
+    TENDER = "tender"
+    AUCTION = "auction"
+    LISTING = "listing"
+    LISTING_MULTI_ROUND = "listing_multi_round"
+    LISTING_SEALED_QUOTE = "listing_sealed_quote"
+    LISTING_DUTCH = "listing_dutch"
+
+
+PROCEDURES_BY_SEGMENT: dict[Segment, tuple[Procedure, ...]] = {
+    Segment.CONSTRUCTION: (Procedure.OPEN_TENDER, Procedure.INVITED_TENDER),
+    Segment.GOVERNMENT_PROCUREMENT: (
+        Procedure.OPEN_TENDER, Procedure.INVITED_TENDER, Procedure.COMPETITIVE_NEGOTIATION,
+        Procedure.COMPETITIVE_CONSULTATION, Procedure.REQUEST_FOR_QUOTATION, Procedure.SINGLE_SOURCE),
+    Segment.LAND_MINING: (Procedure.TENDER, Procedure.AUCTION, Procedure.LISTING),
+    Segment.STATE_PROPERTY: (
+        Procedure.LISTING_MULTI_ROUND, Procedure.LISTING_SEALED_QUOTE, Procedure.LISTING_DUTCH,
+        Procedure.AUCTION, Procedure.TENDER),
+}
+
+
+class ProjectStatus(StrEnum):
+    DRAFT = "draft"  # being prepared, nothing public
+    ACTIVE = "active"  # a tender notice is out; lots move on their own
+    CLOSED = "closed"  # every lot awarded or failed
+    ARCHIVED = "archived"  # the archive is made; nothing changes any more
+
+
+ALLOWED_PROJECT_TRANSITIONS: dict[ProjectStatus, frozenset[ProjectStatus]] = {
+    ProjectStatus.DRAFT: frozenset({ProjectStatus.ACTIVE}),
+    ProjectStatus.ACTIVE: frozenset({ProjectStatus.CLOSED}),
+    ProjectStatus.CLOSED: frozenset({ProjectStatus.ARCHIVED, ProjectStatus.ACTIVE}),
+    ProjectStatus.ARCHIVED: frozenset(),
+}
+
+
+class LotStatus(StrEnum):
+    DRAFT = "draft"
+    BIDDING = "bidding"  # notice published, bids accepted until the deadline
+    SUSPENDED = "suspended"  # an objection to the documents pauses the process
+    OPENING = "opening"  # the deadline passed; the opening session runs
+    EVALUATING = "evaluating"  # opened; the committee evaluates
+    PUBLICITY = "publicity"  # candidates published, objection window open
+    AWARDED = "awarded"  # winner confirmed, award notice issued
+    CONTRACTED = "contracted"  # contract signed by both parties
+    FAILED = "failed"  # failed tender (流标): too few bids or all rejected
+    CANCELLED = "cancelled"  # withdrawn by the tenderer before the deadline
+
+
+ALLOWED_LOT_TRANSITIONS: dict[LotStatus, frozenset[LotStatus]] = {
+    LotStatus.DRAFT: frozenset({LotStatus.BIDDING, LotStatus.CANCELLED}),
+    LotStatus.BIDDING: frozenset({LotStatus.SUSPENDED, LotStatus.OPENING, LotStatus.CANCELLED, LotStatus.FAILED}),
+    LotStatus.SUSPENDED: frozenset({LotStatus.BIDDING, LotStatus.CANCELLED}),
+    LotStatus.OPENING: frozenset({LotStatus.EVALUATING, LotStatus.FAILED}),
+    LotStatus.EVALUATING: frozenset({LotStatus.PUBLICITY, LotStatus.FAILED}),
+    LotStatus.PUBLICITY: frozenset({LotStatus.AWARDED, LotStatus.EVALUATING, LotStatus.FAILED}),
+    LotStatus.AWARDED: frozenset({LotStatus.CONTRACTED}),
+    LotStatus.CONTRACTED: frozenset(),
+    LotStatus.FAILED: frozenset(),
+    LotStatus.CANCELLED: frozenset(),
+}
+
+
+class NoticeKind(StrEnum):
+    TENDER = "tender"  # 招标公告 (also 出让公告, 挂牌公告 by segment)
+    CHANGE = "change"  # 变更公告: clarification, amendment, moved deadline
+    CANDIDATE_PUBLICITY = "candidate_publicity"  # 中标候选人公示
+    RESULT = "result"  # 中标结果公告
+    FAILED = "failed"  # 流标公告
+
+
+class DocumentKind(StrEnum):
+    TENDER_DOCUMENTS = "tender_documents"
+    CLARIFICATION = "clarification"
+    ATTACHMENT = "attachment"
+
+
+class CreditKind(StrEnum):
+    BLACKLIST = "blacklist"
+    GOOD = "good"
+    BAD = "bad"
+
+
+class ObjectionStage(StrEnum):
+    DOCUMENTS = "documents"  # to the tender documents, before the deadline
+    OPENING = "opening"  # raised at the opening, answered there
+    PUBLICITY = "publicity"  # during candidate publicity
+
+
+class ObjectionStatus(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
