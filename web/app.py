@@ -15,10 +15,10 @@ from starlette.routing import Route
 from core.settings import Settings, load_settings
 from core.tasks import create_celery_app
 from web import (
-    routes_ca,
-    routes_certificate_login,
     routes_award,
     routes_bids,
+    routes_ca,
+    routes_certificate_login,
     routes_experts,
     routes_health,
     routes_identities,

@@ -19,7 +19,15 @@ from ca_interop.tsa_config import TimestampAuthorityMissing
 from core.clock import parse_rfc3339
 from core.errors import BidhallError
 from core.settings import Settings, load_settings
-from web import cli_archive, cli_ca, cli_client, cli_draw, cli_envelope, cli_eseal, cli_pki
+from web import (
+    cli_archive,
+    cli_ca,
+    cli_client,
+    cli_draw,
+    cli_envelope,
+    cli_eseal,
+    cli_pki,
+)
 from web.cli_support import fail, print_json, run_with_runtime
 from web.problems import from_validation_error
 from web.runtime import Runtime
