@@ -50,6 +50,29 @@ def today() -> date:
 @use_case("expert_pool.register_expert", MANAGERS)
 async def register_expert(session: AsyncSession, actor: Actor, data: ExpertCreate) -> Expert:
     """An application enters the pool as ``applied``; admission is a separate review."""
+    return await _register(session, actor, data, user_id=None)
+
+
+@use_case("expert_pool.apply_to_pool", {Role.EXPERT})
+async def apply_to_pool(session: AsyncSession, actor: Actor, data: ExpertCreate) -> Expert:
+    """A person applies with their own account; the industry authority reviews the
+    application like any other (admit or reject), and the account is linked already."""
+    linked = await session.scalar(sa.select(Expert.code).where(Expert.user_id == actor.user_id))
+    if linked is not None:
+        raise Conflict(f"this account already belongs to expert {linked}; one application per person")
+    return await _register(session, actor, data, user_id=actor.user_id)
+
+
+@use_case("expert_pool.my_application", {Role.EXPERT})
+async def my_application(session: AsyncSession, actor: Actor) -> tuple[Expert, list[str]]:
+    """The applicant's own file and where its review stands."""
+    expert = await session.scalar(sa.select(Expert).where(Expert.user_id == actor.user_id))
+    if expert is None:
+        raise NotFound("this account has not applied to the expert pool")
+    return expert, await specialties_of(session, expert.id)  # type: ignore[arg-type]
+
+
+async def _register(session: AsyncSession, actor: Actor, data: ExpertCreate, *, user_id: int | None) -> Expert:
     if await session.scalar(sa.select(Expert.id).where(Expert.id_number == data.id_number)) is not None:
         raise Conflict("an expert with this ID number is already registered")
     now = utcnow()
@@ -57,7 +80,7 @@ async def register_expert(session: AsyncSession, actor: Actor, data: ExpertCreat
         code=f"tmp-{uuid.uuid4().hex[:12]}", name=data.name, id_number=data.id_number, phone=data.phone,
         employer_name=data.employer_name, employer_uscc=data.employer_uscc, region_code=data.region_code,
         title=data.title, years_of_practice=data.years_of_practice, birth_date=data.birth_date,
-        status=ExpertStatus.APPLIED, created_at=now, updated_at=now,
+        status=ExpertStatus.APPLIED, user_id=user_id, created_at=now, updated_at=now,
     )
     session.add(expert)
     await session.flush()

@@ -266,3 +266,28 @@ for _accept in (True, False):
     api.operation("POST", f"/me/invitations/{{invitation_id}}/{'accept' if _accept else 'decline'}",
                   f"{'Accept' if _accept else 'Decline'} an invitation (experts)", tag="experts",
                   errors=(404, 409))(_answer_endpoint(_accept))
+
+
+# --- applying with one's own account ------------------------------------------------------
+
+
+@api.operation("POST", "/me/expert-application", "Apply to the expert pool with my own account (experts)",
+               request=ExpertCreate, response=ExpertOut, status=201, tag="experts", errors=(409,))
+async def apply_to_pool(request: Request) -> Response:
+    data = await parse_body(request, ExpertCreate)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        expert = await service.apply_to_pool(session, actor, data)
+        return json_response(await _expert_out(session, expert), 201)
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/me/expert-application", "My application to the expert pool and its review",
+               response=ExpertOut, tag="experts", errors=(404,))
+async def my_application(request: Request) -> Response:
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        expert, codes = await service.my_application(session, actor)
+        return json_response(ExpertOut.model_validate({**expert.model_dump(), "specialties": codes}))
+
+    return await _with_actor(request, work)

@@ -89,6 +89,8 @@ CALLS: dict[str, Call] = {
         s, a, _new_ca_pem().encode(), RevocationSource(StaticRevocationTransport())),
     "identities.bind_certificate": lambda s, a: _bind_a_person_certificate(s, a),
     "expert_pool.register_expert": lambda s, a: expert_service.register_expert(s, a, expert_data()),
+    "expert_pool.apply_to_pool": lambda s, a: expert_service.apply_to_pool(s, a, expert_data()),
+    "expert_pool.my_application": lambda s, a: _applied_myself(s, a),
     "expert_pool.admit_expert": lambda s, a: _on_applicant(s, a, lambda e: expert_service.admit_expert(
         s, a, e.id, Admission(term_until=_LATER))),
     "expert_pool.reject_expert": lambda s, a: _on_applicant(s, a, lambda e: expert_service.reject_expert(
@@ -124,6 +126,12 @@ CALLS: dict[str, Call] = {
 
 
 _UNUSED_SPECIALTIES = iter([c.code for c in default_classification() if len(c.code) == 5 and c.code[0] == "A"] * 10)
+
+
+async def _applied_myself(session: AsyncSession, actor: Actor) -> Any:
+    if Role.EXPERT in actor.roles:
+        await expert_service.apply_to_pool(session, actor, expert_data())
+    return await expert_service.my_application(session, actor)
 
 
 async def _link(session: AsyncSession, actor: Actor, expert: Any) -> Any:

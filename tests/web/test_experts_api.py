@@ -125,3 +125,26 @@ async def test_an_expert_answers_an_invitation_over_http(client: httpx.AsyncClie
     assert_problem(await client.post(f"/me/invitations/{invitation['invitation']}/decline",
                                      headers=bearer(expert_token)), 409, "already answered")
     assert (await client.get(f"/draws/{draw['id']}", headers=bearer(staff))).json()["status"] == "filled"
+
+
+async def test_a_person_applies_with_their_own_account(client: httpx.AsyncClient, database: Database) -> None:
+    applicant = await token_for(database, Role.EXPERT)
+    authority = await token_for(database, Role.EXPERT_ADMIN)
+    assert_problem(await client.get("/me/expert-application", headers=bearer(applicant)), 404, "not applied")
+    applied = await client.post("/me/expert-application", headers=bearer(applicant), json=expert_body(41))
+    assert applied.status_code == 201, applied.text
+    assert applied.json()["status"] == "applied" and applied.json()["code"].startswith("E")
+    again = await client.post("/me/expert-application", headers=bearer(applicant), json=expert_body(42))
+    assert_problem(again, 409, "one application per person")
+    bad = await client.post("/me/expert-application", headers=bearer(await token_for(database, Role.EXPERT)),
+                            json=expert_body(43, specialties=["Z99"]))
+    assert_problem(bad, 422, "specialties")
+
+    term = (date.today() + timedelta(days=700)).isoformat()
+    admitted = await client.post(f"/experts/{applied.json()['id']}/admit", headers=bearer(authority),
+                                 json={"term_until": term})
+    assert admitted.json()["status"] == "admitted"
+    mine = await client.get("/me/expert-application", headers=bearer(applicant))
+    assert mine.json()["status"] == "admitted" and mine.json()["specialties"] == ["A04", "C02"]
+    bidder = await token_for(database, Role.BIDDER)
+    assert_problem(await client.post("/me/expert-application", headers=bearer(bidder), json=expert_body(44)), 403)
