@@ -87,7 +87,10 @@ class Lot(SQLModel, table=True):
 
     ``opening_key`` is the lot's opening-key record (ca_interop.opening_keys): its
     certificate, the custodians' sealed shares, the threshold and the key commitment;
-    never the private key. The timetable columns are what the rule table checks.
+    never the private key. It is made at publication from ``custodian_certificates``
+    (PEM encryption certificates of the custodians) and ``custodian_threshold`` when the
+    tender documents allow the custodian fallback. The timetable columns are what the
+    rule table checks.
     """
 
     __tablename__ = "trading_lots"
@@ -106,6 +109,8 @@ class Lot(SQLModel, table=True):
     bid_bond_amount: Decimal | None = Field(default=None, sa_column=sa.Column(Money))
     min_bidders: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     custodian_fallback: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    custodian_certificates: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    custodian_threshold: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     opening_key: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     opening_certificate_fingerprint: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     documents_from: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))

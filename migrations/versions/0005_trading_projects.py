@@ -91,6 +91,8 @@ def upgrade() -> None:
     sa.Column('bid_bond_amount', sa.Numeric(precision=18, scale=2), nullable=True),
     sa.Column('min_bidders', sa.Integer(), nullable=False),
     sa.Column('custodian_fallback', sa.Boolean(), nullable=False),
+    sa.Column('custodian_certificates', sa.JSON(), nullable=True),
+    sa.Column('custodian_threshold', sa.Integer(), nullable=True),
     sa.Column('opening_key', sa.JSON(), nullable=True),
     sa.Column('opening_certificate_fingerprint', sa.String(length=64), nullable=True),
     sa.Column('documents_from', core.database.UTCDateTime(timezone=True), nullable=True),
