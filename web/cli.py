@@ -94,7 +94,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     from ca_interop.demo_pki_set import write_demo_pki
     from web.cli_pki import trust_demo_cas
-    from web.demo import seed_demo
+    from web.demo import seed_demo, seed_demo_tenders
 
     pki_dir = settings.resolved_pki_dir
     made_pki = not (pki_dir / "manifest.json").exists()
@@ -105,6 +105,8 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
         async with runtime.database.transaction() as session:
             created = await seed_demo(session, pool_size=settings.demo_pool_size)
         created["trusted_cas"] = await trust_demo_cas(runtime, pki_dir)
+        async with runtime.database.transaction() as session:
+            created["tenders"] = await seed_demo_tenders(session, runtime.blobs, pki_dir)
         print_json({"created": created, "demo_pki": str(pki_dir) if made_pki else None})
         return 0
 

@@ -6,10 +6,13 @@ printed in the README; it is for the demo database only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import SYSTEM, Role
+from core.blobs import BlobStore
 from core.uscc import make_uscc
 from expert_pool.demo_pool import load_demo_pool
 from expert_pool.models import Expert
@@ -65,6 +68,16 @@ async def seed_demo(session: AsyncSession, *, pool_size: int = DEMO_POOL_SIZE) -
         users += 1
     experts = await _seed_expert_pool(session, pool_size)
     return {"users": users, "parties": parties_created, "experts": experts}
+
+
+async def seed_demo_tenders(session: AsyncSession, blobs: BlobStore, pki_dir: Path) -> dict[str, int]:
+    """One project per segment at different stages (see ``web.demo_tenders``)."""
+    from web.demo_tenders import seed_tenders
+
+    actors = {name: actor_for(await session.scalar(sa.select(User).where(User.username == name)))  # type: ignore[arg-type]
+              for name in ("tenderer", "agency", "bidder")}
+    return await seed_tenders(session, tenderer=actors["tenderer"], agency=actors["agency"], bidder=actors["bidder"],
+                              blobs=blobs, pki_dir=pki_dir, tenderer_party_id=actors["tenderer"].party_id)  # type: ignore[arg-type]
 
 
 async def _seed_expert_pool(session: AsyncSession, size: int) -> int:
