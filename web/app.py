@@ -10,10 +10,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from core.settings import Settings, load_settings
 from core.tasks import create_celery_app
+from supervision import live
 from web import (
     routes_award,
     routes_bids,
@@ -46,6 +47,11 @@ def all_operations() -> Api:
     return combined
 
 
+def websocket_routes() -> list[WebSocketRoute]:
+    """The live channels (openings, later evaluation sessions and the regulators' feed)."""
+    return [route for module in TRADING_ROUTES for route in getattr(module, "WEBSOCKET_ROUTES", [])]
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     """Build the app; settings are read now (not at import) unless given."""
     settings = settings or (runtime.settings if runtime else load_settings())
@@ -61,10 +67,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await live.stop_listening()
         await runtime.close()
 
     app = Starlette(
-        routes=[*api.routes(), Route("/openapi.json", openapi, methods=["GET"])],
+        routes=[*api.routes(), *websocket_routes(), Route("/openapi.json", openapi, methods=["GET"])],
         middleware=[
             Middleware(AccessLogMiddleware),
             # Uploads (expert imports, bids, documents) stream with limits of their own.

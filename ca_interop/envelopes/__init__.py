@@ -15,6 +15,11 @@ Public API
     the content cipher is AES-256-GCM, or SM4-GCM when a recipient is SM2 (or asked for).
 ``open_envelope(source, key, cert, destination_path) -> EnvelopeInfo``
     Streaming decryption; ``destination_path`` appears only after the tag verifies.
+``unwrap_content_key(source, key, cert) -> bytes`` / ``open_with_content_key(source, content_key, destination_path) -> EnvelopeInfo``
+    The two halves of a remote opening: the recipient unwraps the content key on its own
+    machine (only the recipient infos are read; :func:`envelope_head` gives just those
+    bytes) and hands it over; the holder of the envelope decrypts with it, streaming, the
+    plaintext appearing only once the tag verifies (a wrong key: :class:`WrongContentKey`).
 ``inspect_envelope(source) -> EnvelopeInfo``
     Recipients, algorithm and sizes, without decrypting.
 ``check_envelope(source, *, required_recipients=()) -> EnvelopeInfo``
@@ -26,7 +31,8 @@ Errors (all :class:`core.errors.BidhallError`): :class:`EnvelopeFormatError` (al
 ``ValueError``; not an envelope, truncated, bogus length, wrong content type or
 algorithm), :class:`NotARecipient`, :class:`EnvelopeTampered`,
 :class:`RecipientRefused` (a certificate that may not receive, e.g. a signing
-certificate), :class:`SourceChanged`.
+certificate), :class:`SourceChanged`, :class:`WrongContentKey` (a handed content key
+that does not open the envelope; also an ``InvalidInput``).
 
 The structure we write
 ======================
@@ -196,12 +202,16 @@ from ._envelope import (
     EnvelopeInfo,
     SourceChanged,
     SourceLike,
+    WrongContentKey,
     check_envelope,
+    envelope_head,
     envelope_prefix,
     inspect_envelope,
     is_sealed,
     open_envelope,
+    open_with_content_key,
     seal,
+    unwrap_content_key,
     why_not_sealed,
 )
 from ._errors import (
@@ -243,7 +253,9 @@ __all__ = [
     "SourceChanged",
     "SourceLike",
     "UNVERIFIED_SUFFIX",
+    "WrongContentKey",
     "check_envelope",
+    "envelope_head",
     "envelope_prefix",
     "format_name",
     "inspect_envelope",
@@ -251,8 +263,10 @@ __all__ = [
     "load_certificate",
     "load_private_key",
     "open_envelope",
+    "open_with_content_key",
     "register_content_cipher",
     "register_recipient_scheme",
     "seal",
+    "unwrap_content_key",
     "why_not_sealed",
 ]

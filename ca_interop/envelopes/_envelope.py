@@ -6,12 +6,14 @@ import contextlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Union
 
 from cryptography import x509
+
+from core.errors import InvalidInput
 
 from . import _der
 from ._certs import CertificateLike, CertView, load_private_key, view
@@ -34,7 +36,13 @@ from ._der import (
     Header,
     StreamReader,
 )
-from ._errors import EnvelopeError, EnvelopeFormatError, NotARecipient, RecipientRefused
+from ._errors import (
+    EnvelopeError,
+    EnvelopeFormatError,
+    EnvelopeTampered,
+    NotARecipient,
+    RecipientRefused,
+)
 from ._recipients import Recipient, RecipientScheme, parse_recipient_infos, scheme_for
 
 CHUNK_SIZE: Final = 1 << 20
@@ -743,18 +751,40 @@ def open_envelope(
     tag does not verify (no plaintext file is left, not even a partial one), and
     :class:`EnvelopeFormatError` for anything that is not a well-formed envelope.
     """
+    certificate, private_key, scheme = _recipient_key(key, cert)
+
+    def decryptor_for(prologue: _Prologue) -> StreamDecryptor:
+        candidates = _candidates(prologue, scheme, certificate)
+        return _unwrap(scheme, candidates, private_key, certificate, prologue)
+
+    return _open_into(source, destination_path, chunk_size, decryptor_for)
+
+
+def _recipient_key(key: Any, cert: CertificateLike) -> tuple[CertView, Any, RecipientScheme]:
     certificate = view(cert)
     private_key = load_private_key(key)
     scheme = scheme_for(certificate)
     if not scheme.key_matches(private_key, certificate):
         raise NotARecipient(f"the private key given is not the key of {certificate.describe()}")
+    return certificate, private_key, scheme
+
+
+def _candidates(prologue: _Prologue, scheme: RecipientScheme, certificate: CertView) -> list[Recipient]:
+    candidates = [r for r in prologue.recipients if r.kind in scheme.kinds and r.matches(certificate)]
+    if not candidates:
+        listed = "; ".join(r.describe() for r in prologue.recipients[:10])
+        raise NotARecipient(f"the envelope is not sealed to {certificate.describe()}; it is sealed to: {listed}")
+    return candidates
+
+
+def _open_into(source: SourceLike, destination_path: str | os.PathLike[str], chunk_size: int,
+               decryptor_for: Callable[[_Prologue], StreamDecryptor]) -> EnvelopeInfo:
+    """The streaming decryption both openings share: the structure is checked (when the
+    source can seek) before any byte is decrypted, the plaintext goes to a temporary file
+    renamed over ``destination_path`` only once the tag verifies."""
     with _source(source) as (stream, size), _format_errors():
         walker = _Walker(StreamReader(stream, size))
         prologue = walker.prologue()
-        candidates = [r for r in prologue.recipients if r.kind in scheme.kinds and r.matches(certificate)]
-        if not candidates:
-            listed = "; ".join(r.describe() for r in prologue.recipients[:10])
-            raise NotARecipient(f"the envelope is not sealed to {certificate.describe()}; it is sealed to: {listed}")
         epilogue: _Epilogue | None = None
         if walker.reader.seekable():
             # Check the whole structure (and find the tag) before decrypting anything.
@@ -765,7 +795,7 @@ def open_envelope(
             envelope_size = walker.reader.offset
             walker.reader.seek(start)
             walker.frames = frames
-        decryptor = _unwrap(scheme, candidates, private_key, certificate, prologue)
+        decryptor = decryptor_for(prologue)
         with _PendingPlaintext(destination_path) as pending:
             decrypted = _decrypt(walker, prologue, decryptor, pending, chunk_size)
             if epilogue is None:
@@ -806,3 +836,112 @@ def _decrypt(walker: _Walker, prologue: _Prologue, decryptor: StreamDecryptor, p
             run -= got
             total += got
     return total
+
+
+# --------------------------------------------------------------------------- remote opening
+#
+# At a remote opening the two halves of a decryption happen on two machines: the bidder
+# unwraps the content-encryption key with its own private key (which never leaves its
+# machine) and hands the platform that key alone; the platform decrypts the envelope it
+# holds with it. A content key opens one envelope and nothing else, and is worthless once
+# the opening has happened.
+
+
+class WrongContentKey(EnvelopeError, InvalidInput):
+    """The content key handed over does not open this envelope: the authentication tag
+    does not verify with it (or it has the wrong length). No plaintext is released."""
+
+    code = "envelope-wrong-content-key"
+    title = "The content key does not open the sealed envelope"
+
+
+def unwrap_content_key(source: SourceLike, key: Any, cert: CertificateLike) -> bytes:
+    """The bidder's half: the content-encryption key of the envelope, unwrapped with
+    ``key`` (the private key of ``cert``, one of the recipients). Only the recipient infos
+    are read and nothing is decrypted, so ``source`` may be the whole envelope or just its
+    head (:func:`envelope_head`).
+
+    Raises :class:`NotARecipient` (``cert`` is not a recipient, or ``key`` is not its key),
+    :class:`EnvelopeTampered` (the wrapped key does not decrypt) and
+    :class:`EnvelopeFormatError`. An RSAES-PKCS1-v1_5 recipient never reports a bad
+    padding (no oracle): a damaged wrapped key comes back as a random key, which
+    :func:`open_with_content_key` then refuses as :class:`WrongContentKey`.
+    """
+    certificate, private_key, scheme = _recipient_key(key, cert)
+    with _source(source) as (stream, _size), _format_errors():
+        # The size is not given to the reader: a head without the content is enough.
+        prologue = _Walker(StreamReader(stream, None)).prologue()
+        failure: EnvelopeError | None = None
+        for recipient in _candidates(prologue, scheme, certificate):
+            try:
+                return scheme.unwrap(recipient, private_key, certificate, prologue.cipher.key_size)
+            except EnvelopeError as error:
+                failure = error
+        assert failure is not None
+        raise failure
+
+
+def envelope_head(source: SourceLike) -> bytes:
+    """The bytes of the envelope before its encrypted content: the recipient infos and the
+    algorithm, all :func:`unwrap_content_key` needs (a few hundred bytes to hand to a
+    bidder instead of the whole envelope)."""
+    with _source(source) as (stream, size), _format_errors():
+        start = stream.tell() if stream.seekable() else None
+        walker = _Walker(StreamReader(stream, size))
+        walker.prologue()
+        length = walker.reader.offset
+        if start is None:
+            raise TypeError("envelope_head needs a path, bytes or a seekable file")
+        stream.seek(start)
+        head = stream.read(length)
+        if len(head) != length:
+            raise EnvelopeFormatError("the envelope ends inside its head (truncated)")
+        return head
+
+
+def open_with_content_key(
+    source: SourceLike,
+    content_key: bytes,
+    destination_path: str | os.PathLike[str],
+    *,
+    chunk_size: int = CHUNK_SIZE,
+) -> EnvelopeInfo:
+    """The platform's half: decrypt the envelope with a content key handed over by a
+    recipient into ``destination_path``, which appears only once the authentication tag
+    has verified (streaming, as :func:`open_envelope`).
+
+    Raises :class:`WrongContentKey` when the key does not open this envelope (wrong
+    length, or the tag does not verify: a wrong key and an altered envelope cannot be told
+    apart with GCM), leaving no file behind, and :class:`EnvelopeFormatError` for anything
+    that is not a well-formed envelope.
+    """
+    if not isinstance(content_key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"the content key is bytes, not {type(content_key).__name__}")
+    content_key = bytes(content_key)
+
+    def decryptor_for(prologue: _Prologue) -> StreamDecryptor:
+        if len(content_key) != prologue.cipher.key_size:
+            raise WrongContentKey(
+                f"the content key is {len(content_key)} bytes; this envelope is sealed with "
+                f"{prologue.cipher.name}, whose key is {prologue.cipher.key_size} bytes"
+            )
+        return _KeyCheckingDecryptor(prologue.cipher.decryptor(content_key, prologue.parameters))
+
+    return _open_into(source, destination_path, chunk_size, decryptor_for)
+
+
+class _KeyCheckingDecryptor:
+    """A decryptor whose tag failure is reported as a wrong content key."""
+
+    def __init__(self, inner: StreamDecryptor) -> None:
+        self._inner = inner
+        self.update_into = inner.update_into
+
+    def verify(self, mac: bytes) -> None:
+        try:
+            self._inner.verify(mac)
+        except EnvelopeTampered:
+            raise WrongContentKey(
+                "the content key does not open this envelope: the authentication tag does not verify with it "
+                "(a wrong key, or an envelope altered since it was sealed); no plaintext was released"
+            ) from None

@@ -66,7 +66,7 @@ async def test_whole_log_reproduces_the_tables(database: Database) -> None:
 async def test_unknown_and_malformed_streams_are_named(database: Database) -> None:
     registry = build_registry()
     async with database.reader() as session:
-        with pytest.raises(NotFound, match="'bid'"):
-            await replay(session, registry, "bid:1")
+        with pytest.raises(NotFound, match="'nosuchkind'"):
+            await replay(session, registry, "nosuchkind:1")
         with pytest.raises(InvalidInput, match="kind:id"):
             await replay(session, registry, "user")

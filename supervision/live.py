@@ -1,0 +1,204 @@
+"""The live feed: follow a ledger stream from a sequence number, entry by entry, for ever.
+
+Openings, evaluation sessions, auctions and the regulators' feed are live channels over
+ledger streams (DESIGN.md "Live sessions"). A follower asks for every entry of a stream
+from a sequence number on and receives them in order; after a reconnect it asks again
+from the number after its last one and misses nothing, because sequence numbers follow
+commit order (``ledger.append.reserve_sequence`` holds the counter's row lock until
+commit), so nothing can later appear below a number already seen.
+
+Waking followers up
+===================
+
+Followers read the ledger table; they only need to know *when* to look again:
+
+* in process, :func:`announce` wakes them once the transaction that appended to the stream
+  has committed (``core.database.after_commit``): a rolled-back change wakes nobody;
+* across processes on PostgreSQL, :func:`announce` also sends ``NOTIFY bidhall_ledger,
+  '<stream>'`` inside the transaction (PostgreSQL delivers it at commit, drops it on
+  rollback), and each process following a stream keeps one ``LISTEN`` connection that
+  turns notifications into in-process wake-ups;
+* and whatever is missed (an appender that does not announce, a dropped LISTEN
+  connection, SQLite shared by several processes) is caught by a short poll.
+
+Supervision knows no domain: which entries a follower may see, and how they are shown to
+it, is the ``visible`` function the domain passes in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.database import Database, after_commit
+from supervision.ledger.models import LedgerEntry
+
+log = logging.getLogger("bidhall.live")
+
+CHANNEL: Final = "bidhall_ledger"
+"""The PostgreSQL notification channel; the payload is the stream name."""
+POLL_INTERVAL: Final = 1.0
+"""Seconds a follower waits for a wake-up before it looks anyway."""
+BATCH: Final = 500
+"""Entries read per query."""
+
+Entry = dict[str, Any]
+Visible = Callable[[Entry], Entry | None]
+
+
+class _Wakeups:
+    """In-process wake-ups per stream: a follower takes a waiter *before* it reads, so an
+    entry committed between its read and its wait still wakes it."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+
+    def waiter(self, stream: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(stream, set()).add(future)
+        return future
+
+    def discard(self, stream: str, future: asyncio.Future[None]) -> None:
+        waiting = self._waiters.get(stream)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                del self._waiters[stream]
+
+    def wake(self, stream: str) -> None:
+        for future in self._waiters.pop(stream, set()):
+            if not future.done():
+                future.get_loop().call_soon_threadsafe(_resolve, future)
+
+    def followers(self, stream: str) -> int:
+        return len(self._waiters.get(stream, ()))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+WAKEUPS: Final = _Wakeups()
+
+
+def wake(stream: str) -> None:
+    """Wake this process's followers of ``stream`` now (they re-read the ledger)."""
+    WAKEUPS.wake(stream)
+
+
+async def announce(session: AsyncSession, stream: str) -> None:
+    """Say that this transaction appended to ``stream``: its followers are woken when it
+    commits (in this process, and on PostgreSQL in every process by NOTIFY)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(sa.select(sa.func.pg_notify(CHANNEL, stream)))
+
+    async def wake_local() -> None:
+        wake(stream)
+
+    after_commit(session, wake_local)
+
+
+class _Listener:
+    """One LISTEN connection per database URL in this process, opened on first need and
+    reopened when it drops; its notifications become in-process wake-ups."""
+
+    def __init__(self) -> None:
+        self._connections: dict[tuple[str, int], Any] = {}
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+    async def ensure(self, database: Database) -> None:
+        if not database.is_postgres:
+            return
+        # Per event loop too: an asyncpg connection belongs to the loop that opened it.
+        key = (database.engine.url.render_as_string(hide_password=False), id(asyncio.get_running_loop()))
+        connection = self._connections.get(key)
+        if connection is not None and not connection.is_closed():
+            return
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            connection = self._connections.get(key)
+            if connection is not None and not connection.is_closed():
+                return
+            try:
+                self._connections[key] = await _listen(database)
+            except Exception as error:  # noqa: BLE001 - asyncpg's own errors; polling still works
+                log.warning("live feed: cannot LISTEN on %s (%s); polling only", CHANNEL, error)
+
+    async def close(self) -> None:
+        loop = id(asyncio.get_running_loop())
+        mine = [key for key in self._connections if key[1] == loop]
+        for key in mine:
+            connection = self._connections.pop(key)
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+async def _listen(database: Database) -> Any:
+    import asyncpg
+
+    url = database.engine.url
+    connection = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                                       password=url.password, database=url.database, timeout=10)
+
+    def notified(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        wake(payload)
+
+    await connection.add_listener(CHANNEL, notified)
+    return connection
+
+
+LISTENER: Final = _Listener()
+
+
+async def stop_listening() -> None:
+    """Close this process's LISTEN connections (at shutdown, or the end of a test run)."""
+    await LISTENER.close()
+
+
+async def read_entries(database: Database, stream: str, from_seq: int, *, limit: int = BATCH) -> list[Entry]:
+    """The entries of ``stream`` with sequence numbers ``>= from_seq``, in order."""
+    table = LedgerEntry.__table__
+    query = (sa.select(table.c.leaf).where(table.c.stream == stream, table.c.seq >= from_seq)
+             .order_by(table.c.seq).limit(limit))
+    async with database.reader() as session:
+        rows = (await session.execute(query)).scalars().all()
+    return [json.loads(leaf) for leaf in rows]
+
+
+async def follow(
+    database: Database,
+    stream: str,
+    from_seq: int = 0,
+    *,
+    visible: Visible | None = None,
+    poll_interval: float = POLL_INTERVAL,
+) -> AsyncIterator[Entry]:
+    """Every entry of ``stream`` from ``from_seq`` on, in order, then each new one as it
+    is committed; never ends by itself (the consumer stops iterating).
+
+    ``visible(entry)`` returns what this follower may see of an entry (the entry, a
+    redacted copy) or None to skip it; skipped entries still advance the position.
+    """
+    await LISTENER.ensure(database)
+    position = max(0, from_seq)
+    while True:
+        waiter = WAKEUPS.waiter(stream)
+        try:
+            entries = await read_entries(database, stream, position)
+            for entry in entries:
+                position = int(entry["seq"]) + 1
+                shown = entry if visible is None else visible(entry)
+                if shown is not None:
+                    yield shown
+            if len(entries) < BATCH:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), poll_interval)
+        finally:
+            WAKEUPS.discard(stream, waiter)

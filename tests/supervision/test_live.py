@@ -1,0 +1,128 @@
+"""The live feed over ledger streams: from a sequence number, in order, resumable, woken
+in process after commit and across processes by PostgreSQL NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+from core.actors import SYSTEM
+from core.database import Database
+from supervision import live
+from supervision.ledger.append import append
+
+STREAM = "livetest:1"
+
+
+async def _append(database: Database, number: int, *, stream: str = STREAM, announce: bool = True) -> None:
+    async with database.transaction() as session:
+        await append(session, stream=stream, event_type="test.happened", actor=SYSTEM, payload={"n": number})
+        if announce:
+            await live.announce(session, stream)
+
+
+async def _take(feed: AsyncIterator[dict], count: int, timeout: float = 10) -> list[dict]:
+    async def take() -> list[dict]:
+        return [await anext(feed) for _ in range(count)]
+
+    return await asyncio.wait_for(take(), timeout)
+
+
+async def test_follow_from_a_number_then_live_then_resume(database: Database) -> None:
+    for n in range(3):
+        await _append(database, n)
+    await _append(database, 99, stream="livetest:2")  # another stream is not followed
+    feed = live.follow(database, STREAM, 0, poll_interval=60)
+    first = await _take(feed, 3)
+    assert [e["payload"]["n"] for e in first] == [0, 1, 2]
+    # A new entry arrives by the in-process wake-up, long before the 60 s poll.
+    started = time.monotonic()
+    pending = asyncio.ensure_future(_take(feed, 1))
+    await asyncio.sleep(0.05)
+    await _append(database, 3)
+    assert [e["payload"]["n"] for e in await pending] == [3]
+    assert time.monotonic() - started < 5
+    await feed.aclose()
+    # Disconnected: two entries go by; resuming after the last number seen misses nothing.
+    last = first[-1]["seq"]
+    await _append(database, 4)
+    await _append(database, 5)
+    resumed = live.follow(database, STREAM, last + 1, poll_interval=60)
+    assert [e["payload"]["n"] for e in await _take(resumed, 3)] == [3, 4, 5]
+    await resumed.aclose()
+
+
+async def test_rolled_back_append_wakes_nobody_and_is_never_seen(database: Database) -> None:
+    feed = live.follow(database, STREAM, 0, poll_interval=0.2)
+    pending = asyncio.ensure_future(_take(feed, 1, timeout=5))
+    await asyncio.sleep(0.05)
+    try:
+        async with database.transaction() as session:
+            await append(session, stream=STREAM, event_type="test.happened", actor=SYSTEM, payload={"n": -1})
+            await live.announce(session, STREAM)
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    await _append(database, 7)
+    assert [e["payload"]["n"] for e in await pending] == [7]
+    await feed.aclose()
+
+
+async def test_visibility_filter_skips_and_redacts(database: Database) -> None:
+    for n in range(4):
+        await _append(database, n)
+
+    def odd_only(entry: dict) -> dict | None:
+        return {**entry, "actor": None} if entry["payload"]["n"] % 2 else None
+
+    feed = live.follow(database, STREAM, 0, visible=odd_only, poll_interval=60)
+    seen = await _take(feed, 2)
+    assert [e["payload"]["n"] for e in seen] == [1, 3] and all(e["actor"] is None for e in seen)
+    await feed.aclose()
+
+
+async def test_unannounced_append_is_found_by_the_poll(database: Database) -> None:
+    feed = live.follow(database, STREAM, 0, poll_interval=0.2)
+    pending = asyncio.ensure_future(_take(feed, 1, timeout=5))
+    await asyncio.sleep(0.05)
+    await _append(database, 1, announce=False)
+    assert [e["payload"]["n"] for e in await pending] == [1]
+    await feed.aclose()
+
+
+APPENDER = """
+import asyncio, sys
+from core.actors import SYSTEM
+from core.database import Database
+from supervision import live
+from supervision.ledger.append import append
+
+async def main():
+    database = Database(sys.argv[1])
+    async with database.transaction() as session:
+        await append(session, stream=sys.argv[2], event_type="test.happened", actor=SYSTEM, payload={"n": 42})
+        await live.announce(session, sys.argv[2])
+    await database.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def test_another_process_wakes_followers_by_notify(postgres_database: Database) -> None:
+    database = postgres_database
+    feed = live.follow(database, STREAM, 0, poll_interval=120)
+    pending = asyncio.ensure_future(_take(feed, 1, timeout=30))
+    await asyncio.sleep(0.3)  # the LISTEN connection is up before the other process appends
+    url = database.engine.url.render_as_string(hide_password=False)
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", APPENDER, url, STREAM,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, errors = await process.communicate()
+    assert process.returncode == 0, errors.decode()
+    assert [e["payload"]["n"] for e in await pending] == [42]
+    assert time.monotonic() - started < 20  # far below the 120 s poll: woken by NOTIFY
+    await feed.aclose()
+    await live.stop_listening()
