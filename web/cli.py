@@ -22,7 +22,6 @@ from core.settings import Settings, load_settings
 from web import (
     cli_archive,
     cli_ca,
-    cli_client,
     cli_draw,
     cli_envelope,
     cli_eseal,
@@ -236,7 +235,6 @@ def build_parser() -> argparse.ArgumentParser:
     cli_eseal.add_parsers(commands)
     cli_draw.add_parsers(commands)
     cli_archive.add_parsers(commands)
-    cli_client.add_parsers(commands)
     return parser
 
 
