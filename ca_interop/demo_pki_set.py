@@ -10,6 +10,9 @@ fresh on every machine and never committed):
     custodians/<name>-<alg>-enc.{pem,key}        opening-key custodians
     tsa/tsa.pem, tsa.key, tsa-chain.pem          the platform timestamp authority (RSA)
     platform/eseal-issuer.{pem,key}              the platform's e-seal issuer (SM2)
+    platform-seal/seal.key, seal-chain.pem,      the platform e-seal (award notices): the holder's
+      seal.der                                   key, certificate and chain, and the SESeal the
+                                                 issuer made (ca_interop.platform_seal)
     manifest.json                                what is where, and each certificate's identity
 
 The ``crl/`` tree is what :class:`~ca_interop.revocation.MirrorRevocationTransport` reads,
@@ -38,6 +41,9 @@ CA_NAMES = {
 BIDDERS = {
     "minjiang": ("Minjiang Construction Group Co., Ltd.", make_uscc("91350100MA2Y00001")),
     "wuyi": ("Wuyi Road & Bridge Engineering Co., Ltd.", make_uscc("91350700MA2Y00002")),
+    "haixia": ("Haixia Hydraulic Engineering Bureau Co., Ltd.", make_uscc("91350200MA2Y00005")),
+    "rongcheng": ("Rongcheng Municipal Works Co., Ltd.", make_uscc("91350100MA2Y00006")),
+    "zhangzhou": ("Zhangzhou Water Resources Construction Co., Ltd.", make_uscc("91350600MA2Y00007")),
 }
 EXPERTS = {"wang-wei": ("Wang Wei", make_person_id("35010219800101123")),
            "lin-fang": ("Lin Fang", make_person_id("35020319750505234"))}
@@ -84,8 +90,21 @@ def write_demo_pki(directory: Path) -> DemoPki:
     _write(directory / "tsa/tsa-chain.pem", tsa.cert_pem + cas["rsa"].cert_pem)
     issuer = cas["sm2"].issue("bidhall Platform E-Seal Issuer", organization="bidhall", days=3650)
     manifest["platform"]["eseal_issuer"] = _write_pair(directory, "platform/eseal-issuer", issuer, algorithm="sm2")
+    manifest["platform"]["seal"] = _write_platform_seal(directory, cas["sm2"], issuer)  # type: ignore[arg-type]
     _write(directory / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode())
     return DemoPki(directory, manifest)
+
+
+def _write_platform_seal(directory: Path, ca: Sm2DemoCA, issuer: Any) -> dict[str, str]:
+    """The platform seal where the default settings look for it (PKI_DIR/platform-seal)."""
+    from ca_interop.platform_seal import seal_file_for, write_platform_seal
+
+    holder = ca.issue("bidhall Platform E-Seal", organization="bidhall", days=3650)
+    key_file, cert_file = directory / "platform-seal/seal.key", directory / "platform-seal/seal-chain.pem"
+    write_platform_seal(key_file, cert_file, holder_key=holder.key, holder_cert=holder.cert, chain=[ca.cert],
+                        maker_key=issuer.key, maker_cert=issuer.cert)
+    return {"key": "platform-seal/seal.key", "certificate": "platform-seal/seal-chain.pem",
+            "seal": str(seal_file_for(cert_file).relative_to(directory)), "algorithm": "sm2"}
 
 
 def crl_mirror_path(directory: Path, url: str) -> Path:

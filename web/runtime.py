@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ca_interop.platform_keys import Ed25519PlatformSigner, PlatformSigner
+from ca_interop.platform_seal import PlatformSeal, load_platform_seal
 from ca_interop.revocation import (
     HttpRevocationTransport,
     MirrorRevocationTransport,
@@ -53,6 +54,7 @@ class Runtime:
     _tsa: TimestampAuthority | None = None
     _notifier: NotificationProvider | None = None
     _blobs: BlobStore | None = None
+    _platform_seal: PlatformSeal | None = None
 
     def __post_init__(self) -> None:
         if self.revocation is None:
@@ -85,6 +87,14 @@ class Runtime:
         if self._notifier is None:
             self._notifier = provider_from_settings(self.settings.notify_provider, **self.settings.notify_settings)
         return self._notifier
+
+    @property
+    def platform_seal(self) -> PlatformSeal:
+        """The platform e-seal that seals award notices, loaded when first needed."""
+        if self._platform_seal is None:
+            self._platform_seal = load_platform_seal(self.settings.resolved_platform_seal_key_file,
+                                                     self.settings.resolved_platform_seal_cert_file)
+        return self._platform_seal
 
     @property
     def blobs(self) -> BlobStore:
