@@ -142,3 +142,26 @@ def _write(path: Path, data: bytes, *, private: bool = False) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
+
+
+def refresh_demo_crls(directory: Path) -> list[str]:
+    """Publish fresh CRLs of the demo's RSA and ECDSA CAs into the mirror, dated now.
+
+    The demo moves its clock past a bid deadline weeks ahead, beyond the CRLs written when
+    the PKI was made (valid seven days). The SM2 CA's CRL is left as it is: no demo
+    bidder holds an SM2 certificate. Returns the URLs refreshed.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    manifest = json.loads((directory / "manifest.json").read_text())
+    refreshed = []
+    for algorithm in ("rsa", "ecdsa"):
+        facts = manifest["cas"][algorithm]
+        ca = DemoCA(name=facts["name"], algorithm=algorithm,
+                    key=load_pem_private_key((directory / f"ca/{algorithm}/ca.key").read_bytes(), None),  # type: ignore[arg-type]
+                    cert=x509.load_pem_x509_certificate((directory / facts["certificate"]).read_bytes()),
+                    base_url=facts["crl_url"].rsplit("/", 1)[0])
+        _write(crl_mirror_path(directory / "crl", facts["crl_url"]), ca.crl_der())
+        refreshed.append(facts["crl_url"])
+    return refreshed

@@ -105,8 +105,8 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
             created = await seed_demo(session, pool_size=settings.demo_pool_size)
         created["trusted_cas"] = await trust_demo_cas(runtime, pki_dir)
         async with runtime.database.transaction() as session:
-            created["tenders"] = await seed_demo_tenders(session, runtime.blobs, pki_dir)
-        print_json({"created": created, "demo_pki": str(pki_dir) if made_pki else None})
+            tenders, created["tender_projects"] = await seed_demo_tenders(session, runtime.blobs, pki_dir)
+        print_json({"created": created, "tender_projects": tenders, "demo_pki": str(pki_dir) if made_pki else None})
         return 0
 
     return run_with_runtime(settings, work)

@@ -26,6 +26,9 @@ DEMO_PASSWORD = "bidhall-demo"
 DEMO_PARTIES = {
     "bidder-a": ("Minjiang Construction Group Co., Ltd.", make_uscc("91350100MA2Y00001"), "350100"),
     "bidder-b": ("Wuyi Road & Bridge Engineering Co., Ltd.", make_uscc("91350700MA2Y00002"), "350700"),
+    "bidder-c": ("Haixia Hydraulic Engineering Bureau Co., Ltd.", make_uscc("91350200MA2Y00005"), "350200"),
+    "bidder-d": ("Rongcheng Municipal Works Co., Ltd.", make_uscc("91350100MA2Y00006"), "350100"),
+    "bidder-e": ("Zhangzhou Water Resources Construction Co., Ltd.", make_uscc("91350600MA2Y00007"), "350600"),
     "tenderer": ("Fuzhou Municipal Water Authority", make_uscc("12350100MB0Y00003"), "350100"),
     "agency": ("Haixi Tendering Agency Co., Ltd.", make_uscc("91350100MA2Y00004"), "350100"),
 }
@@ -36,6 +39,9 @@ DEMO_USERS: dict[str, tuple[str, list[Role], str | None, str | None, list[str]]]
     "staff": ("Trading Center Staff", [Role.CENTER_STAFF], None, None, []),
     "bidder": ("Bidder of Minjiang Construction", [Role.BIDDER], "bidder-a", None, []),
     "bidder2": ("Bidder of Wuyi Road & Bridge", [Role.BIDDER], "bidder-b", None, []),
+    "bidder3": ("Bidder of Haixia Hydraulic", [Role.BIDDER], "bidder-c", None, []),
+    "bidder4": ("Bidder of Rongcheng Municipal", [Role.BIDDER], "bidder-d", None, []),
+    "bidder5": ("Bidder of Zhangzhou Water Resources", [Role.BIDDER], "bidder-e", None, []),
     "tenderer": ("Tenderer of the Water Authority", [Role.TENDERER], "tenderer", None, []),
     "agency": ("Agent of Haixi Tendering", [Role.AGENCY], "agency", None, []),
     "expert": ("Evaluation Expert", [Role.EXPERT], None, None, []),
@@ -70,7 +76,7 @@ async def seed_demo(session: AsyncSession, *, pool_size: int = DEMO_POOL_SIZE) -
     return {"users": users, "parties": parties_created, "experts": experts}
 
 
-async def seed_demo_tenders(session: AsyncSession, blobs: BlobStore, pki_dir: Path) -> dict[str, int]:
+async def seed_demo_tenders(session: AsyncSession, blobs: BlobStore, pki_dir: Path) -> tuple[dict[str, int], int]:
     """One project per segment at different stages (see ``web.demo_tenders``)."""
     from web.demo_tenders import seed_tenders
 

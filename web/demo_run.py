@@ -1,10 +1,11 @@
 """``bidhall demo``: the platform's story so far, run end to end against the configured database.
 
-Today it draws an evaluation committee for a construction lot from the demo pool: centre
-staff request the draw, the simulator calls the experts in the seed's order (the first one
-declines, so a replacement is drawn), the regulator reveals the draw and anyone can verify
-it from the ledger. What it made is written to ``summary.json`` in the output folder.
-Trading (notices, bids, opening) will extend the same command.
+First a construction tender from the notice to the published opening record, with five
+bidders using the bidder client (``web.demo_tender_run``). Then centre staff draw the
+lot's evaluation committee from the demo pool, avoiding the five bidders: the simulator
+calls the experts in the seed's order (the first one declines, so a replacement is
+drawn), the regulator reveals the draw and anyone can verify it from the ledger. What it
+made is written under the output folder, with ``summary.json`` naming every id.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import rfc3339, utcnow
+from core.clock import parse_rfc3339, rfc3339, travel, utcnow
 from expert_pool import draws, notifications
 from expert_pool.models import Draw, DrawCall, ExpertSpecialty
 from expert_pool.notify.simulator import SimulatedProvider
@@ -25,9 +26,9 @@ from expert_pool.schemas import DrawRequest
 from identities.models import Party, User
 from identities.service import actor_for
 from web.demo import DEMO_PARTIES
+from web.demo_tender_run import run_tender_demo
 from web.runtime import Runtime
 
-LOT = "FJ-2026-JS-0001/1"
 VENUE = "Fuzhou Public Resource Trading Center, evaluation room 2"
 
 
@@ -43,6 +44,19 @@ class FirstDeclines:
 
 
 async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    tender = await run_tender_demo(runtime, out)
+    # The committee is drawn after the opening, on the demo's moved clock.
+    with travel(parse_rfc3339(tender["opening"]["published_at"]) + timedelta(minutes=5)):
+        summary = await _draw_committee(runtime, tender["lot_code"])
+    summary = {"made_at": rfc3339(utcnow()), "project": tender["project"], "lot": tender["lot"],
+               "lot_code": tender["lot_code"], "bids": tender["bids"], "opening": tender["opening"],
+               "session": None, **summary}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+async def _draw_committee(runtime: Runtime, lot_code: str) -> dict[str, Any]:
     database = runtime.database
     async with database.transaction() as session:
         staff, regulator = await _demo_actor(session, "staff"), await _demo_actor(session, "regulator")
@@ -50,7 +64,7 @@ async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
             [uscc for _, uscc, _ in DEMO_PARTIES.values()])))]
         quotas = await _committee_quotas(session)
         draw = await draws.request_draw(session, staff, DrawRequest(
-            lot_reference=LOT, evaluation_at=utcnow() + timedelta(days=3), venue=VENUE,
+            lot_reference=lot_code, evaluation_at=utcnow() + timedelta(days=1), venue=VENUE,
             region_rule="remote_pool", quotas=quotas, avoid_parties=avoid))
     await _notify_until_done(runtime, draw.id, SimulatedProvider(behaviour=FirstDeclines(),  # type: ignore[arg-type]
                                                                  callback_token="demo-simulator-token-0001"))
@@ -61,17 +75,13 @@ async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
         finished = await session.get(Draw, draw.id)
         calls = list(await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw.id)
                                            .order_by(DrawCall.position)))
-    summary = {
-        "made_at": rfc3339(utcnow()),
-        "draw": {"id": draw.id, "lot_reference": LOT, "quotas": quotas, "status": finished.status,  # type: ignore[union-attr]
+    return {
+        "draw": {"id": draw.id, "lot_reference": lot_code, "quotas": quotas, "status": finished.status,  # type: ignore[union-attr]
                  "seed_commitment": draw.seed_commitment, "snapshot_commitment": draw.snapshot_commitment},
         "calls": [{"position": c.position, "specialty": c.specialty, "answer": c.answer} for c in calls],
         "verification": verification.to_dict(),
         "verify_command": f"bidhall draw verify {draw.id}",
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    return summary
 
 
 async def _demo_actor(session: AsyncSession, username: str):  # type: ignore[no-untyped-def]

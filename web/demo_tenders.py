@@ -72,11 +72,13 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def seed_tenders(session: AsyncSession, *, tenderer: Actor, agency: Actor, bidder: Actor,
-                       blobs: BlobStore, pki_dir: Path, tenderer_party_id: int) -> dict[str, int]:
-    """The four demo projects by segment, created if missing; returns their ids."""
+                       blobs: BlobStore, pki_dir: Path, tenderer_party_id: int) -> tuple[dict[str, int], int]:
+    """The four demo projects by segment, created if missing; returns their ids and how
+    many were made now."""
     now = utcnow()
     custodians = custodian_certificates(pki_dir)
     made: dict[str, int] = {}
+    created = 0
     for spec in _specs(now, custodians):
         existing = await session.scalar(sa.select(Project.id).where(Project.title == spec["project"].title))
         if existing is not None:
@@ -97,7 +99,8 @@ async def seed_tenders(session: AsyncSession, *, tenderer: Actor, agency: Actor,
         if spec["stage"] == "questions":
             await _question_and_clarification(session, actor, bidder, lot.id)  # type: ignore[arg-type]
         made[spec["key"]] = project.id  # type: ignore[assignment]
-    return made
+        created += 1
+    return made, created
 
 
 async def _question_and_clarification(session: AsyncSession, manager: Actor, bidder: Actor, lot_id: int) -> None:

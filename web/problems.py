@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ca_interop.platform_seal import PlatformSealMissing
+from ca_interop.tsa_config import TimestampAuthorityMissing
 from core.errors import (
     BidhallError,
     Conflict,
@@ -104,6 +106,12 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, _http_title(exc.status_code), detail)
 
 
+async def handle_missing_platform_key(request: Request, exc: Exception) -> Response:
+    """The platform's TSA or e-seal is not configured: the service cannot do this yet."""
+    log.error("platform key material missing on %s %s: %s", request.method, request.url.path, exc)
+    return problem(503, "Service unavailable", f"the platform is not fully configured: {exc}")
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "the server failed; the error was logged")
@@ -121,5 +129,7 @@ def _http_title(status: int) -> str:
 EXCEPTION_HANDLERS = {
     BidhallError: handle_domain_error,
     HTTPException: handle_http_error,
+    TimestampAuthorityMissing: handle_missing_platform_key,
+    PlatformSealMissing: handle_missing_platform_key,
     Exception: handle_unexpected,
 }

@@ -34,15 +34,21 @@ async def test_the_console_script(database: Database, tmp_path: Path) -> None:
 
 
 async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]
-    first = output(bidhall("seed"))["created"]
-    assert first == {"users": 10, "parties": 4, "experts": 12, "trusted_cas": 3}  # and the demo PKI's CAs
+    seeded = output(bidhall("seed"))
+    first = seeded["created"]
+    # the demo PKI's CAs, and a tender project in each segment
+    assert first == {"users": 13, "parties": 7, "experts": 12, "trusted_cas": 3, "tender_projects": 4}
+    assert set(seeded["tender_projects"]) == {"construction", "government_procurement", "land_mining",
+                                              "state_property"}
     again = output(bidhall("seed"))
-    assert again == {"created": {"users": 0, "parties": 0, "experts": 0, "trusted_cas": 0}, "demo_pki": None}
+    assert again == {"created": {"users": 0, "parties": 0, "experts": 0, "trusted_cas": 0, "tender_projects": 0},
+                     "tender_projects": seeded["tender_projects"], "demo_pki": None}
 
     head = output(bidhall("ledger", "head"))
     assert set(head) == {"tree_size", "root_hash", "timestamp", "key_id", "signature", "public_key"}
     size = head["tree_size"]
-    assert size == 17 + 12 * 2  # identities and CAs, then 12 experts registered and admitted
+    async with database.reader() as session:
+        assert size == await session.scalar(sa.text("SELECT count(*) FROM ledger_entries"))  # the whole ledger
 
     entry = output(bidhall("ledger", "entry", "5"))
     leaf = base64.b64decode(entry["leaf"])
@@ -65,7 +71,8 @@ async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, databas
     assert output(bidhall("ledger", "verify"))["ok"] is True
     replayed = output(bidhall("replay", "user:1", "--check"))
     assert replayed["matches"] is True and replayed["replayed"]["username"] == "admin"
-    assert output(bidhall("replay", "all", "--check")) == {"streams": 17 + 12, "mismatched": []}
+    # users, parties, CAs, experts and the tender projects, each rebuilt exactly from the ledger
+    assert output(bidhall("replay", "all", "--check")) == {"streams": 23 + 12 + 4, "mismatched": []}
 
 
 async def test_verify_fails_naming_the_tampered_entry(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +90,7 @@ async def test_bad_requests_exit_non_zero_with_a_reason(bidhall) -> None:  # typ
     output(bidhall("seed"))
     cases = [
         (("ledger", "entry", "999"), "entry 999 does not exist"),
-        (("ledger", "prove", "50"), "not in a tree of size 41"),
+        (("ledger", "prove", "5000"), "not in a tree of size"),
         (("ledger", "consistency", "9", "3"), "0 < first <= second"),
         (("replay", "tender:1"), "no domain registered streams of kind 'tender'"),
         (("replay", "user:1", "--at", "2026-01-01T00:00:00"), "no UTC offset"),
