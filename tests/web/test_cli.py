@@ -108,11 +108,22 @@ async def test_replay_at_a_moment_before_anything_happened(bidhall) -> None:  # 
     assert early["state"] is None
 
 
-async def test_the_demo_draws_a_committee_with_a_replacement(bidhall, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_demo_runs_a_tender_to_its_opening_and_draws_a_committee(bidhall, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                           tmp_path: Path) -> None:
     monkeypatch.setenv("BIDHALL_DEMO_POOL_SIZE", "150")
     output(bidhall("seed"))
     summary = output(bidhall("demo", "--out", str(tmp_path / "demo")))
     assert json.loads((tmp_path / "demo" / "summary.json").read_text()) == summary
+    assert len(summary["bids"]) == 5 and summary["opening"]["status"] == "published"
+    for bid in summary["bids"]:
+        receipt = json.loads((tmp_path / "demo" / bid["receipt"]).read_text())
+        assert receipt["bid_id"] == bid["bid"] and receipt["timestamp_token"]
+    record = json.loads((tmp_path / "demo" / "opening-record.json").read_text())
+    assert [row["outcome"] for row in record["rows"]] == ["opened"] * 5
+    assert all(row["problem"] is None and row["total_price"] for row in record["rows"])
+    assert [row["method"] for row in record["rows"]].count("custodian_key") == 1  # the keyless bidder
+    for stream in (f"project:{summary['project']}", f"opening:{summary['lot']}", f"bid:{summary['bids'][0]['bid']}"):
+        assert output(bidhall("replay", stream, "--check"))["matches"] is True
     answers = [call["answer"] for call in summary["calls"]]
     assert answers[0] == "declined" and answers.count("accepted") == 5  # one replacement drawn
     assert summary["draw"]["status"] == "revealed" and summary["verification"]["ok"]
