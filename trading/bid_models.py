@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -25,6 +26,11 @@ class Bid(SQLModel, table=True):
     """
 
     __tablename__ = "trading_bids"
+    # One active bid per party and lot, enforced by the database too (a race of two
+    # submissions cannot slip past the service's own check).
+    __table_args__ = (sa.Index(
+        "uq_trading_bids_active_lot_party", "lot_id", "party_id", unique=True,
+        sqlite_where=sa.text("status = 'submitted'"), postgresql_where=sa.text("status = 'submitted'")),)
 
     id: int | None = Field(default=None, primary_key=True)
     lot_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("trading_lots.id"), nullable=False, index=True))
@@ -33,6 +39,8 @@ class Bid(SQLModel, table=True):
     submitted_by: int | None = Field(default=None, sa_column=sa.Column(
         sa.Integer, sa.ForeignKey("identities_users.id")))
     status: str = Field(sa_column=sa.Column(sa.String(24), nullable=False, index=True))
+    status_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    status_details: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     envelope_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     envelope_size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     cert_fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))

@@ -1,8 +1,325 @@
-"""HTTP endpoints of this trading concern."""
+"""HTTP endpoints of party credit, envelope uploads, bids, bonds and receipts.
+
+Uploads stream: ``PUT /uploads/{id}?offset=N`` bodies bypass the global request limit
+(``UPLOAD_PREFIXES``) and are bounded by the size declared when the upload was created,
+itself bounded by ``settings.max_bid_bytes``. No endpoint returns an envelope's bytes.
+"""
 
 from __future__ import annotations
 
-from web.api import Api
+import os
+import re
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from core.actors import Actor
+from core.errors import FieldError, InvalidInput, NotFound
+from trading import bid_bonds, bid_receipts, bids, parties, uploads
+from trading.bid_schemas import (
+    BidOut,
+    BidSubmit,
+    BidWithdraw,
+    BondOut,
+    BondRecord,
+    CreditRecordCreate,
+    CreditRecordEnd,
+    CreditRecordOut,
+    PartyCreditOut,
+    QualificationCreate,
+    QualificationOut,
+    SubmittedBidOut,
+    UploadCreate,
+    UploadOut,
+)
+from web.api import Api, QueryParam, json_response, parse_body, path_int
+from web.auth import current_actor
+from web.problems import problem
+from web.runtime import Runtime
 
 api = Api()
-UPLOAD_PREFIXES: tuple[str, ...] = ()  # paths that stream large bodies with limits of their own
+UPLOAD_PREFIXES: tuple[str, ...] = ("/uploads/",)  # paths that stream large bodies with limits of their own
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def _spool(runtime: Runtime) -> uploads.UploadSpool:
+    return uploads.UploadSpool(runtime.settings.resolved_upload_dir)
+
+
+def bid_services(runtime: Runtime) -> bids.BidServices:
+    assert runtime.revocation is not None
+    return bids.BidServices(blobs=runtime.blobs, tsa=runtime.tsa, revocation=runtime.revocation,
+                            spool=_spool(runtime), signer=runtime.signer)
+
+
+async def _with_actor(request: Request, work: Callable[[AsyncSession, Actor], Awaitable[Response]]) -> Response:
+    async with _runtime(request).database.transaction() as session:
+        return await work(session, await current_actor(request, session))
+
+
+# --- parties and credit -------------------------------------------------------------------
+
+
+@api.operation("POST", "/parties/{party_id}/qualifications", "Record a party's qualification (centre staff)",
+               request=QualificationCreate, response=QualificationOut, status=201, tag="credit", errors=(404,))
+async def record_qualification(request: Request) -> Response:
+    party_id = path_int(request, "party_id")
+    data = await parse_body(request, QualificationCreate)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        row = await parties.record_qualification(session, actor, party_id, data)
+        return json_response(QualificationOut.model_validate(row), 201)
+
+    return await _with_actor(request, work)
+
+
+@api.operation("POST", "/parties/{party_id}/credit-records", "Record a blacklisting or a good or bad record (regulators)",
+               request=CreditRecordCreate, response=CreditRecordOut, status=201, tag="credit", errors=(404,))
+async def record_credit(request: Request) -> Response:
+    party_id = path_int(request, "party_id")
+    data = await parse_body(request, CreditRecordCreate)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        row = await parties.record_credit(session, actor, party_id, data)
+        return json_response(CreditRecordOut.model_validate(row), 201)
+
+    return await _with_actor(request, work)
+
+
+@api.operation("POST", "/credit-records/{record_id}/end", "End a credit record early (regulators)",
+               request=CreditRecordEnd, response=CreditRecordOut, tag="credit", errors=(404, 409))
+async def end_credit(request: Request) -> Response:
+    record_id = path_int(request, "record_id")
+    data = await parse_body(request, CreditRecordEnd)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response(CreditRecordOut.model_validate(await parties.end_credit_record(session, actor, record_id, data)))
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/parties/{party_id}/credit", "A party's qualifications and credit (its own, or oversight)",
+               response=PartyCreditOut, tag="credit", errors=(404,))
+async def read_credit(request: Request) -> Response:
+    party_id = path_int(request, "party_id")
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        qualifications, records, refusal = await parties.read_party_credit(session, actor, party_id)
+        return json_response(PartyCreditOut(
+            party_id=party_id, qualifications=[QualificationOut.model_validate(q) for q in qualifications],
+            credit_records=[CreditRecordOut.model_validate(r) for r in records], bidding_refused=refusal))
+
+    return await _with_actor(request, work)
+
+
+# --- uploads ------------------------------------------------------------------------------
+
+
+@api.operation("POST", "/lots/{lot_id}/uploads", "Announce a sealed envelope to upload (bidders)",
+               request=UploadCreate, response=UploadOut, status=201, tag="bids", errors=(404, 409))
+async def create_upload(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+    data = await parse_body(request, UploadCreate)
+    runtime = _runtime(request)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        upload = await uploads.create_upload(session, actor, lot_id, data, max_bytes=runtime.settings.max_bid_bytes,
+                                             spool=_spool(runtime))
+        return json_response(UploadOut.model_validate(upload), 201)
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/uploads/{upload_id}", "An upload: how many bytes were received (resume there)",
+               response=UploadOut, tag="bids", errors=(404,))
+async def read_upload(request: Request) -> Response:
+    upload_id = str(request.path_params["upload_id"])
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response(UploadOut.model_validate(await uploads.read_upload(session, actor, upload_id)))
+
+    return await _with_actor(request, work)
+
+
+@api.operation("PUT", "/uploads/{upload_id}", "Send one chunk (raw body, header X-Chunk-SHA256) at ?offset=received",
+               response=UploadOut, tag="bids", errors=(404, 409, 422),
+               query=(QueryParam("offset", {"type": "integer", "minimum": 0}, required=True),))
+async def put_chunk(request: Request) -> Response:
+    upload_id = str(request.path_params["upload_id"])
+    offset, chunk_sha256, length = _chunk_headers(request)
+    runtime = _runtime(request)
+    spool = _spool(runtime)
+    try:
+        with spool.locked(upload_id) as file:
+            async with runtime.database.transaction() as session:  # one round trip: who, and where to go on
+                actor = await current_actor(request, session)
+                spooled = os.fstat(file.fileno()).st_size
+                target = await uploads.prepare_chunk(session, actor, upload_id, offset, spooled)
+            try:
+                received = await uploads.receive_chunk(file, target, request.stream(), chunk_sha256=chunk_sha256,
+                                                       content_length=length)
+            except uploads.EnvelopeRefused:
+                async with runtime.database.transaction() as session:
+                    await uploads.discard_upload(session, upload_id, spool)
+                raise
+            except ClientDisconnect:
+                return problem(400, "Bad Request", f"the connection dropped; received stays {offset}: resume there")
+            async with runtime.database.transaction() as session:
+                upload = await uploads.record_chunk(session, upload_id, offset, received)
+    except NotFound:  # an unknown upload: a caller who is not signed in hears 401, not whether it exists
+        async with runtime.database.reader() as session:
+            await current_actor(request, session)
+        raise
+    return json_response(UploadOut.model_validate(upload))
+
+
+def _chunk_headers(request: Request) -> tuple[int, str, int | None]:
+    text = request.query_params.get("offset")
+    if text is None or not text.isdigit() or len(text) > 15:
+        raise InvalidInput("give ?offset=N, the number of bytes the upload has received (GET /uploads/{id})",
+                           [FieldError("?offset", "missing or not a whole number")])
+    chunk_sha256 = request.headers.get("x-chunk-sha256", "").strip().lower()
+    if not SHA256_HEX.fullmatch(chunk_sha256):
+        raise InvalidInput("send the chunk's SHA-256 as 64 hex digits in the X-Chunk-SHA256 header",
+                           [FieldError("header.X-Chunk-SHA256", "missing or not a SHA-256 hex digest")])
+    length_text = request.headers.get("content-length")
+    length = int(length_text) if length_text and length_text.isdigit() else None
+    return int(text), chunk_sha256, length
+
+
+# --- bids ---------------------------------------------------------------------------------
+
+
+async def _submitted(request: Request, store: Callable[[AsyncSession, Actor], Awaitable[object]]) -> Response:
+    """Submit (or replace) in one transaction, then make the receipt once it is committed:
+    its proof must lead to a signed head over the committed ledger."""
+    runtime = _runtime(request)
+    async with runtime.database.transaction() as session:
+        actor = await current_actor(request, session)
+        bid = await store(session, actor)
+    async with runtime.database.transaction() as session:
+        receipt = await bid_receipts.bid_receipt(session, actor, bid.id, runtime.signer)  # type: ignore[attr-defined]
+    return json_response(SubmittedBidOut(bid=BidOut.model_validate(bid), receipt=receipt), 201)
+
+
+@api.operation("POST", "/lots/{lot_id}/bids", "Submit a bid: a completed upload and your signature over it (bidders)",
+               request=BidSubmit, response=SubmittedBidOut, status=201, tag="bids", errors=(404, 409, 422))
+async def submit_bid(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+    data = await parse_body(request, BidSubmit)
+    services = bid_services(_runtime(request))
+    return await _submitted(request, lambda session, actor: bids.submit_bid(session, actor, lot_id, data, services))
+
+
+@api.operation("POST", "/bids/{bid_id}/replace", "Replace a bid with a new envelope, before the deadline (bidders)",
+               request=BidSubmit, response=SubmittedBidOut, status=201, tag="bids", errors=(404, 409, 422))
+async def replace_bid(request: Request) -> Response:
+    bid_id = path_int(request, "bid_id")
+    data = await parse_body(request, BidSubmit)
+    services = bid_services(_runtime(request))
+    return await _submitted(request, lambda session, actor: bids.replace_bid(session, actor, bid_id, data, services))
+
+
+@api.operation("POST", "/bids/{bid_id}/withdraw", "Withdraw a bid, before the deadline (bidders)",
+               request=BidWithdraw, response=BidOut, tag="bids", errors=(404, 409))
+async def withdraw_bid(request: Request) -> Response:
+    bid_id = path_int(request, "bid_id")
+    data = await parse_body(request, BidWithdraw)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response(BidOut.model_validate(await bids.withdraw_bid(session, actor, bid_id, data)))
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/bids/{bid_id}", "A bid (its bidder, oversight): never its content", response=BidOut,
+               tag="bids", errors=(404,))
+async def get_bid(request: Request) -> Response:
+    bid_id = path_int(request, "bid_id")
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response(BidOut.model_validate(await bids.get_bid(session, actor, bid_id)))
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/lots/{lot_id}/bids", "A lot's bids (oversight; a bidder sees its own)", response=BidOut,
+               response_is_list=True, tag="bids", errors=(404,))
+async def list_bids(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response([BidOut.model_validate(b) for b in await bids.list_bids(session, actor, lot_id)])
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/bids/{bid_id}/receipt", "A bid's receipt, verifiable offline (its bidder, oversight)",
+               tag="bids", errors=(404,))
+async def bid_receipt(request: Request) -> Response:
+    bid_id = path_int(request, "bid_id")
+    signer = _runtime(request).signer
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return JSONResponse(await bid_receipts.bid_receipt(session, actor, bid_id, signer))
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/receipt-keys", "What checks a receipt: the TSA certificates and the platform's public key",
+               authenticated=False, tag="bids")
+async def receipt_keys(request: Request) -> Response:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    runtime = _runtime(request)
+    tsa = runtime.tsa
+    return JSONResponse({
+        "tsa_certificate": tsa.cert.public_bytes(Encoding.PEM).decode("ascii"),
+        "tsa_chain": [c.public_bytes(Encoding.PEM).decode("ascii") for c in tsa.chain],
+        "platform_public_key": runtime.signer.public_key_pem,
+        "platform_key_id": runtime.signer.key_id,
+    })
+
+
+# --- bonds --------------------------------------------------------------------------------
+
+
+@api.operation("POST", "/lots/{lot_id}/bond", "Record your party's bid bond for a lot (bidders)", request=BondRecord,
+               response=BondOut, tag="bids", errors=(404, 409))
+async def record_bond(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+    data = await parse_body(request, BondRecord)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response(BondOut.model_validate(await bid_bonds.record_bid_bond(session, actor, lot_id, data)))
+
+    return await _with_actor(request, work)
+
+
+@api.operation("GET", "/lots/{lot_id}/bonds", "A lot's bid bonds (oversight; a bidder sees its own)", response=BondOut,
+               response_is_list=True, tag="bids", errors=(404,))
+async def list_bonds(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        rows = await bid_bonds.list_bid_bonds(session, actor, lot_id)
+        return json_response([BondOut.model_validate(b) for b in rows])
+
+    return await _with_actor(request, work)
+
+
+@api.operation("POST", "/bonds/{bond_id}/verify", "Verify a bid bond against the bank's record (centre staff)",
+               response=BondOut, tag="bids", errors=(404, 409))
+async def verify_bond(request: Request) -> Response:
+    bond_id = path_int(request, "bond_id")
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response(BondOut.model_validate(await bid_bonds.verify_bid_bond(session, actor, bond_id)))
+
+    return await _with_actor(request, work)

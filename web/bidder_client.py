@@ -1,0 +1,227 @@
+"""The bidder's side of bidding, run on the bidder's own machine.
+
+    client = BidderClient("https://bidhall.example")
+    await client.bind_certificate(username, password, credentials)     # once per certificate
+    await client.sign_in(credentials)                                   # certificate sign-in
+    envelope = client.seal_bid(Path("bid.zip"), lot)                    # lot: GET /projects/{id} lots[i]
+    upload = await client.upload(lot["id"], envelope)                   # resumes after a dropped line
+    submitted = await client.submit(lot, upload)                        # the bid and its receipt
+    assert await client.verify_receipt(submitted["receipt"]) == []
+
+Keys never leave this process: sealing and signing happen here, and only the sealed
+envelope and signatures travel. The receipt is checked with the platform's TSA
+certificate and tree-head key, which a careful bidder pins (``pin_receipt_keys``) instead
+of fetching them from the server it is checking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ca_interop.envelopes import seal
+from trading.bid_receipts import verify_receipt as verify_receipt_offline
+from trading.bids import bid_statement
+from web.client import sign_challenge
+
+DEFAULT_CHUNK = 8 * 1024 * 1024
+RETRIES = 5
+
+
+class BidderError(Exception):
+    """The platform refused something; ``problem`` is its RFC 9457 document."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status}: {problem.get('detail') or problem.get('title')}")
+        self.status = status
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class BidderCredentials:
+    """What the bidder's USB key holds: a signing key and certificate (PEM, chain after the
+    certificate) and the encryption certificate bids are also sealed to."""
+
+    signing_key_pem: bytes
+    signing_cert_pem: bytes
+    encryption_cert_pem: bytes
+
+
+class BidderClient:
+    def __init__(self, base_url: str, *, http: httpx.AsyncClient | None = None) -> None:
+        self.http = http or httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(60, connect=10))
+        self.credentials: BidderCredentials | None = None
+        self._token: str | None = None
+        self._receipt_keys: tuple[x509.Certificate, str] | None = None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # --- signing in -----------------------------------------------------------------------
+
+    async def bind_certificate(self, username: str, password: str, credentials: BidderCredentials) -> dict[str, Any]:
+        """Prove the signing key once, signed in by password, so it can sign in from now on."""
+        login = await self._json("POST", "/auth/login", json={"username": username, "password": password},
+                                 authenticated=False)
+        self._token = login["token"]
+        return await self._json("POST", "/auth/certificates", json=await self._proof(credentials))
+
+    async def sign_in(self, credentials: BidderCredentials) -> None:
+        """Sign in with the signing certificate (bound beforehand)."""
+        token = await self._json("POST", "/auth/certificate/login", json=await self._proof(credentials),
+                                 authenticated=False)
+        self._token = token["token"]
+        self.credentials = credentials
+
+    def use_session(self, token: str, credentials: BidderCredentials) -> None:
+        """Act with a session token obtained elsewhere (an API token, another client)."""
+        self._token, self.credentials = token, credentials
+
+    async def _proof(self, credentials: BidderCredentials) -> dict[str, str]:
+        challenge = await self._json("POST", "/auth/certificate/challenge", authenticated=False)
+        signature = sign_challenge(challenge["to_sign"], credentials.signing_key_pem, credentials.signing_cert_pem)
+        return {"nonce": challenge["nonce"], "signature": signature}
+
+    # --- sealing and uploading ------------------------------------------------------------
+
+    def seal_bid(self, content_path: Path, lot: Mapping[str, Any], *, destination: Path | None = None,
+                 expected_fingerprint: str | None = None) -> Path:
+        """Seal ``content_path`` to the bidder's encryption certificate and the lot's opening
+        certificate, after checking that certificate is the one the lot published
+        (``expected_fingerprint``: from the tender notice, when the caller has it)."""
+        credentials = self._require_credentials()
+        recipients: list[bytes] = [credentials.encryption_cert_pem]
+        pem = lot.get("opening_certificate_pem")
+        if pem:
+            certificate = x509.load_pem_x509_certificate(pem.encode("ascii"))
+            fingerprint = hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
+            for published in (lot.get("opening_certificate_fingerprint"), expected_fingerprint):
+                if published is not None and published != fingerprint:
+                    raise ValueError(f"the lot's opening certificate has fingerprint {fingerprint}, not the "
+                                     f"published {published}: do not seal to it")
+            recipients.append(pem.encode("ascii"))
+        destination = destination or content_path.with_name(content_path.name + ".p7m")
+        seal(content_path, recipients, destination)
+        return destination
+
+    async def upload(self, lot_id: int, path: Path, chunk_size: int = DEFAULT_CHUNK, *,
+                     sha256: str | None = None) -> dict[str, Any]:
+        """Send the envelope in chunks; after a dropped connection ask where the server
+        stands and go on from there. Returns the completed upload. ``sha256``: the file's,
+        when already known (else it is computed first)."""
+        if sha256 is None:
+            size, sha256 = await asyncio.to_thread(_size_and_hash, path)
+        else:
+            size = path.stat().st_size
+        upload = await self._json("POST", f"/lots/{lot_id}/uploads", json={"size": size, "sha256": sha256})
+        return await self.resume_upload(upload["id"], path, chunk_size=chunk_size)
+
+    async def resume_upload(self, upload_id: str, path: Path, chunk_size: int = DEFAULT_CHUNK) -> dict[str, Any]:
+        upload = await self._json("GET", f"/uploads/{upload_id}")
+        failures = 0
+        with path.open("rb") as source:
+            while upload["status"] == "receiving":
+                offset = upload["received"]
+                chunk, digest = await asyncio.to_thread(_read_chunk, source, offset, chunk_size)
+                try:
+                    upload = await self._json(
+                        "PUT", f"/uploads/{upload_id}", params={"offset": offset}, content=chunk,
+                        headers={"x-chunk-sha256": digest, "content-type": "application/octet-stream"})
+                    failures = 0
+                except (httpx.TransportError, BidderError) as error:
+                    retriable = isinstance(error, httpx.TransportError) or error.status in (409, 400)
+                    failures += 1
+                    if not retriable or failures > RETRIES:
+                        raise
+                    await asyncio.sleep(min(0.2 * 2 ** failures, 5))
+                    upload = await self._json("GET", f"/uploads/{upload_id}")
+        return upload
+
+    # --- bids -----------------------------------------------------------------------------
+
+    def sign_bid(self, lot_code: str, envelope_sha256: str) -> str:
+        credentials = self._require_credentials()
+        return sign_challenge(bid_statement(lot_code, envelope_sha256).decode("utf-8"),
+                              credentials.signing_key_pem, credentials.signing_cert_pem)
+
+    async def submit(self, lot: Mapping[str, Any], upload: Mapping[str, Any]) -> dict[str, Any]:
+        """Submit a completed upload as the party's bid: ``{"bid": ..., "receipt": ...}``."""
+        body = {"upload_id": upload["id"], "signature": self.sign_bid(lot["code"], upload["sha256"])}
+        return await self._json("POST", f"/lots/{lot['id']}/bids", json=body)
+
+    async def replace(self, bid_id: int, lot: Mapping[str, Any], upload: Mapping[str, Any]) -> dict[str, Any]:
+        body = {"upload_id": upload["id"], "signature": self.sign_bid(lot["code"], upload["sha256"])}
+        return await self._json("POST", f"/bids/{bid_id}/replace", json=body)
+
+    async def withdraw(self, bid_id: int, reason: str = "withdrawn by the bidder") -> dict[str, Any]:
+        return await self._json("POST", f"/bids/{bid_id}/withdraw", json={"reason": reason})
+
+    async def bid(self, bid_id: int) -> dict[str, Any]:
+        return await self._json("GET", f"/bids/{bid_id}")
+
+    async def receipt(self, bid_id: int) -> dict[str, Any]:
+        return await self._json("GET", f"/bids/{bid_id}/receipt")
+
+    async def record_bond(self, lot_id: int, form: str, reference: str, amount: str) -> dict[str, Any]:
+        return await self._json("POST", f"/lots/{lot_id}/bond",
+                                json={"form": form, "reference": reference, "amount": amount})
+
+    def pin_receipt_keys(self, tsa_certificate: x509.Certificate, platform_public_key: str) -> None:
+        """Check receipts with these keys (obtained out of band) instead of asking the server."""
+        self._receipt_keys = (tsa_certificate, platform_public_key)
+
+    async def verify_receipt(self, receipt: Mapping[str, Any]) -> list[str]:
+        """Problems with ``receipt`` (none: it proves the submission), checked locally."""
+        if self._receipt_keys is None:
+            keys = await self._json("GET", "/receipt-keys", authenticated=False)
+            self._receipt_keys = (x509.load_pem_x509_certificate(keys["tsa_certificate"].encode("ascii")),
+                                  keys["platform_public_key"])
+        tsa_certificate, platform_key = self._receipt_keys
+        return verify_receipt_offline(dict(receipt), tsa_certificate=tsa_certificate, platform_public_key=platform_key)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _require_credentials(self) -> BidderCredentials:
+        if self.credentials is None:
+            raise RuntimeError("sign in with the bidder's certificates first (sign_in)")
+        return self.credentials
+
+    async def _json(self, method: str, url: str, *, authenticated: bool = True, headers: dict[str, str] | None = None,
+                    **options: Any) -> Any:
+        headers = dict(headers or {})
+        if authenticated:
+            if self._token is None:
+                raise RuntimeError("sign in first")
+            headers["authorization"] = f"Bearer {self._token}"
+        response = await self.http.request(method, url, headers=headers, **options)
+        if response.is_error:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"title": response.reason_phrase, "detail": response.text[:500]}
+            raise BidderError(response.status_code, problem)
+        return response.json() if response.content else None
+
+
+def _read_chunk(source: Any, offset: int, size: int) -> tuple[bytes, str]:
+    source.seek(offset)
+    chunk = source.read(size)
+    return chunk, hashlib.sha256(chunk).hexdigest()
+
+
+def _size_and_hash(path: Path) -> tuple[int, str]:
+    hasher = hashlib.sha256()
+    size = 0
+    with path.open("rb") as source:
+        while block := source.read(1 << 20):
+            hasher.update(block)
+            size += len(block)
+    return size, hasher.hexdigest()
