@@ -257,3 +257,24 @@ async def test_an_unknown_upload_tells_a_stranger_nothing(runtime: Runtime, clie
     assert unknown.status_code == 404
     no_offset = await client.put(f"/uploads/{'b' * 32}", content=b"x", headers={**auth(token), "x-chunk-sha256": "z"})
     assert no_offset.status_code == 422 and "offset" in no_offset.json()["detail"]
+
+
+async def test_the_hourly_job_purges_abandoned_uploads(runtime: Runtime, client: httpx.AsyncClient,
+                                                      tmp_path: Path) -> None:
+    from core.tasks import close_worker_loop, create_celery_app
+    from trading.tasks import purge_uploads
+
+    ca, bidder, lot, token = await _world(runtime)
+    envelope = sealed_envelope(tmp_path, bidder, lot)
+    upload = (await _create(client, token, lot.lot.id, envelope.size, envelope.sha256)).json()
+    await _put(client, token, upload["id"], 0, envelope.path.read_bytes()[:100])
+    app = create_celery_app(runtime.settings)  # this process acting as the worker
+    try:
+        assert app.conf.beat_schedule["trading.purge_abandoned_uploads"]["schedule"] == 3600
+        assert purge_uploads() == 0  # touched just now
+        with clock.travel(by=timedelta(days=2)):
+            assert purge_uploads() == 1
+    finally:
+        close_worker_loop()
+        app.close()
+    assert _spool_files(runtime) == []
