@@ -50,9 +50,9 @@ from web.bidder_client_opening import OpeningClient
 from web.demo import DEMO_PASSWORD
 from web.demo_tenders import (
     DEMO_TENDER_DOCUMENTS,
-    _one_chunk,
     custodian_certificates,
     demo_timetable,
+    one_chunk,
 )
 from web.runtime import Runtime
 
@@ -162,7 +162,7 @@ async def _publish_tender(runtime: Runtime, pki: Path) -> tuple[int, int]:
         lot = await projects.add_lot(session, agency, project.id, lot_data)  # type: ignore[arg-type]
         await documents.upload_document(
             session, agency, project.id, name="tender-documents.txt", kind="tender_documents",  # type: ignore[arg-type]
-            lot_id=None, media_type="text/plain", content=_one_chunk(DEMO_TENDER_DOCUMENTS), blobs=runtime.blobs,
+            lot_id=None, media_type="text/plain", content=one_chunk(DEMO_TENDER_DOCUMENTS), blobs=runtime.blobs,
             max_bytes=len(DEMO_TENDER_DOCUMENTS))
     # The documents are issued ten minutes after the notice: the demo publishes now and
     # lets its bidders download once the window opens.

@@ -67,7 +67,7 @@ def custodian_certificates(pki_dir: Path) -> list[str]:
     return [path.read_text() for path in sorted((pki_dir / "custodians").glob("*-enc.pem"))]
 
 
-async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
@@ -93,7 +93,7 @@ async def seed_tenders(session: AsyncSession, *, tenderer: Actor, agency: Actor,
         if spec["stage"] != "draft":
             await documents.upload_document(
                 session, actor, project.id, name="tender-documents.txt", kind="tender_documents",  # type: ignore[arg-type]
-                lot_id=None, media_type="text/plain", content=_one_chunk(DEMO_TENDER_DOCUMENTS), blobs=blobs,
+                lot_id=None, media_type="text/plain", content=one_chunk(DEMO_TENDER_DOCUMENTS), blobs=blobs,
                 max_bytes=len(DEMO_TENDER_DOCUMENTS))
             await publication.publish_tender(session, actor, project.id, PublishTender())  # type: ignore[arg-type]
         if spec["stage"] == "questions":
