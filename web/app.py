@@ -36,7 +36,7 @@ from web.runtime import Runtime
 
 VERSION = "0.1.0"
 TRADING_ROUTES = (routes_trading, routes_bids, routes_opening, routes_award)
-UPLOAD_PATHS = ("/experts/import", *(prefix for module in TRADING_ROUTES for prefix in module.UPLOAD_PREFIXES))
+UPLOAD_PATHS = ("/experts/import", *(pattern for module in TRADING_ROUTES for pattern in module.UPLOAD_PATHS))
 
 
 def all_operations() -> Api:
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             Middleware(AccessLogMiddleware),
             # Uploads (expert imports, bids, documents) stream with limits of their own.
             Middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes,
-                       exempt_prefixes=UPLOAD_PATHS),
+                       exempt_paths=UPLOAD_PATHS),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 
 from core.actors import Actor
 from core.errors import NotAuthenticated
@@ -24,3 +27,9 @@ def client_address(connection: HTTPConnection) -> str | None:
 
 async def current_actor(connection: HTTPConnection, session: AsyncSession) -> Actor:
     return await authenticate(session, bearer_token(connection), source_address=client_address(connection))
+
+
+async def with_actor(request: Request, work: Callable[[AsyncSession, Actor], Awaitable[Response]]) -> Response:
+    """Run ``work`` in one transaction (the request's commit point) as the signed-in caller."""
+    async with request.app.state.runtime.database.transaction() as session:
+        return await work(session, await current_actor(request, session))

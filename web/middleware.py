@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -80,13 +81,15 @@ class RequestSizeLimitMiddleware:
     Bulk uploads (bids, documents) use their own streaming endpoints with their own limits.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt_paths: tuple[str, ...] = ()) -> None:
+        """``exempt_paths``: regular expressions matched against the whole path (the
+        streaming upload endpoints), so no other endpoint escapes the limit."""
         self.app = app
         self.max_bytes = max_bytes
-        self.exempt_prefixes = exempt_prefixes
+        self.exempt = re.compile("|".join(f"(?:{pattern})" for pattern in exempt_paths)) if exempt_paths else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
+        if scope["type"] != "http" or (self.exempt is not None and self.exempt.fullmatch(scope["path"])):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -2,7 +2,7 @@
 winner and the sealed award notice, the contract and its signatures, the project archive.
 
 The contract file is the one large body here: ``PUT /contract-files/{lot_id}`` streams it
-to a spool file with its own limit (``max_document_bytes``), hence ``UPLOAD_PREFIXES``.
+to a spool file with its own limit (``max_document_bytes``), hence ``UPLOAD_PATHS``.
 """
 
 from __future__ import annotations
@@ -35,17 +35,13 @@ from trading.award_schemas import (
 )
 from trading.notice_schemas import ObjectionOut
 from web.api import Api, json_response, parse_body, path_int
-from web.auth import current_actor
+from web.auth import with_actor
 from web.middleware import BodyTooLarge
 
 api = Api()
-UPLOAD_PREFIXES: tuple[str, ...] = ("/contract-files/",)  # paths that stream large bodies with limits of their own
+UPLOAD_PATHS: tuple[str, ...] = (r"/contract-files/\d+",)  # streams its body with a limit of its own
 TAG = "award"
 
-
-async def _with_actor(request: Request, work: Callable[[AsyncSession, Actor], Awaitable[Response]]) -> Response:
-    async with request.app.state.runtime.database.transaction() as session:
-        return await work(session, await current_actor(request, session))
 
 
 async def _award_out(session: AsyncSession, actor: Actor, lot_id: int) -> AwardOut:
@@ -78,7 +74,7 @@ async def record_candidates(request: Request) -> Response:
         await award.record_candidates(session, actor, lot_id, data)
         return json_response(await _award_out(session, actor, lot_id), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/lots/{lot_id}/award", "The award of a lot: candidates, winner, contract signatures",
@@ -89,7 +85,7 @@ async def get_lot_award(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(await _award_out(session, actor, lot_id))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/lots/{lot_id}/award/publicity", "Publish the candidates (tenderer or agency)",
@@ -101,7 +97,7 @@ async def publish_publicity(request: Request) -> Response:
         await award.publish_candidate_publicity(session, actor, lot_id)
         return json_response(await _award_out(session, actor, lot_id))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/lots/{lot_id}/award/objections", "Object to the candidates (bidder of the lot)",
@@ -114,7 +110,7 @@ async def raise_publicity_objection(request: Request) -> Response:
         objection = await award.raise_publicity_objection(session, actor, lot_id, data)
         return json_response(ObjectionOut.model_validate(objection), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/award-objections/{objection_id}/reply", "Answer an objection to the candidates",
@@ -127,7 +123,7 @@ async def reply_publicity_objection(request: Request) -> Response:
         objection = await award.reply_publicity_objection(session, actor, objection_id, data)
         return json_response(ObjectionOut.model_validate(objection))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 # --- the winner and the award notice ------------------------------------------------------------
@@ -146,7 +142,7 @@ async def confirm_winner(request: Request) -> Response:
                                           seal=runtime.platform_seal)
         return json_response(await _award_out(session, actor, lot_id))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 def _notice_part(part: str) -> Callable[[Request], Awaitable[Response]]:
@@ -157,7 +153,7 @@ def _notice_part(part: str) -> Callable[[Request], Awaitable[Response]]:
             sha256, media_type, filename = await award_notice.award_notice_file(session, actor, lot_id, part)
             return _download(request, sha256, media_type, filename)
 
-        return await _with_actor(request, work)
+        return await with_actor(request, work)
 
     download.__name__ = f"award_notice_{part}"
     return download
@@ -184,7 +180,7 @@ async def verify_notice(request: Request) -> Response:
         return json_response(SealReportOut(indication=report["indication"], subindication=report["subindication"],
                                            detail=report["detail"], report=report))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 # --- the contract ---------------------------------------------------------------------------------
@@ -216,7 +212,7 @@ async def upload_contract(request: Request) -> Response:
                                             blobs=runtime.blobs, max_bytes=limit)
             return json_response(await _award_out(session, actor, lot_id))
 
-        return await _with_actor(request, work)
+        return await with_actor(request, work)
 
 
 @api.operation("GET", "/lots/{lot_id}/award/contract", "Download the contract (its parties and oversight)",
@@ -228,7 +224,7 @@ async def download_contract(request: Request) -> Response:
         sha256, media_type, filename = await contracts.contract_file(session, actor, lot_id)
         return _download(request, sha256, media_type, filename)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/lots/{lot_id}/award/contract/signatures",
@@ -248,7 +244,7 @@ async def sign_contract(request: Request) -> Response:
                                             revocation=runtime.revocation)
         return json_response(SignatureOut.model_validate(row), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 # --- the archive ----------------------------------------------------------------------------------
@@ -265,7 +261,7 @@ async def make_project_archive(request: Request) -> Response:
         made = await archive.make_archive(session, actor, project_id, blobs=runtime.blobs, signer=runtime.signer)
         return json_response(ArchiveOut.model_validate(made), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/projects/{project_id}/archive", "The project's archive: hash, size, files, tree size",
@@ -276,7 +272,7 @@ async def get_project_archive(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(ArchiveOut.model_validate(await archive.get_archive(session, actor, project_id)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/projects/{project_id}/archive/zip",
@@ -288,4 +284,4 @@ async def download_archive(request: Request) -> Response:
         made = await archive.get_archive(session, actor, project_id)
         return _download(request, made.sha256, "application/zip", f"project-{project_id}-archive.zip")
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)

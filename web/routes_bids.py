@@ -1,7 +1,7 @@
 """HTTP endpoints of party credit, envelope uploads, bids, bonds and receipts.
 
 Uploads stream: ``PUT /uploads/{id}?offset=N`` bodies bypass the global request limit
-(``UPLOAD_PREFIXES``) and are bounded by the size declared when the upload was created,
+(``UPLOAD_PATHS``) and are bounded by the size declared when the upload was created,
 itself bounded by ``settings.max_bid_bytes``. No endpoint returns an envelope's bytes.
 """
 
@@ -35,12 +35,12 @@ from trading.bid_schemas import (
     UploadOut,
 )
 from web.api import Api, QueryParam, json_response, parse_body, path_int
-from web.auth import current_actor
+from web.auth import current_actor, with_actor
 from web.problems import problem
 from web.runtime import Runtime
 
 api = Api()
-UPLOAD_PREFIXES: tuple[str, ...] = ("/uploads/",)  # paths that stream large bodies with limits of their own
+UPLOAD_PATHS: tuple[str, ...] = (r"/uploads/[^/]+",)  # chunks stream with limits of their own
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -58,10 +58,6 @@ def bid_services(runtime: Runtime) -> bids.BidServices:
                             spool=_spool(runtime), signer=runtime.signer)
 
 
-async def _with_actor(request: Request, work: Callable[[AsyncSession, Actor], Awaitable[Response]]) -> Response:
-    async with _runtime(request).database.transaction() as session:
-        return await work(session, await current_actor(request, session))
-
 
 # --- parties and credit -------------------------------------------------------------------
 
@@ -76,7 +72,7 @@ async def record_qualification(request: Request) -> Response:
         row = await parties.record_qualification(session, actor, party_id, data)
         return json_response(QualificationOut.model_validate(row), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/parties/{party_id}/credit-records", "Record a blacklisting or a good or bad record (regulators)",
@@ -89,7 +85,7 @@ async def record_credit(request: Request) -> Response:
         row = await parties.record_credit(session, actor, party_id, data)
         return json_response(CreditRecordOut.model_validate(row), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/credit-records/{record_id}/end", "End a credit record early (regulators)",
@@ -101,7 +97,7 @@ async def end_credit(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(CreditRecordOut.model_validate(await parties.end_credit_record(session, actor, record_id, data)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/parties/{party_id}/credit", "A party's qualifications and credit (its own, or oversight)",
@@ -115,7 +111,7 @@ async def read_credit(request: Request) -> Response:
             party_id=party_id, qualifications=[QualificationOut.model_validate(q) for q in qualifications],
             credit_records=[CreditRecordOut.model_validate(r) for r in records], bidding_refused=refusal))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 # --- uploads ------------------------------------------------------------------------------
@@ -133,7 +129,7 @@ async def create_upload(request: Request) -> Response:
                                              spool=_spool(runtime))
         return json_response(UploadOut.model_validate(upload), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/uploads/{upload_id}", "An upload: how many bytes were received (resume there)",
@@ -144,7 +140,7 @@ async def read_upload(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(UploadOut.model_validate(await uploads.read_upload(session, actor, upload_id)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("PUT", "/uploads/{upload_id}", "Send one chunk (raw body, header X-Chunk-SHA256) at ?offset=received",
@@ -235,7 +231,7 @@ async def withdraw_bid(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(BidOut.model_validate(await bids.withdraw_bid(session, actor, bid_id, data)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/bids/{bid_id}", "A bid (its bidder, oversight): never its content", response=BidOut,
@@ -246,7 +242,7 @@ async def get_bid(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(BidOut.model_validate(await bids.get_bid(session, actor, bid_id)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/lots/{lot_id}/bids", "A lot's bids (oversight; a bidder sees its own)", response=BidOut,
@@ -257,7 +253,7 @@ async def list_bids(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response([BidOut.model_validate(b) for b in await bids.list_bids(session, actor, lot_id)])
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/bids/{bid_id}/receipt", "A bid's receipt, verifiable offline (its bidder, oversight)",
@@ -269,7 +265,7 @@ async def bid_receipt(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return JSONResponse(await bid_receipts.bid_receipt(session, actor, bid_id, signer))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/receipt-keys", "What checks a receipt: the TSA certificates and the platform's public key",
@@ -299,7 +295,7 @@ async def record_bond(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(BondOut.model_validate(await bid_bonds.record_bid_bond(session, actor, lot_id, data)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/lots/{lot_id}/bonds", "A lot's bid bonds (oversight; a bidder sees its own)", response=BondOut,
@@ -311,7 +307,7 @@ async def list_bonds(request: Request) -> Response:
         rows = await bid_bonds.list_bid_bonds(session, actor, lot_id)
         return json_response([BondOut.model_validate(b) for b in rows])
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/bonds/{bond_id}/verify", "Verify a bid bond against the bank's record (centre staff)",
@@ -322,4 +318,4 @@ async def verify_bond(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(BondOut.model_validate(await bid_bonds.verify_bid_bond(session, actor, bond_id)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)

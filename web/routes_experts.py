@@ -30,7 +30,7 @@ from expert_pool.schemas import (
 )
 from expert_pool.states import ExpertStatus
 from web.api import Api, QueryParam, json_response, parse_body, path_int, query_int
-from web.auth import current_actor
+from web.auth import with_actor
 
 api = Api()
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
@@ -51,10 +51,6 @@ class ImportReportOut(Output):
     errors: list[dict[str, Any]]
 
 
-async def _with_actor(request: Request, work: Callable[[AsyncSession, Actor], Awaitable[Response]]) -> Response:
-    async with request.app.state.runtime.database.transaction() as session:
-        return await work(session, await current_actor(request, session))
-
 
 async def _expert_out(session: AsyncSession, expert: Expert) -> ExpertOut:
     codes = await service.specialties_of(session, expert.id)  # type: ignore[arg-type]
@@ -73,7 +69,7 @@ async def register_expert(request: Request) -> Response:
         expert = await service.register_expert(session, actor, data)
         return json_response(await _expert_out(session, expert), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/experts", "List experts (industry authority, regulators, auditors)", response=ExpertPage,
@@ -95,7 +91,7 @@ async def list_experts(request: Request) -> Response:
                  for e in experts]
         return json_response(ExpertPage(items=items, total=total, offset=offset, limit=limit))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/experts/{expert_id}", "Read an expert", response=ExpertOut, tag="experts", errors=(404,))
@@ -106,7 +102,7 @@ async def get_expert(request: Request) -> Response:
         expert, codes = await service.get_expert(session, actor, expert_id)
         return json_response(ExpertOut.model_validate({**expert.model_dump(), "specialties": codes}))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 def _lifecycle(action: str, model: type[BaseModel], use: Callable[..., Awaitable[Any]]) -> None:
@@ -120,7 +116,7 @@ def _lifecycle(action: str, model: type[BaseModel], use: Callable[..., Awaitable
                 return json_response(await _expert_out(session, result))
             return JSONResponse({"id": result.id}, status_code=201)
 
-        return await _with_actor(request, work)
+        return await with_actor(request, work)
 
     change.__name__ = f"expert_{action}"
     response = ExpertOut if action not in ("relations", "unavailability") else None
@@ -159,7 +155,7 @@ async def import_experts(request: Request) -> Response:
             report = await import_service.import_experts(session, actor, upload, format=kind)
             return JSONResponse(report.to_dict())
 
-        return await _with_actor(request, work)
+        return await with_actor(request, work)
 
 
 # --- draws --------------------------------------------------------------------------------
@@ -173,7 +169,7 @@ async def request_draw(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(DrawOut.model_validate(await draws.request_draw(session, actor, data)), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/draws/{draw_id}", "A draw: counts and commitments, never names", response=DrawOut,
@@ -184,7 +180,7 @@ async def get_draw(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(DrawOut.model_validate(await draws.get_draw(session, actor, draw_id)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/draws/{draw_id}/experts", "Who was drawn (regulators; each read is recorded)",
@@ -195,7 +191,7 @@ async def drawn_list(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return JSONResponse(await draws.read_drawn_list(session, actor, draw_id))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/draws/{draw_id}/reveal", "Publish the seed, snapshot and calls of a finished draw",
@@ -206,7 +202,7 @@ async def reveal(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(DrawOut.model_validate(await draws.reveal_draw(session, actor, draw_id)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/draws/{draw_id}/verification", "Re-run a revealed draw from the ledger alone",
@@ -235,7 +231,7 @@ async def link_account(request: Request) -> Response:
         expert = await service.link_account(session, actor, expert_id, data.user_id)
         return json_response(await _expert_out(session, expert))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/me/invitations", "My invitations (experts): time and place only", tag="experts")
@@ -245,7 +241,7 @@ async def my_invitations(request: Request) -> Response:
         return JSONResponse([{**row, "evaluation_at": row["evaluation_at"].isoformat(),
                               "called_at": row["called_at"].isoformat()} for row in rows])
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 def _answer_endpoint(accept: bool):  # type: ignore[no-untyped-def]
@@ -256,7 +252,7 @@ def _answer_endpoint(accept: bool):  # type: ignore[no-untyped-def]
             call = await draws.answer_invitation(session, actor, call_id, accept=accept)
             return JSONResponse({"invitation": call.id, "answer": call.answer})
 
-        return await _with_actor(request, work)
+        return await with_actor(request, work)
 
     answer.__name__ = "accept_invitation" if accept else "decline_invitation"
     return answer
@@ -280,7 +276,7 @@ async def apply_to_pool(request: Request) -> Response:
         expert = await service.apply_to_pool(session, actor, data)
         return json_response(await _expert_out(session, expert), 201)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/me/expert-application", "My application to the expert pool and its review",
@@ -290,4 +286,4 @@ async def my_application(request: Request) -> Response:
         expert, codes = await service.my_application(session, actor)
         return json_response(ExpertOut.model_validate({**expert.model_dump(), "specialties": codes}))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)

@@ -57,12 +57,12 @@ from trading.opening_schemas import (
     WindowClose,
 )
 from web.api import Api, json_response, parse_body, path_int, query_int
-from web.auth import client_address, current_actor
+from web.auth import client_address, with_actor
 from web.problems import from_domain_error, from_validation_error, problem
 from web.runtime import Runtime
 
 api = Api()
-UPLOAD_PREFIXES: tuple[str, ...] = ()  # paths that stream large bodies with limits of their own
+UPLOAD_PATHS: tuple[str, ...] = ()  # no streaming uploads here
 TAG = "opening"
 AUTH_TIMEOUT = 10.0
 MAX_MESSAGE_BYTES = 512 * 1024
@@ -71,10 +71,6 @@ MAX_MESSAGE_BYTES = 512 * 1024
 def _runtime(request: Request | WebSocket) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
-
-async def _with_actor(request: Request, work: Callable[[AsyncSession, Actor], Awaitable[Response]]) -> Response:
-    async with _runtime(request).database.transaction() as session:
-        return await work(session, await current_actor(request, session))
 
 
 def _body_route(method: str, suffix: str, summary: str, model: type[BaseModel] | None, response: type[BaseModel],
@@ -90,7 +86,7 @@ def _body_route(method: str, suffix: str, summary: str, model: type[BaseModel] |
             return json_response(await opening.opening_out(session, await opening_record.opening_of(session, lot_id)),
                                  status)
 
-        return await _with_actor(request, work)
+        return await with_actor(request, work)
 
     endpoint.__name__ = f"opening_{suffix.strip('/').replace('/', '_') or 'start'}"
     api.operation(method, f"/lots/{{lot_id}}/opening{suffix}", summary, request=model, response=response,
@@ -120,7 +116,7 @@ async def get_opening(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(await opening.get_opening(session, actor, lot_id))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/lots/{lot_id}/opening/keys", "Hand over the content key of one's own bid (bidder)",
@@ -137,7 +133,7 @@ async def hand_over_key(request: Request) -> Response:
                            code="envelope-wrong-content-key", failed_attempts=result.row.failed_attempts)
         return json_response(result)
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/lots/{lot_id}/opening/shares", "Hand over a decrypted key share (custodian)",
@@ -150,7 +146,7 @@ async def hand_over_share(request: Request) -> Response:
         return json_response(await opening_decryption.hand_over_key_share(session, actor, lot_id, data,
                                                                           blobs=_runtime(request).blobs))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("POST", "/lots/{lot_id}/opening/objections/{objection_id}/reply",
@@ -164,7 +160,7 @@ async def answer_objection(request: Request) -> Response:
         await opening_record.answer_opening_objection(session, actor, lot_id, objection_id, data)
         return json_response(await opening.opening_out(session, await opening_record.opening_of(session, lot_id)))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/lots/{lot_id}/opening/record", "The record's canonical bytes (what bidders sign)",
@@ -176,7 +172,7 @@ async def get_record(request: Request) -> Response:
         content = await opening_record.read_opening_record(session, actor, lot_id)
         return Response(content, media_type="application/json")
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/lots/{lot_id}/opening/bids/{bid_id}/envelope-head",
@@ -190,7 +186,7 @@ async def get_envelope_head(request: Request) -> Response:
                                                            blobs=_runtime(request).blobs)
         return Response(head, media_type="application/octet-stream")
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 @api.operation("GET", "/lots/{lot_id}/opening/key-record", "The lot's opening-key record (custodians' shares)",
@@ -201,7 +197,7 @@ async def get_key_record(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return JSONResponse(await opening_decryption.read_opening_key_record(session, actor, lot_id))
 
-    return await _with_actor(request, work)
+    return await with_actor(request, work)
 
 
 # --- the live channel ---------------------------------------------------------------------------------

@@ -32,17 +32,11 @@ from trading.schemas import (
 )
 from trading.states import PROCEDURES_BY_SEGMENT, ProjectStatus, Segment
 from web import routes_trading_documents, routes_trading_notices  # noqa: F401 - they declare on ``api``
-from web.api import QueryParam, json_response, path_int, query_int
-from web.trading_http import (
-    api,
-    parse_small_body,
-    query_enum,
-    query_text,
-    with_actor,
-    with_optional_actor,
-)
+from web.api import QueryParam, json_response, parse_body, path_int, query_int
+from web.auth import with_actor
+from web.trading_http import api, query_enum, query_text, with_optional_actor
 
-UPLOAD_PREFIXES: tuple[str, ...] = ("/projects/",)  # POST /projects/{id}/documents streams its body
+UPLOAD_PATHS: tuple[str, ...] = (r"/projects/\d+/documents",)  # streams its body with a limit of its own
 TAG = "projects"
 
 
@@ -62,7 +56,7 @@ async def project_out(session: AsyncSession, project: Project) -> ProjectOut:
 @api.operation("POST", "/projects", "Create a draft project (tenderer or agency)", request=ProjectCreate,
                response=ProjectOut, status=201, tag=TAG, errors=(403, 422))
 async def create_project(request: Request) -> Response:
-    data = await parse_small_body(request, ProjectCreate)
+    data = await parse_body(request, ProjectCreate)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
         project = await projects.create_project(session, actor, data)
@@ -116,7 +110,7 @@ async def get_project(request: Request) -> Response:
                response=LotOut, status=201, tag=TAG, errors=(403, 404, 409, 422))
 async def add_lot(request: Request) -> Response:
     project_id = path_int(request, "project_id")
-    data = await parse_small_body(request, LotCreate)
+    data = await parse_body(request, LotCreate)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(lot_out(await projects.add_lot(session, actor, project_id, data)), 201)
@@ -128,7 +122,7 @@ async def add_lot(request: Request) -> Response:
                response=LotOut, tag=TAG, errors=(403, 404, 409, 422))
 async def edit_lot(request: Request) -> Response:
     lot_id = path_int(request, "lot_id")
-    data = await parse_small_body(request, LotEdit)
+    data = await parse_body(request, LotEdit)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(lot_out(await projects.edit_lot(session, actor, lot_id, data)))
@@ -140,7 +134,7 @@ async def edit_lot(request: Request) -> Response:
                response=LotOut, tag=TAG, errors=(403, 404, 409, 422))
 async def cancel_lot(request: Request) -> Response:
     lot_id = path_int(request, "lot_id")
-    data = await parse_small_body(request, CancelLot)
+    data = await parse_body(request, CancelLot)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(lot_out(await projects.cancel_lot(session, actor, lot_id, data.reason)))
@@ -155,7 +149,7 @@ async def cancel_lot(request: Request) -> Response:
                request=PublishTender, response=NoticeOut, status=201, tag=TAG, errors=(403, 404, 409, 422))
 async def publish_tender(request: Request) -> Response:
     project_id = path_int(request, "project_id")
-    data = await parse_small_body(request, PublishTender)
+    data = await parse_body(request, PublishTender)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
         notice = await publication.publish_tender(session, actor, project_id, data)
@@ -168,7 +162,7 @@ async def publish_tender(request: Request) -> Response:
                request=ClarificationCreate, response=NoticeOut, status=201, tag=TAG, errors=(403, 404, 409, 422))
 async def publish_clarification(request: Request) -> Response:
     lot_id = path_int(request, "lot_id")
-    data = await parse_small_body(request, ClarificationCreate)
+    data = await parse_body(request, ClarificationCreate)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
         notice = await publication.publish_clarification(session, actor, lot_id, data)

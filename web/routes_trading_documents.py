@@ -22,8 +22,9 @@ from trading.notice_schemas import (
 )
 from trading.states import DocumentKind
 from web.api import QueryParam, json_response, parse_body, path_int
+from web.auth import with_actor
 from web.middleware import BodyTooLarge
-from web.trading_http import api, query_id, with_actor, with_optional_actor
+from web.trading_http import api, query_id, with_optional_actor
 
 TAG = "documents"
 

@@ -1,10 +1,5 @@
 """What the HTTP endpoints of projects, notices and documents share: one ``Api``, the
-actor (required or optional), query parsing and a size-bounded JSON body.
-
-The document upload streams under ``/projects/``, so that prefix is exempt from the global
-request limit; every JSON endpoint under it reads its body through
-:func:`parse_small_body`, which applies the same limit itself.
-"""
+optional actor of public reads, and query parsing."""
 
 from __future__ import annotations
 
@@ -22,18 +17,13 @@ from starlette.responses import Response
 from core.actors import Actor
 from core.clock import parse_rfc3339
 from core.errors import FieldError, InvalidInput
-from web.api import Api, parse_body
+from web.api import Api
 from web.auth import current_actor
-from web.middleware import BodyTooLarge
 
 api = Api()
 ModelT = TypeVar("ModelT", bound=BaseModel)
 E = TypeVar("E", bound=StrEnum)
 
-
-async def with_actor(request: Request, work: Callable[[AsyncSession, Actor], Awaitable[Response]]) -> Response:
-    async with request.app.state.runtime.database.transaction() as session:
-        return await work(session, await current_actor(request, session))
 
 
 async def with_optional_actor(request: Request,
@@ -42,21 +32,6 @@ async def with_optional_actor(request: Request,
     async with request.app.state.runtime.database.transaction() as session:
         actor = await current_actor(request, session) if "authorization" in request.headers else None
         return await work(session, actor)
-
-
-async def parse_small_body(request: Request, model: type[ModelT]) -> ModelT:
-    """``parse_body`` under the global request limit, for paths exempt from the middleware."""
-    limit = request.app.state.runtime.settings.max_request_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise BodyTooLarge(limit)
-    request._body = bytes(received)  # what Request.body() returns from now on
-    return await parse_body(request, model)
 
 
 def query_enum(request: Request, name: str, kind: type[E]) -> E | None:
