@@ -65,6 +65,13 @@ class BidderClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    @property
+    def token(self) -> str:
+        """The session token of the signed-in bidder (for the opening client and downloads)."""
+        if self._token is None:
+            raise RuntimeError("sign in first (bind_certificate or sign_in)")
+        return self._token
+
     # --- signing in -----------------------------------------------------------------------
 
     async def bind_certificate(self, username: str, password: str, credentials: BidderCredentials) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.actors import SYSTEM, Role
+from core.actors import SYSTEM, Actor, Role
 from core.blobs import BlobStore
 from core.uscc import make_uscc
 from expert_pool.demo_pool import load_demo_pool
@@ -76,12 +76,19 @@ async def seed_demo(session: AsyncSession, *, pool_size: int = DEMO_POOL_SIZE) -
     return {"users": users, "parties": parties_created, "experts": experts}
 
 
+async def demo_actor(session: AsyncSession, username: str) -> Actor:
+    """A demo user as the actor of a demo step."""
+    user = await session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        raise RuntimeError("the demo data is missing: run `bidhall seed` first")
+    return actor_for(user)
+
+
 async def seed_demo_tenders(session: AsyncSession, blobs: BlobStore, pki_dir: Path) -> tuple[dict[str, int], int]:
     """One project per segment at different stages (see ``web.demo_tenders``)."""
     from web.demo_tenders import seed_tenders
 
-    actors = {name: actor_for(await session.scalar(sa.select(User).where(User.username == name)))  # type: ignore[arg-type]
-              for name in ("tenderer", "agency", "bidder")}
+    actors = {name: await demo_actor(session, name) for name in ("tenderer", "agency", "bidder")}
     return await seed_tenders(session, tenderer=actors["tenderer"], agency=actors["agency"], bidder=actors["bidder"],
                               blobs=blobs, pki_dir=pki_dir, tenderer_party_id=actors["tenderer"].party_id)  # type: ignore[arg-type]
 

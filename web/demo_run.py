@@ -23,9 +23,8 @@ from expert_pool import draws, notifications
 from expert_pool.models import Draw, DrawCall, ExpertSpecialty
 from expert_pool.notify.simulator import SimulatedProvider
 from expert_pool.schemas import DrawRequest
-from identities.models import Party, User
-from identities.service import actor_for
-from web.demo import DEMO_PARTIES
+from identities.models import Party
+from web.demo import DEMO_PARTIES, demo_actor
 from web.demo_tender_run import run_tender_demo
 from web.runtime import Runtime
 
@@ -59,7 +58,7 @@ async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
 async def _draw_committee(runtime: Runtime, lot_code: str) -> dict[str, Any]:
     database = runtime.database
     async with database.transaction() as session:
-        staff, regulator = await _demo_actor(session, "staff"), await _demo_actor(session, "regulator")
+        staff, regulator = await demo_actor(session, "staff"), await demo_actor(session, "regulator")
         avoid = [p.uscc for p in await session.scalars(sa.select(Party).where(Party.uscc.in_(
             [uscc for _, uscc, _ in DEMO_PARTIES.values()])))]
         quotas = await _committee_quotas(session)
@@ -83,12 +82,6 @@ async def _draw_committee(runtime: Runtime, lot_code: str) -> dict[str, Any]:
         "verify_command": f"bidhall draw verify {draw.id}",
     }
 
-
-async def _demo_actor(session: AsyncSession, username: str):  # type: ignore[no-untyped-def]
-    user = await session.scalar(sa.select(User).where(User.username == username))
-    if user is None:
-        raise RuntimeError("the demo data is missing: run `bidhall seed` first")
-    return actor_for(user)
 
 
 async def _committee_quotas(session: AsyncSession) -> dict[str, int]:

@@ -29,15 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from ca_interop.demo_pki_set import refresh_demo_crls
-from core.actors import Actor
 from core.clock import rfc3339, travel, utcnow
 from core.settings import Settings
-from identities.models import User
-from identities.service import actor_for
 from trading import documents, projects, publication
 from trading import opening as opening_service
 from trading.bid_package import OpeningSheet, make_bid_package
@@ -47,7 +43,7 @@ from trading.schemas import LotCreate, ProjectCreate
 from trading.states import Procedure, Segment
 from web.bidder_client import BidderClient, BidderCredentials
 from web.bidder_client_opening import OpeningClient
-from web.demo import DEMO_PASSWORD
+from web.demo import DEMO_PASSWORD, demo_actor
 from web.demo_tenders import (
     DEMO_TENDER_DOCUMENTS,
     custodian_certificates,
@@ -139,16 +135,10 @@ async def run_tender_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
             "opening": opening}
 
 
-async def _actor(runtime: Runtime, username: str) -> Actor:
-    async with runtime.database.reader() as session:
-        user = await session.scalar(sa.select(User).where(User.username == username))
-    if user is None:
-        raise RuntimeError("the demo data is missing: run `bidhall seed` first")
-    return actor_for(user)
-
 
 async def _publish_tender(runtime: Runtime, pki: Path) -> tuple[int, int]:
-    agency, tenderer = await _actor(runtime, "agency"), await _actor(runtime, "tenderer")
+    async with runtime.database.reader() as session:
+        agency, tenderer = await demo_actor(session, "agency"), await demo_actor(session, "tenderer")
     lot_data = LotCreate(
         title="Flood wall, pumping station and drainage works", budget=Decimal("36500000.00"),
         ceiling_price=Decimal("35500000.00"), evaluation_method="comprehensive_scoring",
@@ -196,7 +186,7 @@ async def _bid(base_url: str, bidder: DemoBidder, lot: dict[str, Any], project_i
             raise RuntimeError(f"the receipt of {bidder.username} does not verify: {problems}")
         receipt_file = folder / "receipt.json"
         receipt_file.write_text(json.dumps(receipt, indent=2, ensure_ascii=False))
-        return {"bidder": bidder.username, "bid_id": bid["id"], "envelope": envelope, "token": client._token,
+        return {"bidder": bidder.username, "bid_id": bid["id"], "envelope": envelope, "token": client.token,
                 "receipt_file": str(receipt_file.relative_to(out))}
     finally:
         await client.aclose()
@@ -204,7 +194,7 @@ async def _bid(base_url: str, bidder: DemoBidder, lot: dict[str, Any], project_i
 
 async def _download_documents(client: BidderClient, project_id: int, folder: Path) -> None:
     """What the bidder obtains (and the platform records that it did)."""
-    auth = {"authorization": f"Bearer {client._token}"}
+    auth = {"authorization": f"Bearer {client.token}"}
     listed = await client.http.get(f"/projects/{project_id}/documents", headers=auth)
     for document in listed.raise_for_status().json():
         content = await client.http.get(f"/documents/{document['id']}/download", headers=auth)
@@ -213,7 +203,8 @@ async def _download_documents(client: BidderClient, project_id: int, folder: Pat
 
 async def _open(runtime: Runtime, base_url: str, lot: dict[str, Any], bidders: list[DemoBidder],
                 bids: list[dict[str, Any]], pki: Path, out: Path) -> dict[str, Any]:
-    staff = await _actor(runtime, "staff")
+    async with runtime.database.reader() as session:
+        staff = await demo_actor(session, "staff")
     refresh_demo_crls(pki)  # the CAs publish CRLs on schedule; the demo's clock has moved weeks
     async with runtime.database.transaction() as session:
         await opening_service.start_opening(session, staff, lot["id"], OpeningStart(window_minutes=30))
@@ -242,7 +233,7 @@ async def _sign_in(base_url: str, bidder: DemoBidder) -> str:
     client = BidderClient(base_url)
     try:
         await client.sign_in(bidder.credentials)
-        return client._token  # type: ignore[return-value]
+        return client.token
     finally:
         await client.aclose()
 
