@@ -20,6 +20,8 @@ MODEL_MODULES = (
     "trading.bid_models",
     "trading.opening_models",
     "trading.award_models",
+    "evaluation.models",
+    "evaluation.channel_models",
 )
 
 

@@ -20,6 +20,7 @@ from web import (
     routes_bids,
     routes_ca,
     routes_certificate_login,
+    routes_evaluation,
     routes_experts,
     routes_health,
     routes_identities,
@@ -36,20 +37,22 @@ from web.runtime import Runtime
 
 VERSION = "0.1.0"
 TRADING_ROUTES = (routes_trading, routes_bids, routes_opening, routes_award)
-UPLOAD_PATHS = ("/experts/import", *(pattern for module in TRADING_ROUTES for pattern in module.UPLOAD_PATHS))
+EVALUATION_ROUTES = (routes_evaluation,)
+UPLOAD_PATHS = ("/experts/import", *(pattern for module in (*TRADING_ROUTES, *EVALUATION_ROUTES)
+                                      for pattern in module.UPLOAD_PATHS))
 
 
 def all_operations() -> Api:
     combined = Api()
     for module in (routes_health, routes_identities, routes_certificate_login, routes_ledger, routes_ca,
-                   routes_experts, routes_notify, *TRADING_ROUTES):
+                   routes_experts, routes_notify, *TRADING_ROUTES, *EVALUATION_ROUTES):
         combined.operations.extend(module.api.operations)
     return combined
 
 
 def websocket_routes() -> list[WebSocketRoute]:
     """The live channels (openings, later evaluation sessions and the regulators' feed)."""
-    return [route for module in TRADING_ROUTES for route in getattr(module, "WEBSOCKET_ROUTES", [])]
+    return [route for module in (*TRADING_ROUTES, *EVALUATION_ROUTES) for route in getattr(module, "WEBSOCKET_ROUTES", [])]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:

@@ -20,6 +20,7 @@ from ca_interop.tsa_config import load_timestamp_authority
 from core.blobs import BlobStore
 from core.database import Database
 from core.settings import Settings
+from evaluation import replay as evaluation_replay
 from expert_pool import draws as expert_draws
 from expert_pool import events as expert_events
 from expert_pool.notify.base import NotificationProvider
@@ -41,6 +42,7 @@ def build_registry() -> StreamRegistry:
     bid_events.register(registry)
     opening_events.register(registry)
     award_events.register(registry)
+    evaluation_replay.register(registry)
     return registry
 
 

@@ -48,6 +48,7 @@ from identities.schemas import (
 from identities.trust_schemas import StatusChange, TrustedCACreate
 from identities.trust_states import CAStatus
 from supervision.ledger.models import LedgerEntry
+from tests.evaluation import walk_evaluation
 from tests.expert_pool.factories import admitted_expert, expert_data
 from tests.factories import PASSWORD, actor_of, make_party, make_user, new_uscc
 from tests.trading import walk_award, walk_bids, walk_opening, walk_projects
@@ -240,7 +241,7 @@ async def _revoke_own(session: AsyncSession, actor: Actor) -> Any:
 
 
 # Each trading concern keeps its entries beside its tests.
-for _walk in (walk_projects, walk_bids, walk_opening, walk_award):
+for _walk in (walk_projects, walk_bids, walk_opening, walk_award, walk_evaluation):
     CALLS.update(_walk.CALLS)
 
 
