@@ -151,17 +151,23 @@ def refresh_demo_crls(directory: Path) -> list[str]:
     the PKI was made (valid seven days). The SM2 CA's CRL is left as it is: no demo
     bidder holds an SM2 certificate. Returns the URLs refreshed.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
     manifest = json.loads((directory / "manifest.json").read_text())
     refreshed = []
     for algorithm in ("rsa", "ecdsa"):
-        facts = manifest["cas"][algorithm]
-        ca = DemoCA(name=facts["name"], algorithm=algorithm,
-                    key=load_pem_private_key((directory / f"ca/{algorithm}/ca.key").read_bytes(), None),  # type: ignore[arg-type]
-                    cert=x509.load_pem_x509_certificate((directory / facts["certificate"]).read_bytes()),
-                    base_url=facts["crl_url"].rsplit("/", 1)[0])
-        _write(crl_mirror_path(directory / "crl", facts["crl_url"]), ca.crl_der())
-        refreshed.append(facts["crl_url"])
+        url = manifest["cas"][algorithm]["crl_url"]
+        _write(crl_mirror_path(directory / "crl", url), load_demo_ca(directory, algorithm).crl_der())
+        refreshed.append(url)
     return refreshed
+
+
+def load_demo_ca(directory: Path, algorithm: str) -> DemoCA:
+    """The demo's RSA or ECDSA CA as written by :func:`write_demo_pki`, able to issue again
+    (the demo enrols the drawn experts with certificates of their own)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    facts = json.loads((directory / "manifest.json").read_text())["cas"][algorithm]
+    return DemoCA(name=facts["name"], algorithm=algorithm,
+                  key=load_pem_private_key((directory / f"ca/{algorithm}/ca.key").read_bytes(), None),  # type: ignore[arg-type]
+                  cert=x509.load_pem_x509_certificate((directory / facts["certificate"]).read_bytes()),
+                  base_url=facts["crl_url"].rsplit("/", 1)[0])

@@ -16,6 +16,9 @@ In short:
   already called in this draw (for any specialty, whatever they answered) is passed over. A
   specialty stops being called once its quota of acceptances is reached; a decline or no answer
   is followed by the next expert of the same order ("replacements continue the sequence").
+* An accepted expert may later leave the committee (a conflict found at the evaluation): the
+  call's answer becomes ``recused``, which frees the slot like a decline, and the sequence
+  continues with the next expert of the same order.
 * After the draw the seed is revealed; ``verify_draw`` replays the logged calls and says
   whether every call was the one the seed gives, pointing at the first one that was not.
 """
@@ -42,6 +45,7 @@ __all__ = [
     "DrawError",
     "DrawLog",
     "DrawMismatch",
+    "INVITATION_ANSWERS",
     "Snapshot",
     "SpecialtyOrder",
     "VerifyResult",
@@ -467,6 +471,13 @@ class Answer(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     NO_ANSWER = "no_answer"
+    # An accepted call later withdrawn (the expert recused at the evaluation). Never an answer
+    # to an invitation: only ``Draw.recuse`` turns an acceptance into it.
+    RECUSED = "recused"
+
+
+# What an expert may answer an invitation; ``recused`` only ever follows ``accepted``.
+INVITATION_ANSWERS = frozenset({Answer.ACCEPTED, Answer.DECLINED, Answer.NO_ANSWER})
 
 
 @dataclass(frozen=True)
@@ -549,8 +560,16 @@ class Draw:
     * ``call(code)``: call that expert now (answer awaited); refused once the accepted plus
       awaited calls of ``code`` reach its quota.
     * ``answer(expert_id, answer)``: record the answer of an awaited call.
+    * ``recuse(expert_id)``: an accepted expert leaves; the slot reopens and the next call of
+      that specialty is the next expert of the same order.
     * ``record(code, expert_id, answer)``: replay one logged call, raising ``DrawMismatch`` if
-      it is not the call the seed gives.
+      it is not the call the seed gives. The answer is the call's final one: ``recused``
+      replays as accepted then recused.
+
+    The state after a log is a function of the calls in order and their final answers only,
+    not of when the answers arrived: the experts called depend on nobody's answer, and the
+    counts of accepted and awaited calls are counts of final answers. So replaying a stored
+    log gives exactly the state the live draw had.
     """
 
     def __init__(self, seed: bytes, snapshot: SnapshotLike, quotas: Mapping[str, int]) -> None:
@@ -642,6 +661,8 @@ class Draw:
             raise DrawError(f"no awaited call to expert {expert_id!r}")
         call = self._calls[index]
         answer = Answer(answer)
+        if answer is Answer.RECUSED:
+            raise DrawError(f"expert {expert_id!r} has not accepted: only an accepted call can be recused")
         self._pending[call.specialty] -= 1
         if answer is Answer.ACCEPTED:
             self._accepted[call.specialty] += 1
@@ -658,8 +679,23 @@ class Draw:
                 why = f"{expert_id} is not next in the order"
             raise DrawMismatch(f"for {code} the seed gives {expected}; {why}", expected=(code, expected))
         self._append(DrawCall(code, expert_id, None))
-        if answer is not None:
+        if answer is None:
+            return
+        answer = Answer(answer)
+        if answer is Answer.RECUSED:
+            self.answer(expert_id, Answer.ACCEPTED)
+            self.recuse(expert_id)
+        else:
             self.answer(expert_id, answer)
+
+    def recuse(self, expert_id: str) -> None:
+        """An accepted expert leaves: their slot reopens (they are never called again)."""
+        index = self._called.get(expert_id)
+        if index is None or self._calls[index].answer is not Answer.ACCEPTED:
+            raise DrawError(f"expert {expert_id!r} has no accepted call in this draw to recuse")
+        call = self._calls[index]
+        self._accepted[call.specialty] -= 1
+        self._calls[index] = DrawCall(call.specialty, expert_id, Answer.RECUSED)
 
     def _append(self, call: DrawCall) -> None:
         self._called[call.expert_id] = len(self._calls)
@@ -718,7 +754,8 @@ def verify_draw(
     """Replay a draw from its revealed seed and logged calls.
 
     ``calls`` are in the order they were made, each ``(specialty, expert_id, answer)`` (a
-    ``DrawCall``, a tuple, or a mapping with those keys; answer ``None`` = still awaited).
+    ``DrawCall``, a tuple, or a mapping with those keys; answer ``None`` = still awaited; the
+    answer is the call's final one, ``recused`` for an acceptance later withdrawn).
     Checks that the seed and the snapshot match their commitments, then that each call is the
     next expert of its specialty's order not already called in the draw, and that no call was
     placed once a specialty's accepted plus awaited calls had reached its quota.

@@ -6,6 +6,11 @@ function of both. While the draw is sealed, each call is recorded only as a salt
 commitment to the expert's code; the reveal entry publishes the seed, the snapshot (public
 expert codes, no names) and every salt, so anyone can re-run the draw from the ledger
 alone (`bidhall draw verify DRAW_ID`). Centre staff see counts and commitments, never who.
+
+A draw is "filled" or "unfillable" when it is over; a recusal at the evaluation
+(:mod:`expert_pool.committee`) sends it back to "calling" for a replacement. Whoever needs
+to know when a committee is complete again registers with :func:`on_committee_change`: the
+evaluation domain sits above this one and is never imported from here.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +44,9 @@ CALL_ANSWERED = "expert_pool.call_answered"
 DRAW_FINISHED = "expert_pool.draw_finished"
 DRAW_REVEALED = "expert_pool.draw_revealed"
 DRAWN_LIST_READ = "expert_pool.drawn_list_read"
+EXPERT_RECUSED = "expert_pool.expert_recused"
+COMMITTEE_REVEALED = "expert_pool.committee_revealed_to_session"
+OVER = ("filled", "unfillable")
 
 REQUESTERS = frozenset({Role.CENTER_STAFF})
 OVERSIGHT = frozenset({Role.REGULATOR, Role.AUDITOR})
@@ -114,13 +123,17 @@ async def call_next(session: AsyncSession, actor: Actor, draw_id: int) -> DrawCa
 
 async def record_answer(session: AsyncSession, actor: Actor, call_id: int, answer: str) -> DrawCall:
     """An expert's answer (from the provider callback, an SMS reply or a timeout)."""
+    if answer not in algorithm.INVITATION_ANSWERS:
+        expected = ", ".join(sorted(algorithm.INVITATION_ANSWERS))
+        raise InvalidInput(f"an invitation is answered {expected}, not {answer!r}",
+                           [FieldError("$.answer", f"one of {expected}")])
     answer = algorithm.Answer(answer).value
     call = await session.scalar(sa.select(DrawCall).where(DrawCall.id == call_id).with_for_update())
     if call is None:
         raise NotFound(f"call {call_id} does not exist")
     if call.answer is not None:
-        if call.answer == answer:
-            return call  # a repeated callback changes nothing
+        if call.answer == answer or (call.answer == "recused" and answer == "accepted"):
+            return call  # a repeated callback (even after a recusal) changes nothing
         raise Conflict(f"call {call_id} was already answered {call.answer}")
     call.answer, call.answered_at = answer, utcnow()
     await session.flush()
@@ -187,13 +200,22 @@ async def verify_from_ledger(session: AsyncSession, draw_id: int) -> DrawVerific
     entries = [json.loads(leaf) for leaf in (await session.scalars(
         sa.select(LedgerEntry.leaf).where(LedgerEntry.stream == draw_stream(draw_id)).order_by(LedgerEntry.seq)))]
     committed = next((e["payload"] for e in entries if e["type"] == DRAW_COMMITTED), None)
-    revealed = next((e["payload"] for e in entries if e["type"] == DRAW_REVEALED), None)
+    # A draw refilled after a recusal is revealed again; the latest reveal covers every call.
+    revealed = next((e["payload"] for e in reversed(entries) if e["type"] == DRAW_REVEALED), None)
     if committed is None:
         return DrawVerification(False, f"the ledger holds no draw {draw_id}")
     if revealed is None:
         return DrawVerification(False, f"draw {draw_id} is not revealed yet: its seed is still secret")
     called = [e["payload"] for e in entries if e["type"] == EXPERT_CALLED]
-    answers = {e["payload"]["position"]: e["payload"]["answer"] for e in entries if e["type"] == CALL_ANSWERED}
+    answers: dict[int, str] = {}
+    for entry in entries:
+        if entry["type"] == CALL_ANSWERED:
+            answers[entry["payload"]["position"]] = entry["payload"]["answer"]
+        elif entry["type"] == EXPERT_RECUSED:
+            position = entry["payload"]["position"]
+            if answers.get(position) != "accepted":
+                return DrawVerification(False, f"call {position}: recorded as recused without having been accepted")
+            answers[position] = "recused"
     published = {call["position"]: call for call in revealed["calls"]}
     log = []
     for entry in called:
@@ -251,6 +273,28 @@ async def _finish_if_over(session: AsyncSession, actor: Actor, draw: Draw, live:
         return
     await append(session, stream=draw_stream(draw.id), event_type=DRAW_FINISHED, actor=actor,
                  payload={"status": draw.status, "remaining": live.remaining()})
+    for hook in tuple(_committee_hooks):
+        await hook(session, actor, draw.id, draw.status)  # type: ignore[arg-type]
+
+
+# --- who must know when a committee is complete (again) -----------------------------------
+
+CommitteeHook = Callable[[AsyncSession, Actor, int, str], Awaitable[None]]
+_committee_hooks: list[CommitteeHook] = []
+
+
+def on_committee_change(hook: CommitteeHook) -> None:
+    """Call ``await hook(session, actor, draw_id, status)`` inside the transaction whenever a
+    draw becomes "filled" or "unfillable", the first time and after every replacement. The
+    composition root registers the evaluation domain's handler; a hook that raises rolls the
+    change back with everything else in the transaction."""
+    if hook not in _committee_hooks:
+        _committee_hooks.append(hook)
+
+
+def clear_hooks() -> None:
+    """Forget every registered hook (tests, and a composition root built twice)."""
+    _committee_hooks.clear()
 
 
 # --- replay (stream draw:<id>) ------------------------------------------------------------
@@ -270,6 +314,10 @@ def apply_draw(state: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str,
     if kind == CALL_ANSWERED:
         key = str(payload["position"])
         return {**state, "calls": {**state["calls"], key: {**state["calls"][key], "answer": payload["answer"]}}}
+    if kind == EXPERT_RECUSED:
+        key = str(payload["position"])
+        return {**state, "status": "calling",
+                "calls": {**state["calls"], key: {**state["calls"][key], "answer": "recused"}}}
     if kind == DRAW_FINISHED:
         return {**state, "status": payload["status"]}
     if kind == DRAW_REVEALED:
