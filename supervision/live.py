@@ -28,10 +28,11 @@ it, is the ``visible`` function the domain passes in.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -59,6 +60,11 @@ class _Wakeups:
 
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._generations: dict[str, int] = {}
+
+    def generation(self, stream: str) -> int:
+        """How many wake-ups ``stream`` has had in this process (see :class:`_SharedTail`)."""
+        return self._generations.get(stream, 0)
 
     def waiter(self, stream: str) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -73,6 +79,7 @@ class _Wakeups:
                 del self._waiters[stream]
 
     def wake(self, stream: str) -> None:
+        self._generations[stream] = self._generations.get(stream, 0) + 1
         for future in self._waiters.pop(stream, set()):
             if not future.done():
                 future.get_loop().call_soon_threadsafe(_resolve, future)
@@ -172,6 +179,82 @@ async def read_entries(database: Database, stream: str, from_seq: int, *, limit:
     return [json.loads(leaf) for leaf in rows]
 
 
+class _SharedTail:
+    """The latest entries of one stream, shared by this process's followers of it.
+
+    Without it, one wake-up makes every follower of the stream run the same query; a
+    session of ten people would query ten times per message. Here the first follower to
+    look after a wake-up reads the new entries and keeps them; the others take them from
+    memory. A read is reused only if it *began* after the wake-up the follower is
+    answering (wake-ups come after commit, so such a read saw the entry); a follower whose
+    wait timed out (an appender that does not announce) always queries.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.start = -1  # every entry of the stream with start <= seq < end is in ``entries``
+        self.end = -1
+        self.read_generation = -1
+        self.lock = asyncio.Lock()
+        self.followers = 0
+
+    async def read(self, database: Database, stream: str, position: int, generation: int, *,
+                   force: bool) -> list[Entry]:
+        async with self.lock:
+            if self.start < 0 or position < self.start:  # first reader, or one catching up from far back
+                entries = await read_entries(database, stream, position)
+                if self.start < 0 or not self.entries:
+                    self._reset(position, entries)
+                return entries
+            if force or self.read_generation < generation:
+                await self._read_more(database, stream)
+            index = bisect.bisect_left(self.entries, position, key=_seq)
+            return self.entries[index:index + BATCH]
+
+    def _reset(self, position: int, entries: list[Entry]) -> None:
+        self.entries = list(entries)
+        self.start = position
+        self.end = int(entries[-1]["seq"]) + 1 if entries else position
+        if len(entries) == BATCH:  # there may be more: the next reader queries again
+            self.read_generation = -1
+
+    async def _read_more(self, database: Database, stream: str) -> None:
+        began = WAKEUPS.generation(stream)
+        new = await read_entries(database, stream, self.end)
+        if new:
+            self.entries.extend(new)
+            self.end = int(new[-1]["seq"]) + 1
+        self.read_generation = began if len(new) < BATCH else -1
+        if len(self.entries) > TAIL_KEPT:
+            del self.entries[:len(self.entries) - TAIL_KEPT]
+            self.start = int(self.entries[0]["seq"])
+
+
+def _seq(entry: Entry) -> int:
+    return int(entry["seq"])
+
+
+TAIL_KEPT: Final = 2 * BATCH
+"""Entries kept per followed stream; a follower further behind reads the ledger itself."""
+_TAILS: dict[tuple[int, int, str], _SharedTail] = {}
+
+
+@contextlib.contextmanager
+def _shared_tail(database: Database, stream: str) -> Iterator[_SharedTail]:
+    # Per event loop too: the tail's lock belongs to the loop that uses it.
+    key = (id(database), id(asyncio.get_running_loop()), stream)
+    tail = _TAILS.get(key)
+    if tail is None:
+        tail = _TAILS[key] = _SharedTail()
+    tail.followers += 1
+    try:
+        yield tail
+    finally:
+        tail.followers -= 1
+        if tail.followers == 0 and _TAILS.get(key) is tail:
+            del _TAILS[key]
+
+
 async def follow(
     database: Database,
     stream: str,
@@ -188,17 +271,22 @@ async def follow(
     """
     await LISTENER.ensure(database)
     position = max(0, from_seq)
-    while True:
-        waiter = WAKEUPS.waiter(stream)
-        try:
-            entries = await read_entries(database, stream, position)
-            for entry in entries:
-                position = int(entry["seq"]) + 1
-                shown = entry if visible is None else visible(entry)
-                if shown is not None:
-                    yield shown
-            if len(entries) < BATCH:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(waiter), poll_interval)
-        finally:
-            WAKEUPS.discard(stream, waiter)
+    force = True  # the first read always looks at the ledger
+    with _shared_tail(database, stream) as tail:
+        while True:
+            waiter = WAKEUPS.waiter(stream)
+            try:
+                entries = await tail.read(database, stream, position, WAKEUPS.generation(stream), force=force)
+                force = False
+                for entry in entries:
+                    position = int(entry["seq"]) + 1
+                    shown = entry if visible is None else visible(entry)
+                    if shown is not None:
+                        yield shown
+                if len(entries) < BATCH:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(waiter), poll_interval)
+                    except asyncio.TimeoutError:
+                        force = True  # nobody woke us: look at the ledger ourselves
+            finally:
+                WAKEUPS.discard(stream, waiter)

@@ -126,3 +126,27 @@ async def test_another_process_wakes_followers_by_notify(postgres_database: Data
     assert time.monotonic() - started < 20  # far below the 120 s poll: woken by NOTIFY
     await feed.aclose()
     await live.stop_listening()
+
+
+async def test_followers_of_one_stream_share_one_read_per_wake_up(database: Database, monkeypatch) -> None:
+    await _append(database, 0)
+    reads: list[int] = []
+    real_read = live.read_entries
+
+    async def counting_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return await real_read(*args, **kwargs)
+
+    monkeypatch.setattr(live, "read_entries", counting_read)
+    feeds = [live.follow(database, STREAM, 0, poll_interval=60) for _ in range(10)]
+    for feed in feeds:
+        assert [e["payload"]["n"] for e in await _take(feed, 1)] == [0]
+    reads.clear()
+    pending = [asyncio.ensure_future(_take(feed, 1)) for feed in feeds]
+    await asyncio.sleep(0.05)
+    await _append(database, 1)
+    for result in await asyncio.gather(*pending):
+        assert [e["payload"]["n"] for e in result] == [1]
+    assert len(reads) == 1, "one wake-up, ten followers: the new entry is read once"
+    for feed in feeds:
+        await feed.aclose()
