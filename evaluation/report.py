@@ -34,10 +34,16 @@ from docx.document import Document
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_BREAK
 from docx.oxml.ns import qn
+from docx.shared import Mm
 from docx.table import Table
 
 from core.clock import ensure_utc, to_shanghai
-from evaluation.report_content import ReportBidder, ReportContent, ReportDissent, ReportMember
+from evaluation.report_content import (
+    ReportBidder,
+    ReportContent,
+    ReportDissent,
+    ReportMember,
+)
 
 DISSENT_STYLE = "Dissent"
 """Paragraph style of the attached dissent: lets :func:`attached_dissent` find it again."""
@@ -271,7 +277,11 @@ def _signature_page(document: Document, content: ReportContent) -> None:
 
 
 def _prepare(document: Document, content: ReportContent) -> None:
-    """Fonts that show Chinese, the dissent style, and core properties fixed by the content."""
+    """A4 with narrow margins (the score tables are wide), fonts that show Chinese, the
+    dissent style, and core properties fixed by the content."""
+    page = document.sections[0]
+    page.page_width, page.page_height = Mm(210), Mm(297)
+    page.left_margin = page.right_margin = page.top_margin = page.bottom_margin = Mm(18)
     normal = document.styles["Normal"]
     normal.font.name = "SimSun"
     normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), "SimSun")

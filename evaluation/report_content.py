@@ -40,7 +40,11 @@ class ReportBidder:
 
 @dataclass(frozen=True)
 class ReportMember:
-    """One committee seat; ``note`` tells a recusal or replacement in words."""
+    """One committee seat; ``note`` tells a recusal or replacement in words.
+
+    A note beginning with "recused" marks a member who left the committee: the report lists
+    them among the members and replacements but not on its signature page.
+    """
 
     seat: int
     name: str
