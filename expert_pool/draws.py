@@ -220,7 +220,10 @@ async def verify_from_ledger(session: AsyncSession, draw_id: int) -> DrawVerific
     log = []
     for entry in called:
         shown = published.get(entry["position"])
-        if shown is None or call_commitment(shown["salt"], shown["expert"]) != entry["expert_commitment"]:
+        if shown is None:
+            return DrawVerification(False, f"call {entry['position']} was made after the latest reveal "
+                                           "(a replacement): the draw must be revealed again")
+        if call_commitment(shown["salt"], shown["expert"]) != entry["expert_commitment"]:
             return DrawVerification(False, f"call {entry['position']}: the revealed expert does not match "
                                            "the commitment recorded when the call was made")
         log.append((entry["specialty"], shown["expert"], answers.get(entry["position"])))

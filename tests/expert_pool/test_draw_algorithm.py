@@ -49,6 +49,8 @@ EXAMPLE_LOG = [
     ("C02", "E007", "no_answer"),
     ("C02", "E006", "accepted"),
 ]
+# E003 accepted, then recused at the evaluation; E005 is the next of the A04 order
+RECUSED_LOG = EXAMPLE_LOG[:1] + [("A04", "E003", "recused")] + EXAMPLE_LOG[2:] + [("A04", "E005", "accepted")]
 
 
 def seed_for(label: object) -> bytes:
@@ -353,6 +355,116 @@ def test_exhausted_specialty():
     assert sorted(call.expert_id for call in log) == ["E1", "E2", "E3"]
 
 
+# ----------------------------------------------------------------------------- recusals
+
+
+def test_a_recused_expert_is_replaced_by_the_next_of_the_same_order():
+    draw = Draw(EXAMPLE_SEED, EXAMPLE_POOL, EXAMPLE_QUOTAS)
+    for code, expert, answer in EXAMPLE_LOG:
+        assert draw.call(code) == expert
+        draw.answer(expert, answer)
+    assert draw.complete
+    draw.recuse("E003")
+    assert not draw.complete and draw.remaining() == {"A04": 1, "C02": 0}
+    assert draw.open_slots("A04") == 1 and draw.peek("A04") == "E005"
+    assert draw.call("A04") == "E005"
+    draw.answer("E005", "accepted")
+    assert draw.complete
+    assert draw.accepted() == {"A04": ["E002", "E005"], "C02": ["E006"]}
+    assert draw.log.accepted() == {"A04": ["E002", "E005"], "C02": ["E006"]}
+    assert [(c.specialty, c.expert_id, c.answer.value) for c in draw.log] == RECUSED_LOG
+    result = verify(EXAMPLE_SEED, EXAMPLE_POOL, EXAMPLE_QUOTAS, draw.log)
+    assert result.ok and result.complete, result.detail
+    assert result.accepted == {"A04": ["E002", "E005"], "C02": ["E006"]}
+
+
+def test_only_an_accepted_call_can_be_recused():
+    draw = Draw(EXAMPLE_SEED, EXAMPLE_POOL, EXAMPLE_QUOTAS)
+    draw.call("A04")  # E004, awaited
+    with pytest.raises(DrawError, match="no accepted call"):
+        draw.recuse("E004")
+    with pytest.raises(DrawError, match="only an accepted call can be recused"):
+        draw.answer("E004", "recused")
+    draw.answer("E004", "declined")
+    with pytest.raises(DrawError, match="no accepted call"):
+        draw.recuse("E004")
+    with pytest.raises(DrawError, match="no accepted call"):
+        draw.recuse("E999")
+    draw.answer(draw.call("A04"), "accepted")  # E003
+    draw.recuse("E003")
+    with pytest.raises(DrawError, match="no accepted call"):
+        draw.recuse("E003")  # twice
+    assert draw.remaining() == {"A04": 2, "C02": 1}
+    assert draw.peek("C02") == "E007"  # a recused expert is never called again, for any specialty
+
+
+def test_recusal_until_the_order_runs_out_is_exhaustion():
+    pool = {"A04": ["E1", "E2"]}
+    draw = Draw(seed_for("recusal exhausted"), pool, {"A04": 1})
+    for _ in range(2):
+        draw.answer(draw.call("A04"), "accepted")
+        draw.recuse(draw.accepted()["A04"][0])
+    assert draw.exhausted("A04") and not draw.complete
+    result = verify(draw.seed, pool, {"A04": 1}, draw.log)
+    assert result.ok and not result.complete and "exhausted" in result.detail
+
+
+def _replayed(seed, snapshot, quotas, log):
+    replay = Draw(seed, snapshot, quotas)
+    for call in log:
+        replay.record(call.specialty, call.expert_id, call.answer)
+    return replay
+
+
+def _state(draw):
+    return ({code: (draw.peek(code), draw.open_slots(code), draw.exhausted(code)) for code in draw.quotas},
+            draw.remaining(), draw.accepted(), draw.complete)
+
+
+def test_replaying_final_answers_gives_the_live_state_whatever_the_timing():
+    """A live draw with parallel calls, answers arriving in any order, and recusals at any
+    time: after every event, replaying the log (in call order, with the answers known by then)
+    gives the live state, the log verifies, and the published reference agrees."""
+    ref = reference_namespace()
+    rng = random.Random(23)
+    recusals = 0
+    for n in range(40):
+        pool = random_pool(rng, size=rng.randint(4, 30))
+        quotas = {code: rng.randint(1, 3) for code in pool}
+        try:
+            snapshot = Snapshot(pool)
+            check_quotas(snapshot, quotas)
+        except DrawError:
+            continue
+        seed = seed_for(("live", n))
+        live = Draw(seed, snapshot, quotas)
+        for _ in range(200):
+            awaited = [c.expert_id for c in live.log if c.answer is None]
+            accepted = [c.expert_id for c in live.log if c.answer is Answer.ACCEPTED]
+            callable_codes = [c for c in quotas if live.open_slots(c) > 0 and live.peek(c) is not None]
+            moves = (["call"] * bool(callable_codes) + ["answer"] * bool(awaited)
+                     + ["recuse"] * bool(accepted and rng.random() < 0.3))
+            if not moves:
+                break
+            move = rng.choice(moves)
+            if move == "call":
+                live.call(rng.choice(callable_codes))
+            elif move == "answer":
+                live.answer(rng.choice(awaited), rng.choice(["accepted", "accepted", "declined", "no_answer"]))
+            else:
+                live.recuse(rng.choice(accepted))
+                recusals += 1
+            assert _state(_replayed(seed, snapshot, quotas, live.log)) == _state(live)
+        result = verify(seed, snapshot, quotas, live.log)
+        assert result.ok, result.detail
+        assert result.accepted == live.accepted()
+        records = [(c.specialty, c.expert_id, c.answer and c.answer.value) for c in live.log]
+        assert ref["first_wrong_call"](seed, pool, quotas, records) is None
+        experts = [c.expert_id for c in live.log]
+        assert len(experts) == len(set(experts))
+    assert recusals > 20
+
+
 # ----------------------------------------------------------------------------- quotas
 
 
@@ -418,6 +530,11 @@ FORGERIES = [
     ("specialty not drawn", [("B01", "E001", "accepted")], 0, ("B01", None)),
     ("declined hidden: replacement without the decline",
      [("A04", "E003", "accepted"), ("A04", "E002", "accepted")], 0, ("A04", "E004")),
+    ("replacement of a recusal skips the seed's next", RECUSED_LOG[:5] + [("A04", "E001", "accepted")],
+     5, ("A04", "E005")),
+    ("recused expert called back", RECUSED_LOG[:5] + [("A04", "E003", "accepted")], 5, ("A04", "E005")),
+    ("replacement without the recusal", EXAMPLE_LOG + [("A04", "E005", "accepted")], 5, ("A04", None)),
+    ("a second replacement for one recusal", RECUSED_LOG + [("A04", "E001", "accepted")], 6, ("A04", None)),
 ]
 
 
@@ -502,6 +619,7 @@ def test_reference_implementation_agrees_with_the_module():
     assert ref["seed_commitment"](EXAMPLE_SEED) == EXAMPLE_SEED_COMMITMENT
     assert ref["snapshot_commitment"](EXAMPLE_POOL) == EXAMPLE_SNAPSHOT_COMMITMENT
     assert ref["first_wrong_call"](EXAMPLE_SEED, EXAMPLE_POOL, EXAMPLE_QUOTAS, EXAMPLE_LOG) is None
+    assert ref["first_wrong_call"](EXAMPLE_SEED, EXAMPLE_POOL, EXAMPLE_QUOTAS, RECUSED_LOG) is None
     for name, log, index, _ in FORGERIES:
         assert ref["first_wrong_call"](EXAMPLE_SEED, EXAMPLE_POOL, EXAMPLE_QUOTAS, log) == index, name
 
@@ -535,6 +653,15 @@ def test_reference_implementation_agrees_with_the_module():
             mutations.append(log[:i] + [(code, expert, flipped)] + log[i + 1:])  # change an answer
             other = rng.choice([e for ids in pool.values() for e in ids])
             mutations.append(log[:i] + [(code, other, answer)] + log[i + 1:])  # change an expert
+            if answer == "accepted":  # a recusal, then the replacement the seed gives or another
+                recused = log[:i] + [(code, expert, "recused")] + log[i + 1:]
+                replay = Draw(seed, snapshot, quotas)
+                for call in recused:
+                    replay.record(*call)
+                due = replay.peek(code)
+                if due is not None:
+                    mutations.append(recused + [(code, due, "accepted")])
+                mutations.append(recused + [(code, other, "accepted")])
         for calls in mutations:
             module = verify(seed, snapshot, quotas, calls)
             assert ref["first_wrong_call"](seed, pool, quotas, calls) == module.first_mismatch, (calls, module)
