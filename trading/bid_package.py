@@ -43,11 +43,15 @@ MAX_PRICE: Final = Decimal("9999999999999999.99")  # what Numeric(18, 2) holds
 
 # Items of the opening sheet by segment: (name, kind, required). Kinds: "days" (a whole
 # number of days, 1..36500), "text" (up to MAX_TEXT characters).
+# The price in words and the priced lines are optional: the evaluation corrects the total
+# from them (words beat figures, unit price beats total; ``evaluation.methods.correct_price``).
+PRICE_ITEMS: Final = (("total_price_words", "text", False), ("price_items", "price_lines", False))
+MAX_PRICE_LINES: Final = 500
 SEGMENT_ITEMS: Final[dict[str, tuple[tuple[str, str, bool], ...]]] = {
     "construction": (("duration_days", "days", True), ("quality", "text", True),
-                     ("project_manager", "text", True), ("validity_days", "days", True)),
+                     ("project_manager", "text", True), ("validity_days", "days", True), *PRICE_ITEMS),
     "government_procurement": (("delivery_days", "days", True), ("warranty_months", "days", False),
-                               ("validity_days", "days", True)),
+                               ("validity_days", "days", True), *PRICE_ITEMS),
     "land_mining": (("payment_days", "days", False), ("validity_days", "days", False)),
     "state_property": (("payment_days", "days", False), ("validity_days", "days", False)),
 }
@@ -153,6 +157,33 @@ def _price(value: Any) -> Decimal:
     return price.quantize(Decimal("0.01"))
 
 
+def _check_price_lines(lines: Any) -> None:
+    """Priced lines: ``[{"name", "quantity", "unit_price", "total"}]``, amounts as decimal text."""
+    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_PRICE_LINES:
+        raise BidPackageError(f"{SHEET_NAME}: item price_items must be a list of 1 to {MAX_PRICE_LINES} lines")
+    for number, line in enumerate(lines, start=1):
+        if not isinstance(line, dict) or set(line) != {"name", "quantity", "unit_price", "total"}:
+            raise BidPackageError(f"{SHEET_NAME}: price_items line {number} must have exactly name, quantity, "
+                                  "unit_price and total")
+        if not isinstance(line["name"], str) or not line["name"].strip() or len(line["name"]) > MAX_TEXT:
+            raise BidPackageError(f"{SHEET_NAME}: price_items line {number}: name must be text of 1 to "
+                                  f"{MAX_TEXT} characters")
+        for field_name in ("quantity", "unit_price", "total"):
+            if not _is_amount(line[field_name]):
+                raise BidPackageError(f"{SHEET_NAME}: price_items line {number}: {field_name} must be a "
+                                      "non-negative decimal string")
+
+
+def _is_amount(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > 30:
+        return False
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return False
+    return number.is_finite() and number >= 0
+
+
 def _items(items: Any, segment: str | None) -> dict[str, Any]:
     if not isinstance(items, dict):
         raise BidPackageError(f"{SHEET_NAME}: items must be a JSON object")
@@ -165,6 +196,8 @@ def _items(items: Any, segment: str | None) -> dict[str, Any]:
             raise BidPackageError(f"{SHEET_NAME}: item {name} must be a whole number from 1 to 36500")
         if kind == "text" and (not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT):
             raise BidPackageError(f"{SHEET_NAME}: item {name} must be text of 1 to {MAX_TEXT} characters")
+        if kind == "price_lines":
+            _check_price_lines(value)
         checked[name] = value
     if segment is not None:
         missing = [name for name, _, required in SEGMENT_ITEMS.get(segment, ()) if required and name not in checked]

@@ -53,36 +53,40 @@ _FACTORS = Parameter("factors", "weights", description="Other scoring factors: n
                      "price weight they make 100.")
 _CATEGORY = Parameter("procurement_category", "choice", required=False, choices=PROCUREMENT_CATEGORIES,
                       description="Government procurement: what is bought (sets the minimum price weight).")
+_ABNORMALLY_LOW = Parameter("abnormally_low_ratio", "decimal", required=False, minimum=Decimal("0.50"),
+                            maximum=Decimal("1.00"), description="Below this share of the average valid price a "
+                            "bid must justify its price (default in evaluation/data/method_rules.json).")
 _DROP_EXTREMES = Parameter("drop_extreme_member_scores", "flag", required=False,
                            description="Drop each factor's highest and lowest member score (some provinces).")
 
 CATALOGUE: dict[str, EvaluationMethod] = {method.code: method for method in (
     EvaluationMethod(
         "lowest_evaluated_price", "Lowest evaluated price (经评审的最低投标价法)",
-        frozenset({Segment.CONSTRUCTION, Segment.GOVERNMENT_PROCUREMENT}),
+        frozenset({Segment.CONSTRUCTION, Segment.GOVERNMENT_PROCUREMENT}), (_ABNORMALLY_LOW,),
         description="The lowest price among the bids that pass the review wins."),
     EvaluationMethod(
         "comprehensive_scoring", "Comprehensive scoring (综合评分法)",
-        frozenset(Segment), (_PRICE_WEIGHT, _FACTORS, _CATEGORY, _DROP_EXTREMES), weighted=True,
+        frozenset(Segment), (_PRICE_WEIGHT, _FACTORS, _CATEGORY, _DROP_EXTREMES, _ABNORMALLY_LOW), weighted=True,
         description="Price score (lowest valid price / bid price x price weight) plus factor scores."),
     EvaluationMethod(
         "reasonable_lowest_price", "Reasonable lowest price (合理低价法)", frozenset({Segment.CONSTRUCTION}),
-        (Parameter("abnormally_low_ratio", "decimal", required=False, minimum=Decimal("0.50"),
-                   maximum=Decimal("1.00"), description="Below this share of the average valid price a "
-                   "bid must justify its price."),),
+        (_ABNORMALLY_LOW,),
         description="The lowest price not below a reasonable floor wins."),
     EvaluationMethod(
         "benchmark_price", "Benchmark price scoring (基准价法)", frozenset({Segment.CONSTRUCTION}),
         (_PRICE_WEIGHT, _FACTORS,
          Parameter("benchmark_basis", "choice", choices=("average", "average_without_extremes", "ceiling_ratio"),
                    description="How the benchmark price is derived from the valid bids."),
+         Parameter("ceiling_share", "decimal", required=False, minimum=Decimal("0.50"), maximum=Decimal("1.00"),
+                   description="ceiling_ratio basis: the benchmark is this share of the ceiling price "
+                   "(default in evaluation/data/method_rules.json)."),
          Parameter("downward_float_percent", "decimal", minimum=Decimal(0), maximum=Decimal(10),
                    description="The benchmark is lowered by this percentage."),
          Parameter("deduction_above_percent", "decimal", minimum=Decimal(0), maximum=Decimal(5),
                    description="Points off per percent above the benchmark."),
          Parameter("deduction_below_percent", "decimal", minimum=Decimal(0), maximum=Decimal(5),
                    description="Points off per percent below the benchmark."),
-         _DROP_EXTREMES),
+         _DROP_EXTREMES, _ABNORMALLY_LOW),
         weighted=True, description="Price scored by its distance to a benchmark price."),
     EvaluationMethod(
         "highest_price", "Highest price (价高者得)", frozenset({Segment.LAND_MINING, Segment.STATE_PROPERTY}),

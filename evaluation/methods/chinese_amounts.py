@@ -43,6 +43,11 @@ def parse_chinese_amount(text: str) -> Decimal:
         body = body[:-1]
     if not body:
         raise ValueError(f"{text!r} holds no amount")
+    allowed = set(DIGITS) | set(UNITS) | {ZERO, "万", "亿", "角", "分", *YUAN, *CLOSING}
+    strange = [char for char in body if char not in allowed]
+    if strange:
+        raise ValueError(f"{text!r}: unexpected character {strange[0]!r} (expected 零壹贰叁肆伍陆柒捌玖, "
+                         "拾佰仟, 万亿, 元, 角分, 整)")
     if ZERO * 2 in body:
         raise ValueError(f"{text!r}: 零 is written twice in a row")
     yuan_at = min((body.index(mark) for mark in YUAN if mark in body), default=-1)

@@ -75,3 +75,37 @@ def test_not_a_zip_no_sheet_bad_json(tmp_path: Path) -> None:
         archive.writestr(SHEET_NAME, b" " * (1 << 20))
     with pytest.raises(BidPackageError, match="at most"):
         read_opening_sheet(huge)
+
+
+def test_price_words_and_priced_lines_are_read_for_the_evaluation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trading.bid_package import OpeningSheet, make_bid_package, read_opening_sheet
+
+    items = {"duration_days": 365, "quality": "合格", "project_manager": "张三", "validity_days": 90,
+             "total_price_words": "人民币壹仟壹佰捌拾万元整",
+             "price_items": [{"name": "earthworks", "quantity": "100", "unit_price": "118000.00",
+                              "total": "11800000.00"}]}
+    package = make_bid_package(tmp_path / "bid.zip", OpeningSheet("LOT-1", Decimal("11800000.00"), items))
+    sheet = read_opening_sheet(package, segment="construction")
+    assert sheet.items["price_items"][0]["unit_price"] == "118000.00"
+    assert sheet.items["total_price_words"].startswith("人民币")
+
+
+@pytest.mark.parametrize("lines, words", [
+    ("not a list", "list of 1 to"),
+    ([{"name": "x", "quantity": "1", "unit_price": "2"}], "exactly name, quantity"),
+    ([{"name": "x", "quantity": "-1", "unit_price": "2", "total": "2"}], "quantity must be a non-negative"),
+    ([{"name": "", "quantity": "1", "unit_price": "2", "total": "2"}], "name must be text"),
+])
+def test_malformed_priced_lines_are_named(tmp_path, lines, words) -> None:  # type: ignore[no-untyped-def]
+    from trading.bid_package import (
+        BidPackageError,
+        OpeningSheet,
+        make_bid_package,
+        read_opening_sheet,
+    )
+
+    items = {"duration_days": 365, "quality": "合格", "project_manager": "张三", "validity_days": 90,
+             "price_items": lines}
+    package = make_bid_package(tmp_path / "bid.zip", OpeningSheet("LOT-1", Decimal("1.00"), items))
+    with pytest.raises(BidPackageError, match=words):
+        read_opening_sheet(package, segment="construction")
