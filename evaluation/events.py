@@ -16,6 +16,7 @@ MEMBER_RECUSED = "evaluation.member_recused"
 MEMBER_SEATED = "evaluation.member_seated"              # a replacement joins
 CHAIR_VOTED = "evaluation.chair_voted"
 CHAIR_ELECTED = "evaluation.chair_elected"
+CHAIR_VOTE_TIED = "evaluation.chair_vote_tied"          # no majority: the votes are reset
 STAGE_CHANGED = "evaluation.stage_changed"
 BID_REVIEWED = "evaluation.bid_reviewed"                # one member's marks for one bid
 REVIEW_CONCLUDED = "evaluation.review_concluded"        # committee result by majority, dissent

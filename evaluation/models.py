@@ -51,6 +51,9 @@ class EvaluationSession(SQLModel, table=True):
     results: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     report_sha256: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     report_size: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    # The signed report bundle (report, signatures, dissent) handed to trading at the end.
+    signed_report_sha256: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    signed_report_size: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
     opened_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

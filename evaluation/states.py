@@ -33,6 +33,9 @@ ALLOWED_STAGE_MOVES: dict[Stage, frozenset[Stage]] = {
     Stage.SUSPENDED: frozenset(),
 }
 
+# Stages a session does not leave: nothing changes it any more.
+FINISHED_STAGES = frozenset({Stage.FINISHED, Stage.SUSPENDED})
+
 
 class MemberStatus(StrEnum):
     SEATED = "seated"          # revealed to the session, not signed in yet

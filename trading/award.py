@@ -112,12 +112,19 @@ def require_lot_status(lot: Lot, *allowed: LotStatus, doing: str) -> None:
 
 @use_case("trading.record_candidates", {Role.CENTER_STAFF})
 async def record_candidates(session: AsyncSession, actor: Actor, lot_id: int, data: CandidateList) -> Award:
+    """Centre staff enter the ranked candidates from an evaluation report made outside
+    the platform (a paper evaluation); see :func:`record_evaluated_candidates`."""
+    return await record_evaluated_candidates(session, actor, lot_id, data)
+
+
+async def record_evaluated_candidates(session: AsyncSession, actor: Actor, lot_id: int,
+                                      data: CandidateList) -> Award:
     """Record the evaluation's ranked candidates of an evaluating lot.
 
-    The evaluation module (committee scoring and the signed evaluation report) is to call
-    this when the report is signed, giving the report's blob SHA-256; until it exists,
-    centre staff enter the list from the report. Candidates must be opened bids of the
-    lot, at most as many as the segment allows.
+    The evaluation session calls this when every member has signed the report, giving the
+    signed bundle's SHA-256; its actor is the committee member whose signature completed
+    the report, so the role check is the caller's (the session checked membership).
+    Candidates must be opened bids of the lot, at most as many as the segment allows.
     """
     lot, project = await lot_and_project(session, lot_id, for_update=True)
     require_lot_status(lot, LotStatus.EVALUATING, doing="recording candidates")

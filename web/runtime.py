@@ -20,6 +20,7 @@ from ca_interop.tsa_config import load_timestamp_authority
 from core.blobs import BlobStore
 from core.database import Database
 from core.settings import Settings
+from evaluation import committee_hook
 from evaluation import replay as evaluation_replay
 from expert_pool import draws as expert_draws
 from expert_pool import events as expert_events
@@ -59,6 +60,7 @@ class Runtime:
     _platform_seal: PlatformSeal | None = None
 
     def __post_init__(self) -> None:
+        committee_hook.install()  # a recusal's replacement takes its seat in the session
         if self.revocation is None:
             transport = MirrorRevocationTransport(self.settings.resolved_revocation_mirror_dir, HttpRevocationTransport())
             self.revocation = RevocationSource(transport)

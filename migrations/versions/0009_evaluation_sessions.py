@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-11-23 02:33:48.104329
+Create Date: 2026-11-23 02:40:29.518049
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def upgrade() -> None:
     sa.Column('results', sa.JSON(), nullable=True),
     sa.Column('report_sha256', sa.String(length=64), nullable=True),
     sa.Column('report_size', sa.BigInteger(), nullable=True),
+    sa.Column('signed_report_sha256', sa.String(length=64), nullable=True),
+    sa.Column('signed_report_size', sa.BigInteger(), nullable=True),
     sa.Column('opened_at', core.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', core.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', core.database.UTCDateTime(timezone=True), nullable=False),

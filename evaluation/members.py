@@ -1,0 +1,214 @@
+"""Forming the working committee at the session: sign-in, identity, conflicts, chair.
+
+Each revealed expert signs in with their own certificate at one of the session's venues
+(a detached CMS signature over a statement naming the session, their account and the
+venue); the signing certificate must validate against the trust list and name the
+expert's own ID number, so nobody can sign in for someone else. Centre staff at the venue
+then confirm the person is who the certificate says, and the expert, having seen the
+bidders, declares no conflict (or recuses: the draw calls a replacement and the session
+waits in sign-in). Active members then elect a chair by majority (``evaluation.stages``
+counts the votes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ca_interop.certificates import as_asn1, summarize
+from ca_interop.signatures import SignatureFormatError, verify_detached
+from ca_interop.validation import Usage
+from core.actors import Role
+from core.clock import utcnow
+from core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from core.schemas import Input
+from evaluation import events
+from evaluation.context import Context
+from evaluation.models import CommitteeMember, EvaluatedBid
+from evaluation.record import record
+from evaluation.schemas import parse
+from evaluation.states import MemberStatus, Stage
+from expert_pool.models import Expert
+from identities.trust_service import certificate_validator
+
+MAX_SIGNATURE_BASE64 = 64 * 1024
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Base64Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SIGNATURE_BASE64)]
+
+
+class SignInFields(Input):
+    venue: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    signature: Base64Text = Field(description="Base64 DER detached CMS over the sign-in statement.")
+
+
+class MemberChoice(Input):
+    member_id: int = Field(ge=1)
+
+
+class NoFields(Input):
+    pass
+
+
+class RecusalFields(Input):
+    reason: Reason
+
+
+def sign_in_statement(session_id: int, user_id: int, venue: str) -> bytes:
+    """What an expert signs to sign in: the session, their account and their venue."""
+    return f"bidhall-evaluation-sign-in\n{session_id}\n{user_id}\n{venue}\n".encode()
+
+
+@dataclass(frozen=True)
+class CheckedSigner:
+    """A signature that verifies, by a certificate the trust list accepts for signing."""
+
+    identity: dict[str, Any]
+    fingerprint: str
+    subject: str
+
+
+def decode_signature(text: str, pointer: str = "$.signature") -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("the signature is not base64", [FieldError(pointer, "not base64")]) from None
+
+
+async def checked_signer(session: AsyncSession, ctx: Context, signature: bytes, content: bytes, *,
+                         what: str, pointer: str = "$.signature") -> CheckedSigner:
+    """Verify a detached CMS ``signature`` over ``content`` and validate its certificate
+    (TOTAL_PASSED for signing against the trust list); InvalidInput naming why not."""
+    try:
+        check = verify_detached(content, signature)
+    except SignatureFormatError as error:
+        raise InvalidInput(f"the signature is not a detached CMS signature: {error}",
+                           [FieldError(pointer, str(error))]) from None
+    if not check.valid:
+        raise InvalidInput(f"the signature does not verify over {what}: {check.reason}",
+                           [FieldError(pointer, str(check.reason))])
+    certificate = as_asn1(check.signer_cert)
+    validator = await certificate_validator(session, ctx.services.revocation)
+    report = await validator.validate(certificate, usage=Usage.SIGNING,
+                                      extra_certs=[as_asn1(c) for c in check.other_certs])
+    if not report.passed:
+        raise InvalidInput(f"the signing certificate is not accepted ({report.subindication}): {report.detail}",
+                           [FieldError(pointer, "certificate not accepted")])
+    summary = summarize(certificate)
+    return CheckedSigner(identity=dict(report.identity or {}), fingerprint=summary.fingerprint,
+                         subject=summary.subject[:300])
+
+
+async def require_own_certificate(session: AsyncSession, member: CommitteeMember, signer: CheckedSigner) -> None:
+    """The certificate must name the member's own ID number: an expert acts only for themselves."""
+    id_number = await session.scalar(sa.select(Expert.id_number).where(Expert.id == member.expert_id))
+    if not signer.identity.get("person_id") or signer.identity.get("person_id") != id_number:
+        raise PermissionDenied(f"the certificate ({signer.subject}) is not {member.name}'s: an expert signs only "
+                               f"with their own certificate, for seat {member.seat}")
+
+
+# --- handlers (channel message kinds) ------------------------------------------------------
+
+
+async def handle_sign_in(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    data: SignInFields = parse(SignInFields, fields)
+    ctx.require_stage(Stage.SIGN_IN, doing="signing in")
+    member = ctx.require_member(MemberStatus.SEATED, doing="signing in")
+    venues = list(ctx.ev.settings.get("venues", []))
+    if data.venue not in venues:
+        raise InvalidInput(f"{data.venue!r} is not a venue of this session (venues: {', '.join(venues)})",
+                           [FieldError("$.venue", f"one of {', '.join(venues)}")])
+    statement = sign_in_statement(ctx.session_id, ctx.actor.user_id, data.venue)  # type: ignore[arg-type]
+    signer = await checked_signer(session, ctx, decode_signature(data.signature), statement,
+                                  what="the sign-in statement")
+    await require_own_certificate(session, member, signer)
+    member.status, member.venue = MemberStatus.SIGNED_IN, data.venue
+    member.cert_fingerprint, member.signed_in_at = signer.fingerprint, utcnow()
+    session.add(member)
+    await record(session, ctx.actor, ctx.session_id, events.MEMBER_SIGNED_IN, {
+        "member_id": member.id, "seat": member.seat, "venue": data.venue, "name": member.name,
+        "expert_code": member.expert_code, "cert_fingerprint": signer.fingerprint})
+    return {"member_id": member.id, "seat": member.seat, "status": member.status, "venue": member.venue}
+
+
+async def handle_confirm_identity(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    data: MemberChoice = parse(MemberChoice, fields)
+    if not ctx.actor.has_any({Role.CENTER_STAFF}):
+        raise PermissionDenied("confirming an expert's identity is for centre staff at the venue")
+    ctx.require_stage(Stage.SIGN_IN, doing="confirming identity")
+    member = await _member_of_session(session, ctx, data.member_id)
+    if member.status != MemberStatus.SIGNED_IN:
+        raise Conflict(f"seat {member.seat} is {member.status}: identity is confirmed after the expert signs in, "
+                       "once")
+    member.status = MemberStatus.CONFIRMED
+    member.identity_confirmed_by, member.identity_confirmed_at = ctx.actor.user_id, utcnow()
+    session.add(member)
+    await record(session, ctx.actor, ctx.session_id, events.IDENTITY_CONFIRMED,
+                 {"member_id": member.id, "seat": member.seat, "venue": member.venue})
+    return {"member_id": member.id, "seat": member.seat, "status": member.status}
+
+
+async def handle_declare(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    parse(NoFields, fields)
+    ctx.require_stage(Stage.SIGN_IN, doing="declaring no conflict")
+    member = ctx.require_member(MemberStatus.CONFIRMED, doing="declaring no conflict")
+    member.status, member.declared_at = MemberStatus.ACTIVE, utcnow()
+    session.add(member)
+    await record(session, ctx.actor, ctx.session_id, events.CONFLICT_DECLARED,
+                 {"member_id": member.id, "seat": member.seat})
+    return {"member_id": member.id, "seat": member.seat, "status": member.status}
+
+
+async def handle_recuse(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    """The member leaves for a conflict; the draw calls the seed's next expert."""
+    from expert_pool import committee
+
+    data: RecusalFields = parse(RecusalFields, fields)
+    ctx.require_stage(Stage.SIGN_IN, doing="recusing")
+    member = ctx.require_member(MemberStatus.SEATED, MemberStatus.SIGNED_IN, MemberStatus.CONFIRMED,
+                                MemberStatus.ACTIVE, doing="recusing")
+    member.status, member.recusal_reason = MemberStatus.RECUSED, data.reason
+    member.chair_vote = None
+    session.add(member)
+    await session.flush()
+    await record(session, ctx.actor, ctx.session_id, events.MEMBER_RECUSED,
+                 {"member_id": member.id, "seat": member.seat, "reason": data.reason})
+    # May tell the session at once (through the committee hook) that no replacement is left.
+    await committee.recuse(session, ctx.actor, ctx.ev.draw_id, member.expert_id, data.reason)
+    return {"member_id": member.id, "seat": member.seat, "status": member.status}
+
+
+async def handle_vote_chair(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    data: MemberChoice = parse(MemberChoice, fields)
+    ctx.require_stage(Stage.CHAIR_ELECTION, doing="voting for the chair")
+    voter = ctx.require_active_member("voting for the chair")
+    candidate = await _member_of_session(session, ctx, data.member_id)
+    if candidate.status != MemberStatus.ACTIVE:
+        raise InvalidInput(f"seat {candidate.seat} is {candidate.status}: only an active member can chair",
+                           [FieldError("$.member_id", "not an active member")])
+    voter.chair_vote = candidate.id
+    session.add(voter)
+    await record(session, ctx.actor, ctx.session_id, events.CHAIR_VOTED,
+                 {"member_id": voter.id, "seat": voter.seat, "for_member_id": candidate.id,
+                  "for_seat": candidate.seat})
+    return {"member_id": voter.id, "voted_for": candidate.id}
+
+
+async def _member_of_session(session: AsyncSession, ctx: Context, member_id: int) -> CommitteeMember:
+    member = await session.get(CommitteeMember, member_id)
+    if member is None or member.session_id != ctx.session_id:
+        raise NotFound(f"member {member_id} is not a member of evaluation session {ctx.session_id}")
+    return member
+
+
+async def bidders_of(session: AsyncSession, session_id: int) -> list[dict[str, Any]]:
+    """The bidders a member must consider before declaring no conflict."""
+    rows = await session.scalars(sa.select(EvaluatedBid).where(EvaluatedBid.session_id == session_id)
+                                 .order_by(EvaluatedBid.id))
+    return [{"bid_id": row.bid_id, "party_id": row.party_id, "bidder_name": row.bidder_name,
+             "bidder_uscc": row.bidder_uscc} for row in rows]
