@@ -63,8 +63,9 @@ class SessionOpen(Input):
     objective_factors: list[Label] | None = Field(default=None, max_length=50,
                                                   description="Scored factors every expert must score alike.")
     abnormal_score_threshold: Points | None = Field(
-        default=None, description="Points between a member's score and the others' average that flag it.")
-    clarification_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60,
+        default=None, description="Points between a member's score and the median of the other members' "
+        "scores of the same bid and factor beyond which the score is flagged as abnormal (畸高畸低).")
+    clarification_minutes: int | None = Field(default=None, ge=5, le=24 * 60,
                                               description="Time a bidder has to answer a clarification.")
 
     @model_validator(mode="after")

@@ -1,7 +1,7 @@
 """Preliminary review through the session's channel: marks, majority, dissent, price limits,
 and refused messages that change nothing.
 
-The helpers at the end (a started session, sending one message in its own transaction,
+The functions at the end (a started session, sending one message in its own transaction,
 reviewing every bid, the session's state for "nothing changed" checks) are shared by the
 later stages' tests.
 """
@@ -159,7 +159,7 @@ async def test_a_review_after_the_stage_closed_is_a_message_for_the_wrong_stage(
     assert issubclass(WrongStage, Conflict)
 
 
-# --- helpers shared by the stage tests --------------------------------------------------------------
+# --- shared by the stage tests ---------------------------------------------------------------------------
 
 
 def marks(fail: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
