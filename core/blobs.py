@@ -10,15 +10,19 @@ source. Layout::
     root/tmp/              uploads in flight; same filesystem, so ``os.replace`` is atomic
 
 Files can be several GB: writes stream through a temp file in bounded batches on worker
-threads, so neither memory nor the event loop is tied to the file size.
+threads, so neither memory nor the event loop is tied to the file size. A file whose
+SHA-256 the caller has already verified (a completed bid upload) is adopted instead:
+renamed into place, never read again, copied only when it lies on another filesystem.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import (
@@ -38,6 +42,7 @@ __all__ = [
     "BlobDigestMismatch",
     "BlobInfo",
     "BlobNotFound",
+    "BlobSizeMismatch",
     "BlobStore",
     "BlobStoreError",
     "BlobTooLarge",
@@ -129,6 +134,16 @@ class BlobDigestMismatch(BlobStoreError):
         super().__init__(
             f"blob content does not match the expected SHA-256: expected {expected}, got {actual}"
         )
+
+
+class BlobSizeMismatch(BlobStoreError):
+    """A file offered for adoption is not the size its caller announced: it is left where it is."""
+
+    def __init__(self, path: Path, expected: int, actual: int) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{str(path)!r} is {actual} bytes, not the announced {expected}; not adopted")
 
 
 def _short_repr(value: object) -> str:
@@ -521,6 +536,54 @@ class BlobStore:
 
     def _commit(self, upload: _TempUpload, sha256: str) -> None:
         upload.commit(self.path_for(sha256))
+
+    def adopt_file(self, source: Path, sha256: str, size: int) -> BlobInfo:
+        """Move ``source``, whose bytes the caller has already hashed to ``sha256``, into the
+        store without reading it (blocking). The digest is trusted: that is the point, a
+        multi-GB file is not hashed twice; the size is checked as a cheap guard against a
+        wrong file. When the blob is already stored, ``source`` is removed. A source on
+        another filesystem (EXDEV) is copied through :meth:`put_file`, hashed and checked
+        on the way, then removed.
+        """
+        digest = validate_digest(sha256)
+        source = Path(source)
+        final = self.path_for(digest)
+        with open(source, "rb") as reader:
+            actual = os.fstat(reader.fileno()).st_size
+            if actual != size:
+                raise BlobSizeMismatch(source, size, actual)
+            if not final.exists():
+                os.fsync(reader.fileno())  # durable before it is visible, as put_file's blobs are
+        if final.exists():
+            source.unlink()
+            return BlobInfo(sha256=digest, size=size)
+        _ensure_dir(final.parent)
+        try:
+            os.replace(source, final)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            info = self.put_file(source, expected_sha256=digest)
+            source.unlink()
+            return info
+        _fsync_dir(final.parent)
+        return BlobInfo(sha256=digest, size=size)
+
+    def release_file(self, sha256: str, destination: Path) -> None:
+        """Move a blob out of the store to ``destination`` (blocking): undoes :meth:`adopt_file`
+        when what the blob was adopted for fails, so the file is where it was before. The
+        same caution as :meth:`delete` applies: check nothing else refers to the blob."""
+        path = self.path_for(sha256)
+        if not path.is_file():
+            raise BlobNotFound(path.name)
+        destination = Path(destination)
+        try:
+            os.replace(path, destination)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            shutil.copyfile(path, destination)
+            path.unlink()
 
     # ----------------------------------------------------------------- admin
 

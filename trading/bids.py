@@ -4,9 +4,10 @@ A bid is a completed upload (``trading.uploads``) that its bidder signs for: a d
 signature by the party's signing certificate over :func:`bid_statement`. The certificate
 must validate against the trust list right now (TOTAL_PASSED, revocation included) and
 name the bidder's own party; the party must not be barred from bidding; the lot must still
-accept bids by the server clock. Then, in one transaction, the envelope becomes a blob, the
-platform time-stamps its SHA-256 (RFC 3161), the bid row is written and the submission is a
-ledger entry; any failure leaves none of it behind.
+accept bids by the server clock. Then, in one transaction, the envelope becomes a blob (the
+completed upload's file is moved into the blob store, not copied), the platform
+time-stamps its SHA-256 (RFC 3161), the bid row is written and the submission is a ledger
+entry; any failure leaves none of it behind.
 
 Only envelopes are stored: nothing here, nor any endpoint, hands out a bid's content or its
 envelope bytes; the opening reads the blob itself.
@@ -18,6 +19,7 @@ import asyncio
 import base64
 import binascii
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +34,7 @@ from ca_interop.timestamps import TimestampAuthority
 from ca_interop.validation import Indication, Usage
 from core import clock
 from core.actors import Actor, Role
-from core.blobs import BlobStore
+from core.blobs import BlobSizeMismatch, BlobStore
 from core.database import after_commit
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
 from core.states import check_transition
@@ -228,11 +230,21 @@ async def _checked_signature(session: AsyncSession, party: Party, lot: Lot, enve
 
 async def _store_bid(session: AsyncSession, actor: Actor, lot: Lot, party: Party, upload: Upload, fingerprint: str,
                      services: BidServices, *, replaces: Bid | None) -> Bid:
-    """Blob, time-stamp, row and ledger entry; the blob is taken back if anything fails."""
+    """Blob, time-stamp, row and ledger entry; the blob is taken back if anything fails.
+
+    The completed spool file is moved into the blob store, not copied: its SHA-256 was
+    verified when its last chunk arrived, and no chunk is taken once it is complete. If
+    anything fails afterwards, the file goes back to the spool, so the same upload can be
+    submitted again.
+    """
     sha256 = upload.declared_sha256
+    spooled = services.spool.path(upload.id)
     was_stored = await asyncio.to_thread(services.blobs.exists, sha256)
+    adopted = False
     try:
-        await asyncio.to_thread(services.blobs.put_file, services.spool.path(upload.id), expected_sha256=sha256)
+        if not was_stored:  # else the spool file is dropped after the commit, as below
+            await _adopt(services.blobs, spooled, upload)
+            adopted = True
         token = await asyncio.to_thread(services.tsa.stamp_digest, bytes.fromhex(sha256))
         now = clock.utcnow()
         if replaces is not None:  # first, so that the new row is the only active one
@@ -261,8 +273,8 @@ async def _store_bid(session: AsyncSession, actor: Actor, lot: Lot, party: Party
         upload.updated_at = now
         await session.flush()
     except BaseException:
-        if not was_stored:
-            await asyncio.to_thread(services.blobs.delete, sha256, missing_ok=True)
+        if adopted:
+            await asyncio.to_thread(services.blobs.release_file, sha256, spooled)
         raise
 
     async def drop_spool_file() -> None:
@@ -270,3 +282,11 @@ async def _store_bid(session: AsyncSession, actor: Actor, lot: Lot, party: Party
 
     after_commit(session, drop_spool_file)
     return bid
+
+
+async def _adopt(blobs: BlobStore, spooled: Path, upload: Upload) -> None:
+    try:
+        await asyncio.to_thread(blobs.adopt_file, spooled, upload.declared_sha256, upload.declared_size)
+    except (FileNotFoundError, BlobSizeMismatch):
+        raise Conflict(f"the file of upload {upload.id} is no longer on the server as it was completed "
+                       "(abandoned uploads are purged); upload the envelope again") from None

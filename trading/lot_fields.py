@@ -1,17 +1,25 @@
 """The whole-lot check behind adding and editing a draft lot.
 
 A lot's fields depend on each other and on its project (the evaluation method on the
-segment, the fewest bidders on the procedure, the custodians on the fallback), so the
-check runs on the merged set of fields, whether they came from a new lot or a patch.
+segment, the fewest bidders on the procedure, the custodians on the fallback, the bid bond
+on the budget), so the check runs on the merged set of fields, whether they came from a
+new lot or a patch.
+
+The bid bond's cap (2% of the budget in construction and government procurement) comes
+from the rule table. The cap is a share of the budget, so on a capped segment a lot with a
+bond but no budget is refused too: a ceiling price is not the estimate the law names, and
+guessing a base would let a bond through that the law may forbid. A lot without a bond,
+or on a segment without a cap, is not concerned.
 """
 
 from __future__ import annotations
 
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from cryptography import x509
 
-from core.errors import FieldError, InvalidInput
+from core.errors import FieldError, InvalidInput, RuleViolation
 from trading import rules
 from trading.evaluation_methods import validate_method
 from trading.models import Project
@@ -37,6 +45,7 @@ def lot_values(project: Project, fields: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(_summary("the lot is incomplete", errors), errors)
     parameters = validate_method(project.segment, fields["evaluation_method"],
                                  fields.get("evaluation_parameters") or {})
+    _check_bid_bond(project, fields.get("bid_bond_amount"), fields.get("budget"))
     values = {name: fields.get(name) for name in LOT_INPUT_COLUMNS}
     values["evaluation_parameters"] = parameters
     values["min_bidders"] = _min_bidders(project, fields.get("min_bidders"))
@@ -54,6 +63,22 @@ def _min_bidders(project: Project, given: int | None) -> int:
         raise InvalidInput(f"min_bidders is {given}; {project.procedure} in {project.segment} needs at least {legal}",
                            [FieldError("$.min_bidders", f"at least {legal}")])
     return given
+
+
+def _check_bid_bond(project: Project, bond: Decimal | None, budget: Decimal | None) -> None:
+    """RuleViolation naming the cap's rule and law when the bond is above the cap, or when
+    a capped bond has no budget to be measured against."""
+    cap = rules.bid_bond_cap(project.segment, project.procedure)
+    if cap is None or not bond:
+        return
+    law = f"{cap.id}: the bid bond may not exceed {cap.percent}% of the lot's budget ({cap.source})"
+    if budget is None:
+        raise RuleViolation(f"{law}; the lot has a bid bond of {bond} yuan but no budget to measure it "
+                            "against: give the budget (the estimate) or no bond", rule=cap.id)
+    if bond > cap.maximum(budget):
+        allowed = cap.maximum(budget).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+        raise RuleViolation(f"{law}; the bond is {bond} yuan, the budget of {budget} yuan allows at most "
+                            f"{allowed} yuan", rule=cap.id)
 
 
 def _custodians(fields: dict[str, Any]) -> dict[str, Any]:

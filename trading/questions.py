@@ -4,12 +4,20 @@ Bidders ask until the clarification cut-off; the tenderer or its agency answers.
 bidder reads every question and answer, but never who asked: bidders must not learn who
 else is bidding, and the tenderer must not either. The asker sees its own questions
 marked as such; oversight roles (centre staff, regulators, auditors, admins) see the asker.
+
+An answer goes to every bidder, so the law treats it as a clarification of the documents:
+published later than the clarification cut-off before the bid deadline (15 days in
+construction and procurement tenders, see ``trading/data/time_rules.json``), it moves the
+deadline and the opening out to the earliest lawful day, with a change notice giving the
+old and new times, exactly as a late clarification does (``trading.publication``). An
+answer given once the lot no longer takes bids moves nothing: there is no deadline left.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,8 +28,9 @@ from core.errors import Conflict, NotFound, RuleViolation
 from core.usecases import use_case
 from supervision.ledger.append import append
 from trading import events
-from trading.models import Lot, Question
+from trading.models import Lot, Notice, Project, Question
 from trading.notice_schemas import AnswerCreate, QuestionCreate
+from trading.notices import record_notice
 from trading.projects import (
     MANAGERS,
     OVERSIGHT,
@@ -29,7 +38,8 @@ from trading.projects import (
     get_project_row,
     require_manager,
 )
-from trading.states import LotStatus
+from trading.publication import deadline_sentence, move_deadline_if_late
+from trading.states import LotStatus, NoticeKind
 
 QUESTION_CUTOFF_RULE = "trading.question_cutoff"
 READERS = MANAGERS | OVERSIGHT | {Role.BIDDER}
@@ -66,14 +76,35 @@ async def answer_question(session: AsyncSession, actor: Actor, question_id: int,
     require_manager(actor, project)
     if question.answer is not None:
         raise Conflict(f"question {question_id} was answered at {rfc3339(question.answered_at)}")  # type: ignore[arg-type]
+    lot = await get_lot_row(session, question.lot_id, for_update=True)
+    now = utcnow()
     question.answer = data.answer
-    question.answered_at = utcnow()
+    question.answered_at = now
     question.answered_by = actor.user_id
     session.add(question)
     await session.flush()
     await append(session, stream=events.project_stream(project.id), event_type=events.QUESTION_ANSWERED,
                  actor=actor, payload={"row": events.row_snapshot(question)})
+    if _takes_bids(lot, now):
+        moved = await move_deadline_if_late(session, actor, project, lot, changed_at=now, reason="late answer")
+        if moved is not None:
+            await _late_answer_notice(session, actor, project, lot, question, moved)
     return question
+
+
+def _takes_bids(lot: Lot, now: datetime) -> bool:
+    return lot.status in (LotStatus.BIDDING, LotStatus.SUSPENDED) and ensure_utc(lot.bid_deadline) > now  # type: ignore[arg-type]
+
+
+async def _late_answer_notice(session: AsyncSession, actor: Actor, project: Project, lot: Lot, question: Question,
+                              moved: dict[str, Any]) -> Notice:
+    """The change notice of an answer that moved the deadline; the asker is not named."""
+    body = (f"Question {question.id} on lot {lot.code}: {question.text}\nAnswer: {question.answer}\n\n"
+            + deadline_sentence(moved))
+    details = {"change": "answer", "lot_code": lot.code, "question_id": question.id, "deadline_moved": True, **moved}
+    return await record_notice(session, actor, project=project, lot=lot, kind=NoticeKind.CHANGE,
+                               title=f"Change notice: answer to question {question.id} on lot {lot.code}",
+                               body=body, details=details)
 
 
 async def _question_row(session: AsyncSession, question_id: int) -> Question:

@@ -28,6 +28,9 @@ second point comes at most that long after the first), ``not_before`` and ``same
 (the timetable's internal order). Points named after :class:`Timetable` fields are checked
 by :func:`timetable_breaches`; the others (``known_at``, ``raised_at``...) are events the
 deadline functions count from.
+
+The same file caps the bid bond (``bid_bond_caps``: a percentage of the lot's budget, per
+segment and procedure); :func:`bid_bond_cap` finds the row, ``trading.lot_fields`` applies it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from importlib import resources
 from typing import Any
@@ -108,6 +112,23 @@ class MinimumBidders:
 
 
 @dataclass(frozen=True)
+class BidBondCap:
+    """The most a lot's bid bond may be: ``percent`` of its budget. ``id`` is ``segment.procedure.bid_bond_cap``."""
+
+    id: str
+    segment: str
+    procedure: str
+    percent: Decimal
+    description: str
+    source: str
+    confirmed: bool
+
+    def maximum(self, budget: Decimal) -> Decimal:
+        """The exact cap (not rounded: a bond is refused only when it is above it)."""
+        return budget * self.percent / 100
+
+
+@dataclass(frozen=True)
 class Timetable:
     """A lot's published timetable (aware datetimes; naive ones are refused, not guessed).
 
@@ -164,6 +185,7 @@ class RuleBreach:
 class RuleTable:
     rules: tuple[TimeRule, ...]
     minimum_bidders: tuple[MinimumBidders, ...]
+    bid_bond_caps: tuple[BidBondCap, ...] = ()
 
 
 def load_rule_table(data: Mapping[str, Any], *, source: str = "rule table") -> RuleTable:
@@ -179,7 +201,9 @@ def load_rule_table(data: Mapping[str, Any], *, source: str = "rule table") -> R
         seen.add(rule.id)
     minimums = [_parse_minimum(row, f"{source} minimum_bidders[{index}]")
                 for index, row in enumerate(data.get("minimum_bidders") or [])]
-    return RuleTable(rules=tuple(rules), minimum_bidders=tuple(minimums))
+    caps = [_parse_bond_cap(row, f"{source} bid_bond_caps[{index}]")
+            for index, row in enumerate(data.get("bid_bond_caps") or [])]
+    return RuleTable(rules=tuple(rules), minimum_bidders=tuple(minimums), bid_bond_caps=tuple(caps))
 
 
 @functools.cache
@@ -219,6 +243,22 @@ def minimum_bidders(segment: str, procedure: str) -> int:
     rows = {row.procedure: row for row in packaged_rule_table().minimum_bidders if row.segment == segment}
     row = rows.get(procedure) or rows.get(ALL_PROCEDURES)
     return row.count if row else DEFAULT_MINIMUM_BIDDERS
+
+
+def bid_bond_caps() -> list[BidBondCap]:
+    """Every bid bond cap of the packaged table, as written (``procedure`` may be ``"*"``)."""
+    return list(packaged_rule_table().bid_bond_caps)
+
+
+def bid_bond_cap(segment: str, procedure: str) -> BidBondCap | None:
+    """The cap on a lot's bid bond in this procedure (its own row, else the segment's ``"*"``
+    row), with the procedure filled in; None: the rules set no cap."""
+    segment, procedure = check_segment_procedure(segment, procedure)
+    rows = {row.procedure: row for row in packaged_rule_table().bid_bond_caps if row.segment == segment}
+    row = rows.get(procedure) or rows.get(ALL_PROCEDURES)
+    if row is None:
+        return None
+    return dataclasses.replace(row, procedure=procedure, id=f"{segment}.{procedure}.bid_bond_cap")
 
 
 def check_segment_procedure(segment: str, procedure: str) -> tuple[str, str]:
@@ -481,6 +521,27 @@ def _parse_minimum(row: object, where: str) -> MinimumBidders:
     return MinimumBidders(segment=str(row["segment"]), procedure=str(row["procedure"]), count=row["count"],
                           description=str(row.get("description") or ""), source=str(row.get("source") or ""),
                           confirmed=bool(row.get("confirmed")))
+
+
+def _parse_bond_cap(row: object, where: str) -> BidBondCap:
+    if not isinstance(row, Mapping):
+        raise RuleTableError(f"{where}: a bid bond cap is an object")
+    try:
+        percent = Decimal(str(row["percent"]))
+        segment, procedure = str(row["segment"]), str(row["procedure"])
+        cap = BidBondCap(id=f"{segment}.{procedure}.bid_bond_cap", segment=segment, procedure=procedure,
+                         percent=percent, description=str(row["description"]), source=str(row["source"]),
+                         confirmed=row["confirmed"])
+    except KeyError as exc:
+        raise RuleTableError(f"{where}: missing {exc.args[0]!r}") from None
+    except InvalidOperation:
+        raise RuleTableError(f"{where}: percent must be a decimal number as text, not {row['percent']!r}") from None
+    _check_names(segment, procedure, where)
+    if not percent.is_finite() or not 0 < percent <= 100:
+        raise RuleTableError(f"{where}: percent must be above 0 and at most 100, not {row['percent']!r}")
+    if not isinstance(cap.confirmed, bool) or not cap.source.strip():
+        raise RuleTableError(f"{where}: every cap needs its legal source and a true/false 'confirmed'")
+    return cap
 
 
 def _check_names(segment: str, procedure: str, where: str) -> None:

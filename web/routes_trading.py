@@ -183,7 +183,8 @@ def _plain(value: Any) -> Any:
 @api.operation("GET", "/rules/time", "The legal time rules per segment and procedure", authenticated=False,
                tag="rules")
 async def time_rules(request: Request) -> Response:
-    return json_response({"rules": [_plain(rule) for rule in rules.rule_table()]})
+    return json_response({"rules": [_plain(rule) for rule in rules.rule_table()],
+                          "bid_bond_caps": [_plain(cap) for cap in rules.bid_bond_caps()]})
 
 
 @api.operation("GET", "/rules/procedures", "The procedures of each segment", authenticated=False, tag="rules")

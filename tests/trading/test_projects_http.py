@@ -85,8 +85,11 @@ async def test_cancel_a_lot_before_the_deadline(client: httpx.AsyncClient, datab
 
 
 async def test_rule_tables_are_public(client: httpx.AsyncClient) -> None:
-    rules = (await client.get("/rules/time")).json()["rules"]
+    table = (await client.get("/rules/time")).json()
+    rules = table["rules"]
     assert any(rule["kind"] == "clarification_cutoff" and rule["segment"] == "construction" for rule in rules)
+    caps = {cap["segment"]: cap for cap in table["bid_bond_caps"]}
+    assert set(caps) == {"construction", "government_procurement"} and caps["construction"]["percent"] == "2"
     assert "auction" in (await client.get("/rules/procedures")).json()["land_mining"]
     methods = (await client.get("/rules/evaluation-methods")).json()["methods"]
     assert {m["code"] for m in methods} >= {"lowest_evaluated_price", "comprehensive_scoring"}
