@@ -32,6 +32,8 @@ import bisect
 import contextlib
 import json
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final
 
@@ -195,18 +197,22 @@ class _SharedTail:
         self.start = -1  # every entry of the stream with start <= seq < end is in ``entries``
         self.end = -1
         self.read_generation = -1
+        self.read_at = -math.inf  # monotonic time the last query of this tail began
         self.lock = asyncio.Lock()
         self.followers = 0
 
     async def read(self, database: Database, stream: str, position: int, generation: int, *,
-                   force: bool) -> list[Entry]:
+                   force: bool, poll_interval: float) -> list[Entry]:
         async with self.lock:
             if self.start < 0 or position < self.start:  # first reader, or one catching up from far back
                 entries = await read_entries(database, stream, position)
                 if self.start < 0 or not self.entries:
                     self._reset(position, entries)
                 return entries
-            if force or self.read_generation < generation:
+            # A follower whose wait timed out looks at the ledger unless another follower
+            # did so during the last poll interval: the poll is per stream, not per follower.
+            stale = force and time.monotonic() - self.read_at >= poll_interval
+            if stale or self.read_generation < generation:
                 await self._read_more(database, stream)
             index = bisect.bisect_left(self.entries, position, key=_seq)
             return self.entries[index:index + BATCH]
@@ -220,6 +226,7 @@ class _SharedTail:
 
     async def _read_more(self, database: Database, stream: str) -> None:
         began = WAKEUPS.generation(stream)
+        self.read_at = time.monotonic()
         new = await read_entries(database, stream, self.end)
         if new:
             self.entries.extend(new)
@@ -276,7 +283,8 @@ async def follow(
         while True:
             waiter = WAKEUPS.waiter(stream)
             try:
-                entries = await tail.read(database, stream, position, WAKEUPS.generation(stream), force=force)
+                entries = await tail.read(database, stream, position, WAKEUPS.generation(stream), force=force,
+                                          poll_interval=poll_interval)
                 force = False
                 for entry in entries:
                     position = int(entry["seq"]) + 1

@@ -150,3 +150,28 @@ async def test_followers_of_one_stream_share_one_read_per_wake_up(database: Data
     assert len(reads) == 1, "one wake-up, ten followers: the new entry is read once"
     for feed in feeds:
         await feed.aclose()
+
+
+async def test_idle_followers_of_one_stream_share_the_poll(database: Database, monkeypatch) -> None:
+    await _append(database, 0)
+    reads: list[int] = []
+    real_read = live.read_entries
+
+    async def counting_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return await real_read(*args, **kwargs)
+
+    monkeypatch.setattr(live, "read_entries", counting_read)
+    feeds = [live.follow(database, STREAM, 0, poll_interval=0.2) for _ in range(10)]
+    for feed in feeds:
+        await _take(feed, 1)
+    reads.clear()
+    pending = [asyncio.ensure_future(_take(feed, 1, timeout=5)) for feed in feeds]
+    await asyncio.sleep(1.0)  # about five poll intervals with nothing new
+    polls = len(reads)
+    await _append(database, 1, announce=False)  # still found by the shared poll
+    for result in await asyncio.gather(*pending):
+        assert [e["payload"]["n"] for e in result] == [1]
+    assert polls <= 10, f"ten idle followers polled {polls} times in five intervals: the poll is per stream"
+    for feed in feeds:
+        await feed.aclose()
