@@ -145,11 +145,11 @@ def _write(path: Path, data: bytes, *, private: bool = False) -> None:
 
 
 def refresh_demo_crls(directory: Path) -> list[str]:
-    """Publish fresh CRLs of the demo's RSA and ECDSA CAs into the mirror, dated now.
+    """Publish fresh CRLs of the demo's three CAs into the mirror, dated now.
 
     The demo moves its clock past a bid deadline weeks ahead, beyond the CRLs written when
-    the PKI was made (valid seven days). The SM2 CA's CRL is left as it is: no demo
-    bidder holds an SM2 certificate. Returns the URLs refreshed.
+    the PKI was made (valid seven days); the SM2 CA's matters to the platform e-seal.
+    Returns the URLs refreshed.
     """
     manifest = json.loads((directory / "manifest.json").read_text())
     refreshed = []
@@ -157,7 +157,23 @@ def refresh_demo_crls(directory: Path) -> list[str]:
         url = manifest["cas"][algorithm]["crl_url"]
         _write(crl_mirror_path(directory / "crl", url), load_demo_ca(directory, algorithm).crl_der())
         refreshed.append(url)
+    url = manifest["cas"]["sm2"]["crl_url"]
+    _write(crl_mirror_path(directory / "crl", url), load_demo_sm2_ca(directory).crl().dump())
+    refreshed.append(url)
     return refreshed
+
+
+def load_demo_sm2_ca(directory: Path) -> Sm2DemoCA:
+    """The demo's SM2 CA as written by :func:`write_demo_pki`."""
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
+    from ca_interop.gm import load_sm2_private_key
+
+    facts = json.loads((directory / "manifest.json").read_text())["cas"]["sm2"]
+    _, _, der = asn1_pem.unarmor((directory / facts["certificate"]).read_bytes())
+    return Sm2DemoCA(name=facts["name"], key=load_sm2_private_key((directory / "ca/sm2/ca.key").read_bytes()),
+                     cert=asn1_x509.Certificate.load(der), base_url=facts["crl_url"].rsplit("/", 1)[0])
 
 
 def load_demo_ca(directory: Path, algorithm: str) -> DemoCA:

@@ -118,7 +118,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     out = args.out or settings.data_dir / "demo"
 
     async def work(runtime: Runtime) -> int:
-        print_json(await run_demo(runtime, out))
+        summary = await run_demo(runtime, out)
+        print_json(summary)
+        files = summary["files"]
+        listed = "\n".join(f"  {name}: {files['folder']}/{path}" for name, path in files.items()
+                           if name not in ("folder", "receipts"))
+        print(f"The demo's files are in {files['folder']}:\n{listed}", file=sys.stderr)
         return 0
 
     return run_with_runtime(settings, work)

@@ -1,11 +1,15 @@
 """``bidhall demo``: the platform's story so far, run end to end against the configured database.
 
-First a construction tender from the notice to the published opening record, with five
-bidders using the bidder client (``web.demo_tender_run``). Then centre staff draw the
-lot's evaluation committee from the demo pool, avoiding the five bidders: the simulator
-calls the experts in the seed's order (the first one declines, so a replacement is
-drawn), the regulator reveals the draw and anyone can verify it from the ledger. What it
-made is written under the output folder, with ``summary.json`` naming every id.
+One demo server serves the whole story (``web.demo_tender_run.demo_server``). First a
+construction tender from the notice to the published opening record, with five bidders
+using the bidder client (``web.demo_tender_run``). Then centre staff draw the lot's
+evaluation committee from the demo pool, avoiding the five bidders: the simulator calls
+the experts in the seed's order (the first one declines, so a replacement is drawn). The
+names stay sealed while the committee works: the next day the five experts evaluate the
+bids over the live channel and sign the report, and the candidates go through publicity
+to the award (``web.demo_evaluation_run``). Only then does the regulator reveal the draw,
+and anyone can verify it from the ledger. What it made is written under the output
+folder, with ``summary.json`` naming every id and file.
 """
 
 from __future__ import annotations
@@ -25,10 +29,9 @@ from expert_pool.notify.simulator import SimulatedProvider
 from expert_pool.schemas import DrawRequest
 from identities.models import Party
 from web.demo import DEMO_PARTIES, demo_actor
-from web.demo_tender_run import run_tender_demo
+from web.demo_evaluation_run import MAIN_VENUE, run_award_demo, run_evaluation_demo
+from web.demo_tender_run import demo_server, run_tender_demo
 from web.runtime import Runtime
-
-VENUE = "Fuzhou Public Resource Trading Center, evaluation room 2"
 
 
 class FirstDeclines:
@@ -44,44 +47,68 @@ class FirstDeclines:
 
 async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    tender = await run_tender_demo(runtime, out)
-    # The committee is drawn after the opening, on the demo's moved clock.
-    with travel(parse_rfc3339(tender["opening"]["published_at"]) + timedelta(minutes=5)):
-        summary = await _draw_committee(runtime, tender["lot_code"])
+    with demo_server(runtime.settings) as base_url:
+        tender = await run_tender_demo(runtime, base_url, out)
+        # The committee is drawn after the opening, on the demo's moved clock.
+        with travel(parse_rfc3339(tender["opening"]["published_at"]) + timedelta(minutes=5)):
+            drawn = await _draw_committee(runtime, tender["lot_code"])
+        with travel(parse_rfc3339(drawn["draw"]["evaluation_at"])):
+            session = await run_evaluation_demo(runtime, base_url, tender, drawn["draw"]["id"], out)
+        with travel(parse_rfc3339(session["finished_at"]) + timedelta(minutes=30)):
+            award = await run_award_demo(runtime, base_url, tender["lot"], out)
+        # Names may be known once the winner is decided.
+        with travel(parse_rfc3339(award["confirmed_at"]) + timedelta(minutes=10)):
+            revealed = await _reveal_draw(runtime, drawn["draw"]["id"])
     summary = {"made_at": rfc3339(utcnow()), "project": tender["project"], "lot": tender["lot"],
                "lot_code": tender["lot_code"], "bids": tender["bids"], "opening": tender["opening"],
-               "session": None, **summary}
+               "session": session, "award": award, "draw": {**drawn["draw"], **revealed["draw"]},
+               "calls": drawn["calls"], "verification": revealed["verification"],
+               "verify_command": f"bidhall draw verify {drawn['draw']['id']}",
+               "files": _files(out, tender, session, award)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
 
 
+def _files(out: Path, tender: dict[str, Any], session: dict[str, Any], award: dict[str, Any]) -> dict[str, Any]:
+    """Where the story's documents are: the folder, and each file relative to it."""
+    return {"folder": str(out.resolve()), "summary": "summary.json", "opening_record": tender["opening"]["record"],
+            "receipts": [bid["receipt"] for bid in tender["bids"]], "evaluation_report": session["report"],
+            "signed_evaluation_report": session["signed_report"], "award_notice": award["notice"],
+            "award_notice_seal": award["seal_signature"]}
+
+
 async def _draw_committee(runtime: Runtime, lot_code: str) -> dict[str, Any]:
-    database = runtime.database
-    async with database.transaction() as session:
-        staff, regulator = await demo_actor(session, "staff"), await demo_actor(session, "regulator")
+    """Staff request the draw; the simulator calls until five experts have accepted."""
+    async with runtime.database.transaction() as session:
+        staff = await demo_actor(session, "staff")
         avoid = [p.uscc for p in await session.scalars(sa.select(Party).where(Party.uscc.in_(
             [uscc for _, uscc, _ in DEMO_PARTIES.values()])))]
         quotas = await _committee_quotas(session)
+        evaluation_at = utcnow() + timedelta(days=1)
         draw = await draws.request_draw(session, staff, DrawRequest(
-            lot_reference=lot_code, evaluation_at=utcnow() + timedelta(days=1), venue=VENUE,
+            lot_reference=lot_code, evaluation_at=evaluation_at, venue=MAIN_VENUE,
             region_rule="remote_pool", quotas=quotas, avoid_parties=avoid))
     await _notify_until_done(runtime, draw.id, SimulatedProvider(behaviour=FirstDeclines(),  # type: ignore[arg-type]
                                                                  callback_token="demo-simulator-token-0001"))
-    async with database.transaction() as session:
-        await draws.reveal_draw(session, regulator, draw.id)  # type: ignore[arg-type]
-    async with database.reader() as session:
-        verification = await draws.verify_from_ledger(session, draw.id)  # type: ignore[arg-type]
-        finished = await session.get(Draw, draw.id)
+    async with runtime.database.reader() as session:
         calls = list(await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw.id)
                                            .order_by(DrawCall.position)))
     return {
-        "draw": {"id": draw.id, "lot_reference": lot_code, "quotas": quotas, "status": finished.status,  # type: ignore[union-attr]
+        "draw": {"id": draw.id, "lot_reference": lot_code, "quotas": quotas, "evaluation_at": rfc3339(evaluation_at),
                  "seed_commitment": draw.seed_commitment, "snapshot_commitment": draw.snapshot_commitment},
         "calls": [{"position": c.position, "specialty": c.specialty, "answer": c.answer} for c in calls],
-        "verification": verification.to_dict(),
-        "verify_command": f"bidhall draw verify {draw.id}",
     }
 
+
+async def _reveal_draw(runtime: Runtime, draw_id: int) -> dict[str, Any]:
+    """The regulator publishes the seed and every call; the draw is checked from the ledger."""
+    async with runtime.database.transaction() as session:
+        await draws.reveal_draw(session, await demo_actor(session, "regulator"), draw_id)
+    async with runtime.database.reader() as session:
+        verification = await draws.verify_from_ledger(session, draw_id)
+        finished = await session.get(Draw, draw_id)
+    return {"draw": {"status": finished.status, "revealed_at": rfc3339(finished.revealed_at)},  # type: ignore[union-attr,arg-type]
+            "verification": verification.to_dict()}
 
 
 async def _committee_quotas(session: AsyncSession) -> dict[str, int]:

@@ -119,17 +119,23 @@ def demo_server(settings: Settings) -> Iterator[str]:
 # --- the story ----------------------------------------------------------------------------
 
 
-async def run_tender_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
+def demo_bidders(pki: Path) -> list[DemoBidder]:
+    """The five demo bidders with their credentials from the demo PKI."""
+    return [_bidder(pki, *spec) for spec in DEMO_BIDDERS]
+
+
+async def run_tender_demo(runtime: Runtime, base_url: str, out: Path) -> dict[str, Any]:
+    """The tender up to the published opening record, with the bidders talking to the demo
+    server at ``base_url`` (see :func:`demo_server`)."""
     pki = runtime.settings.resolved_pki_dir
-    bidders = [_bidder(pki, *spec) for spec in DEMO_BIDDERS]
+    bidders = demo_bidders(pki)
     project_id, lot_id = await _publish_tender(runtime, pki)
-    with demo_server(runtime.settings) as base_url:
-        lot = httpx.get(f"{base_url}/projects/{project_id}", timeout=30).json()["lots"][0]
-        with travel(by=timedelta(minutes=15)):  # the documents are issued ten minutes after the notice
-            bids = [await _bid(base_url, bidder, lot, project_id, out) for bidder in bidders]
-        deadline = datetime.fromisoformat(lot["bid_deadline"].replace("Z", "+00:00"))
-        with travel(deadline + timedelta(minutes=1)):
-            opening = await _open(runtime, base_url, lot, bidders, bids, pki, out)
+    lot = httpx.get(f"{base_url}/projects/{project_id}", timeout=30).json()["lots"][0]
+    with travel(by=timedelta(minutes=15)):  # the documents are issued ten minutes after the notice
+        bids = [await _bid(base_url, bidder, lot, project_id, out) for bidder in bidders]
+    deadline = datetime.fromisoformat(lot["bid_deadline"].replace("Z", "+00:00"))
+    with travel(deadline + timedelta(minutes=1)):
+        opening = await _open(runtime, base_url, lot, bidders, bids, pki, out)
     return {"project": project_id, "lot": lot_id, "lot_code": lot["code"],
             "bids": [{"bidder": b["bidder"], "bid": b["bid_id"], "receipt": b["receipt_file"]} for b in bids],
             "opening": opening}

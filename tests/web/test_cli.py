@@ -108,12 +108,18 @@ async def test_replay_at_a_moment_before_anything_happened(bidhall) -> None:  # 
     assert early["state"] is None
 
 
-async def test_the_demo_runs_a_tender_to_its_opening_and_draws_a_committee(bidhall, monkeypatch,  # type: ignore[no-untyped-def]
-                                                                           tmp_path: Path) -> None:
+async def test_the_demo_runs_a_tender_from_its_notice_to_the_award(bidhall, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                    tmp_path: Path) -> None:
     monkeypatch.setenv("BIDHALL_DEMO_POOL_SIZE", "150")
     output(bidhall("seed"))
-    summary = output(bidhall("demo", "--out", str(tmp_path / "demo")))
+    ran = bidhall("demo", "--out", str(tmp_path / "demo"))
+    summary = output(ran)
     assert json.loads((tmp_path / "demo" / "summary.json").read_text()) == summary
+    files = summary["files"]  # the command says where its files are
+    assert Path(files["folder"]) == (tmp_path / "demo").resolve() and files["folder"] in ran.stderr
+    for name in ("summary", "opening_record", "evaluation_report", "signed_evaluation_report", "award_notice",
+                 "award_notice_seal"):
+        assert (Path(files["folder"]) / files[name]).is_file() and files[name] in ran.stderr
     assert len(summary["bids"]) == 5 and summary["opening"]["status"] == "published"
     for bid in summary["bids"]:
         receipt = json.loads((tmp_path / "demo" / bid["receipt"]).read_text())
@@ -126,5 +132,40 @@ async def test_the_demo_runs_a_tender_to_its_opening_and_draws_a_committee(bidha
         assert output(bidhall("replay", stream, "--check"))["matches"] is True
     answers = [call["answer"] for call in summary["calls"]]
     assert answers[0] == "declined" and answers.count("accepted") == 5  # one replacement drawn
+    _check_demo_evaluation(bidhall, summary, tmp_path / "demo")
+    _check_demo_award(summary, tmp_path / "demo")
+    # the names stay sealed until the winner is decided; the draw still verifies from the ledger
     assert summary["draw"]["status"] == "revealed" and summary["verification"]["ok"]
+    assert summary["draw"]["revealed_at"] > summary["award"]["confirmed_at"]
+    assert output(bidhall("ledger", "verify"))["ok"] is True
     assert output(bidhall("draw", "verify", str(summary["draw"]["id"])))["complete"] is True
+
+
+def _check_demo_evaluation(bidhall, summary: dict, out: Path) -> None:  # type: ignore[no-untyped-def]
+    from evaluation.report_bundle import verify_bundle
+
+    session = summary["session"]
+    assert session["stage"] == "finished" and session["signatures"] == 5 and session["chair_seat"] == 1
+    bundle = (out / session["signed_report"]).read_bytes()
+    assert verify_bundle(bundle).ok and hashlib.sha256(bundle).hexdigest() == session["signed_report_sha256"]
+    report = (out / session["report"]).read_bytes()
+    assert hashlib.sha256(report).hexdigest() == session["report_sha256"] and report[:2] == b"PK"
+    assert [failed["bidder"] for failed in session["failed_review"]] == ["bidder5"]
+    assert [c["rank"] for c in session["candidates"]] == [1, 2, 3]
+    assert session["clarification"]["answer"] and session["dissent"]["seat"] == 4
+    assert session["flagged"]["seat"] == 5 and "abnormal" in session["flagged"]["flag"]
+    assert sorted({m["venue"] for m in session["members"]}) == sorted(session["venues"])
+    replay = output(bidhall("replay", f"evaluation:{session['id']}", "--check"))
+    assert replay["matches"] is True and replay["replayed"]["stage"] == "finished"
+
+
+def _check_demo_award(summary: dict, out: Path) -> None:
+    award, candidates = summary["award"], summary["session"]["candidates"]
+    # the candidates the session handed to trading are the ones published and awarded
+    assert [(c["rank"], c["bid"]) for c in award["candidates"]] == [(c["rank"], c["bid"]) for c in candidates]
+    assert award["status"] == "awarded" and award["winner"]["bid"] == candidates[0]["bid"]
+    assert award["confirmed_at"] > award["publicity_until"]
+    notice = (out / award["notice"]).read_bytes()
+    assert hashlib.sha256(notice).hexdigest() == award["notice_sha256"]
+    assert (out / award["seal_signature"]).stat().st_size > 0
+    assert award["seal_verification"]["indication"] == "TOTAL_PASSED", award["seal_verification"]
