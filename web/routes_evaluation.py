@@ -40,7 +40,6 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,7 +54,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from core.actors import Actor
 from core.clock import utcnow
-from core.errors import BidhallError, InvalidInput, NotAuthenticated
+from core.errors import BidhallError, InvalidInput
 from evaluation import channel, service
 from evaluation.channel_models import EvaluationReceipt
 from evaluation.context import EvaluationServices
@@ -63,10 +62,17 @@ from evaluation.events import session_stream
 from evaluation.models import EvaluationSession
 from evaluation.schemas import SessionOpen
 from identities.service import authenticate
-from supervision import live
 from web.api import Api, parse_body, path_int, query_int
 from web.auth import client_address, with_actor
-from web.problems import from_domain_error, from_validation_error
+from web.live_channel import (
+    Send,
+    bearer_token,
+    path_id,
+    problem_body,
+    refuse_connection,
+    send_entries,
+    serialised_sender,
+)
 from web.rate_limit import TokenBucket
 from web.runtime import Runtime
 
@@ -75,9 +81,6 @@ log = logging.getLogger("bidhall.evaluation.channel")
 api = Api()
 UPLOAD_PATHS: tuple[str, ...] = ()  # no streaming uploads here
 TAG = "evaluation"
-
-AUTH_TIMEOUT = 10.0
-"""Seconds a connection without ``?token=`` has to send its auth message."""
 MAX_MESSAGE_BYTES = 256 * 1024
 """A larger frame is refused with a problem and the connection kept (a signed report
 reply is a few kilobytes of base64 CMS; a clarification answer a few pages of text)."""
@@ -195,16 +198,8 @@ async def get_my_clarifications(request: Request) -> Response:
 # --- the live channel: one message ----------------------------------------------------------------
 
 
-def _problem_body(error: Exception) -> dict[str, Any]:
-    if isinstance(error, ValidationError):
-        error = from_validation_error(error)
-    if isinstance(error, BidhallError):
-        return json.loads(from_domain_error(error).body)  # type: ignore[no-any-return]
-    return {"status": 500, "title": "Internal error", "detail": "the message could not be handled; it was logged"}
-
-
 def _refusal(message_id: Any, error: Exception) -> dict[str, Any]:
-    return {"type": "reply", "id": message_id, "ok": False, "problem": _problem_body(error)}
+    return {"type": "reply", "id": message_id, "ok": False, "problem": problem_body(error)}
 
 
 def _repeat(receipt: EvaluationReceipt, message_id: str) -> dict[str, Any]:
@@ -267,83 +262,45 @@ def _checked_message(message: Any) -> tuple[str, str, dict[str, Any]]:
 
 # --- the live channel: the connection -------------------------------------------------------------
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
 class FrameTooLarge(Exception):
     """A frame past the hard limit: the connection closes with 1009."""
 
 
 async def _authenticate(websocket: WebSocket, runtime: Runtime, session_id: int) -> tuple[Actor, channel.Viewer]:
-    token = websocket.query_params.get("token")
-    if token is None:
-        first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT)
-        if not isinstance(first, dict) or first.get("type") != "auth" or not isinstance(first.get("token"), str):
-            raise NotAuthenticated('send {"type": "auth", "token": "<bearer token>"} first, or ?token=')
-        token = first["token"]
+    token = await bearer_token(websocket)
     async with runtime.database.transaction() as session:
         actor = await authenticate(session, token, source_address=client_address(websocket))
         viewer = await channel.join(session, actor, session_id)
     return actor, viewer
 
 
-def _session_id(websocket: WebSocket) -> int:
-    text = str(websocket.path_params["session_id"])
-    if not text.isdigit() or len(text) > 18:
-        raise InvalidInput("session_id must be a positive whole number")
-    return int(text)
-
-
 async def evaluation_channel(websocket: WebSocket) -> None:
     runtime = _runtime(websocket)
     await websocket.accept()
     try:
-        session_id = _session_id(websocket)
+        session_id = path_id(websocket, "session_id")
         from_seq = query_int(websocket, "from", 0, minimum=0, maximum=2**62)  # type: ignore[arg-type]
         actor, viewer = await _authenticate(websocket, runtime, session_id)
     except (BidhallError, asyncio.TimeoutError, ValueError) as error:
-        body = _problem_body(error) if isinstance(error, BidhallError) else {
-            "status": 401, "title": "Authentication required", "detail": "no valid auth message in time"}
-        with contextlib.suppress(Exception):
-            await websocket.send_json({"type": "error", "problem": body})
-            await websocket.close(code=4000 + int(body.get("status", 400)))
+        await refuse_connection(websocket, error)
         return
     except WebSocketDisconnect:
         return
-    send = _serialised_sender(websocket)
+    send = serialised_sender(websocket)
     await send({"type": "ready", "from": from_seq})
-    sender = asyncio.ensure_future(_send_entries(send, runtime, session_id, from_seq, viewer))
+    sender = asyncio.ensure_future(send_entries(send, runtime.database, session_stream(session_id), from_seq,
+                                                viewer.visible))
     try:
         await _receive_messages(websocket, send, runtime, actor, session_id)
     except FrameTooLarge:
         with contextlib.suppress(Exception):
-            await send({"type": "error", "problem": _problem_body(InvalidInput(
+            await send({"type": "error", "problem": problem_body(InvalidInput(
                 f"a frame of more than {HARD_LIMIT_BYTES} bytes; the connection is closed"))})
             await websocket.close(code=1009)
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-
-
-def _serialised_sender(websocket: WebSocket) -> Send:
-    """Entries and replies go out from two tasks; one frame at a time."""
-    lock = asyncio.Lock()
-
-    async def send(message: dict[str, Any]) -> None:
-        async with lock:
-            await websocket.send_json(message)
-
-    return send
-
-
-async def _send_entries(send: Send, runtime: Runtime, session_id: int, from_seq: int, viewer: channel.Viewer) -> None:
-    feed = live.follow(runtime.database, session_stream(session_id), from_seq, visible=viewer.visible)
-    try:
-        async for entry in feed:
-            await send({"type": "entry", "entry": entry})
-    finally:
-        await feed.aclose()
 
 
 def _frame_text(frame: dict[str, Any]) -> str:

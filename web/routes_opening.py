@@ -38,9 +38,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from core.actors import Actor
 from core.clock import utcnow
-from core.errors import BidhallError, InvalidInput, NotAuthenticated
+from core.errors import BidhallError, InvalidInput
 from identities.service import authenticate
-from supervision import live
 from trading import opening, opening_decryption, opening_record
 from trading.opening_models import ChannelReceipt
 from trading.opening_schemas import (
@@ -58,13 +57,21 @@ from trading.opening_schemas import (
 )
 from web.api import Api, json_response, parse_body, path_int, query_int
 from web.auth import client_address, with_actor
-from web.problems import from_domain_error, from_validation_error, problem
+from web.live_channel import (
+    Send,
+    bearer_token,
+    path_id,
+    problem_body,
+    refuse_connection,
+    send_entries,
+    serialised_sender,
+)
+from web.problems import problem
 from web.runtime import Runtime
 
 api = Api()
 UPLOAD_PATHS: tuple[str, ...] = ()  # no streaming uploads here
 TAG = "opening"
-AUTH_TIMEOUT = 10.0
 MAX_MESSAGE_BYTES = 512 * 1024
 
 
@@ -242,20 +249,12 @@ async def _apply(session: AsyncSession, actor: Actor, runtime: Runtime, lot_id: 
     return {"ok": True, "result": result_share.model_dump(mode="json")}
 
 
-def _problem_body(error: Exception) -> dict[str, Any]:
-    if isinstance(error, ValidationError):
-        error = from_validation_error(error)
-    if isinstance(error, BidhallError):
-        return json.loads(from_domain_error(error).body)  # type: ignore[no-any-return]
-    return {"status": 500, "title": "Internal error", "detail": "the message could not be handled"}
-
-
 async def _handle_message(runtime: Runtime, actor: Actor, lot_id: int, message: dict[str, Any]) -> dict[str, Any]:
     """Apply a message once: its receipt is stored in the same transaction as its effect."""
     message_id = message.get("id")
     if not isinstance(message_id, str) or not 1 <= len(message_id) <= 100:
         return {"type": "reply", "id": message_id, "ok": False,
-                "problem": _problem_body(InvalidInput("every message needs an id: a string of 1 to 100 characters"))}
+                "problem": problem_body(InvalidInput("every message needs an id: a string of 1 to 100 characters"))}
     fields = {k: v for k, v in message.items() if k not in ("id", "type")}
     try:
         async with runtime.database.transaction() as session:
@@ -276,16 +275,11 @@ async def _handle_message(runtime: Runtime, actor: Actor, lot_id: int, message: 
             raise
         return {"type": "reply", "id": message_id, **earlier.reply, "repeated": True}
     except (BidhallError, ValidationError) as error:
-        return {"type": "reply", "id": message_id, "ok": False, "problem": _problem_body(error)}
+        return {"type": "reply", "id": message_id, "ok": False, "problem": problem_body(error)}
 
 
 async def _authenticate(websocket: WebSocket, runtime: Runtime, lot_id: int) -> Actor:
-    token = websocket.query_params.get("token")
-    if token is None:
-        first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT)
-        if not isinstance(first, dict) or first.get("type") != "auth" or not isinstance(first.get("token"), str):
-            raise NotAuthenticated('send {"type": "auth", "token": "<bearer token>"} first, or ?token=')
-        token = first["token"]
+    token = await bearer_token(websocket)
     async with runtime.database.transaction() as session:
         actor = await authenticate(session, token, source_address=client_address(websocket))
         await opening_record.follow_opening(session, actor, lot_id)
@@ -296,53 +290,24 @@ async def opening_channel(websocket: WebSocket) -> None:
     runtime = _runtime(websocket)
     await websocket.accept()
     try:
-        text = str(websocket.path_params["lot_id"])
-        if not text.isdigit() or len(text) > 18:
-            raise InvalidInput("lot_id must be a positive whole number")
-        lot_id = int(text)
+        lot_id = path_id(websocket, "lot_id")
         from_seq = query_int(websocket, "from", 0, minimum=0, maximum=2**62)  # type: ignore[arg-type]
         actor = await _authenticate(websocket, runtime, lot_id)
     except (BidhallError, asyncio.TimeoutError, ValueError) as error:
-        body = _problem_body(error) if isinstance(error, BidhallError) else {
-            "status": 401, "title": "Authentication required", "detail": "no auth message in time"}
-        with contextlib.suppress(Exception):
-            await websocket.send_json({"type": "error", "problem": body})
-            await websocket.close(code=4000 + int(body.get("status", 400)))
+        await refuse_connection(websocket, error)
         return
     except WebSocketDisconnect:
         return
-    send = _serialised_sender(websocket)
+    send = serialised_sender(websocket)
     await send({"type": "ready", "from": from_seq})
-    sender = asyncio.ensure_future(_send_entries(send, runtime, actor, lot_id, from_seq))
+    sender = asyncio.ensure_future(send_entries(send, runtime.database, f"opening:{lot_id}", from_seq,
+                                                opening_record.entry_view(actor)))
     try:
         await _receive_messages(websocket, send, runtime, actor, lot_id)
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-def _serialised_sender(websocket: WebSocket) -> Send:
-    """Entries and replies go out from two tasks; one frame at a time."""
-    lock = asyncio.Lock()
-
-    async def send(message: dict[str, Any]) -> None:
-        async with lock:
-            await websocket.send_json(message)
-
-    return send
-
-
-async def _send_entries(send: Send, runtime: Runtime, actor: Actor, lot_id: int, from_seq: int) -> None:
-    feed = live.follow(runtime.database, f"opening:{lot_id}", from_seq, visible=opening_record.entry_view(actor))
-    try:
-        async for entry in feed:
-            await send({"type": "entry", "entry": entry})
-    finally:
-        await feed.aclose()
 
 
 async def _receive_messages(websocket: WebSocket, send: Send, runtime: Runtime, actor: Actor, lot_id: int) -> None:
@@ -358,8 +323,8 @@ async def _receive_messages(websocket: WebSocket, send: Send, runtime: Runtime, 
             if not isinstance(message, dict):
                 raise InvalidInput("a message is a JSON object")
         except (ValueError, InvalidInput) as error:
-            problem_body = _problem_body(error if isinstance(error, InvalidInput) else InvalidInput(str(error)))
-            await send({"type": "reply", "id": None, "ok": False, "problem": problem_body})
+            refusal = problem_body(error if isinstance(error, InvalidInput) else InvalidInput(str(error)))
+            await send({"type": "reply", "id": None, "ok": False, "problem": refusal})
             continue
         await send(await _handle_message(runtime, actor, lot_id, message))
 
