@@ -10,23 +10,18 @@ exactly as given and the committee reads it. A question not answered by its dead
 expires; while any question is open the stage cannot close, since the committee is
 waiting for it.
 
-:func:`check_signature` (verify a detached signature, then validate its certificate for
-signing against the trust list) is shared with the report's signatures.
+The signature is checked by ``identities.signed_content.check_signature``, as every
+signature a party or an expert makes on the platform.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ca_interop.certificates import as_asn1, summarize
-from ca_interop.revocation import RevocationSource
-from ca_interop.signatures import SignatureFormatError, verify_detached
-from ca_interop.validation import Usage
 from core.actors import Role
 from core.clock import rfc3339, utcnow
 from core.errors import (
@@ -44,7 +39,7 @@ from evaluation.models import Clarification, EvaluatedBid
 from evaluation.record import record
 from evaluation.schemas import parse
 from evaluation.states import ClarificationStatus, Stage
-from identities.trust_service import certificate_validator
+from identities.signed_content import check_signature
 
 DEFAULT_MINUTES = 30
 MIN_MINUTES = 5
@@ -159,32 +154,3 @@ async def open_clarifications(session: AsyncSession, ctx: Context) -> int:
 # --- signatures (shared with the report) -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Signer:
-    fingerprint: str
-    subject: str
-    identity: dict[str, Any]
-
-
-async def check_signature(session: AsyncSession, revocation: RevocationSource, content: Any, signature: bytes,
-                          *, what: str, pointer: str = "$.signature", mismatch: str | None = None) -> Signer:
-    """A detached CMS signature over ``content`` by a certificate the trust list accepts for
-    signing; who it names is for the caller to compare. ``mismatch`` replaces the detail of
-    a signature that does not verify over ``content``."""
-    try:
-        check = verify_detached(content, signature)
-    except SignatureFormatError as error:
-        raise InvalidInput(f"the signature is not a detached CMS signature: {error}",
-                           [FieldError(pointer, str(error))]) from None
-    if not check.valid:
-        raise InvalidInput(mismatch or f"the signature does not verify over {what}: {check.reason}",
-                           [FieldError(pointer, str(check.reason))])
-    certificate = as_asn1(check.signer_cert)
-    validator = await certificate_validator(session, revocation)
-    report = await validator.validate(certificate, usage=Usage.SIGNING,
-                                      extra_certs=[as_asn1(c) for c in check.other_certs])
-    if not report.passed:
-        raise InvalidInput(f"the signing certificate is not accepted ({report.subindication}): {report.detail}",
-                           [FieldError(pointer, "certificate not accepted")])
-    summary = summarize(certificate)
-    return Signer(fingerprint=summary.fingerprint, subject=summary.subject[:300], identity=report.identity or {})

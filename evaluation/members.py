@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ca_interop.certificates import as_asn1, summarize
-from ca_interop.signatures import SignatureFormatError, verify_detached
-from ca_interop.validation import Usage
 from core.actors import Role
 from core.clock import utcnow
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
@@ -35,7 +31,7 @@ from evaluation.record import record
 from evaluation.schemas import parse
 from evaluation.states import MemberStatus, Stage
 from expert_pool.models import Expert
-from identities.trust_service import certificate_validator
+from identities.signed_content import Signer, check_signature
 
 MAX_SIGNATURE_BASE64 = 64 * 1024
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -64,15 +60,6 @@ def sign_in_statement(session_id: int, user_id: int, venue: str) -> bytes:
     return f"bidhall-evaluation-sign-in\n{session_id}\n{user_id}\n{venue}\n".encode()
 
 
-@dataclass(frozen=True)
-class CheckedSigner:
-    """A signature that verifies, by a certificate the trust list accepts for signing."""
-
-    identity: dict[str, Any]
-    fingerprint: str
-    subject: str
-
-
 def decode_signature(text: str, pointer: str = "$.signature") -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -81,30 +68,13 @@ def decode_signature(text: str, pointer: str = "$.signature") -> bytes:
 
 
 async def checked_signer(session: AsyncSession, ctx: Context, signature: bytes, content: bytes, *,
-                         what: str, pointer: str = "$.signature") -> CheckedSigner:
-    """Verify a detached CMS ``signature`` over ``content`` and validate its certificate
-    (TOTAL_PASSED for signing against the trust list); InvalidInput naming why not."""
-    try:
-        check = verify_detached(content, signature)
-    except SignatureFormatError as error:
-        raise InvalidInput(f"the signature is not a detached CMS signature: {error}",
-                           [FieldError(pointer, str(error))]) from None
-    if not check.valid:
-        raise InvalidInput(f"the signature does not verify over {what}: {check.reason}",
-                           [FieldError(pointer, str(check.reason))])
-    certificate = as_asn1(check.signer_cert)
-    validator = await certificate_validator(session, ctx.services.revocation)
-    report = await validator.validate(certificate, usage=Usage.SIGNING,
-                                      extra_certs=[as_asn1(c) for c in check.other_certs])
-    if not report.passed:
-        raise InvalidInput(f"the signing certificate is not accepted ({report.subindication}): {report.detail}",
-                           [FieldError(pointer, "certificate not accepted")])
-    summary = summarize(certificate)
-    return CheckedSigner(identity=dict(report.identity or {}), fingerprint=summary.fingerprint,
-                         subject=summary.subject[:300])
+                         what: str, pointer: str = "$.signature") -> Signer:
+    """The accepted signer of a detached CMS ``signature`` over ``content`` (TOTAL_PASSED
+    for signing against the trust list); InvalidInput naming why not."""
+    return await check_signature(session, ctx.services.revocation, content, signature, what=what, pointer=pointer)
 
 
-async def require_own_certificate(session: AsyncSession, member: CommitteeMember, signer: CheckedSigner) -> None:
+async def require_own_certificate(session: AsyncSession, member: CommitteeMember, signer: Signer) -> None:
     """The certificate must name the member's own ID number: an expert acts only for themselves."""
     id_number = await session.scalar(sa.select(Expert.id_number).where(Expert.id == member.expert_id))
     if not signer.identity.get("person_id") or signer.identity.get("person_id") != id_number:

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import rfc3339, utcnow
 from core.errors import Conflict, PermissionDenied
 from evaluation import events
-from evaluation.clarifications import check_signature
 from evaluation.context import Context
 from evaluation.message_schemas import SignReport
 from evaluation.models import CommitteeMember, EvaluationSession, ReportSignature
@@ -36,6 +35,7 @@ from evaluation.review import active_members, session_bids
 from evaluation.schemas import parse
 from evaluation.states import Stage
 from expert_pool.models import Expert
+from identities.signed_content import check_signature
 from trading.award import record_evaluated_candidates
 from trading.award_schemas import CandidateIn, CandidateList
 

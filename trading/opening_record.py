@@ -17,16 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ca_interop.certificates import as_asn1, summarize
 from ca_interop.revocation import RevocationSource
-from ca_interop.signatures import SignatureFormatError, verify_detached
-from ca_interop.validation import Usage
 from core.actors import Actor, Role
 from core.clock import rfc3339, utcnow
-from core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, NotFound, PermissionDenied
 from core.usecases import use_case
 from identities.models import Party
-from identities.trust_service import certificate_validator
+from identities.signed_content import check_signature
 from supervision.ledger.canonical import canonical_bytes
 from trading import opening_events as events
 from trading.bid_models import Bid
@@ -240,28 +237,13 @@ async def confirm_opening_record(session: AsyncSession, actor: Actor, lot_id: in
 
 async def _checked_signer(session: AsyncSession, signature: bytes, content: bytes, revocation: RevocationSource,
                           row: OpeningRow) -> tuple[str, str]:
-    try:
-        check = verify_detached(content, signature)
-    except SignatureFormatError as error:
-        raise InvalidInput(f"the signature is not a detached CMS signature: {error}",
-                           [FieldError("$.signature", str(error))]) from None
-    if not check.valid:
-        raise InvalidInput(f"the signature does not verify over the opening record: {check.reason}",
-                           [FieldError("$.signature", str(check.reason))])
-    certificate = as_asn1(check.signer_cert)
-    validator = await certificate_validator(session, revocation)
-    report = await validator.validate(certificate, usage=Usage.SIGNING,
-                                      extra_certs=[as_asn1(c) for c in check.other_certs])
-    if not report.passed:
-        raise InvalidInput(f"the signing certificate is not accepted ({report.subindication}): {report.detail}",
-                           [FieldError("$.signature", "certificate not accepted")])
-    uscc = (report.identity or {}).get("uscc")
+    signer = await check_signature(session, revocation, content, signature, what="the opening record")
+    uscc = signer.identity.get("uscc")
     if uscc != row.bidder_uscc:
         party = await session.get(Party, row.party_id)
         raise PermissionDenied(f"the certificate names the organisation with credit code {uscc}, not "
                                f"{party.name if party else row.bidder_name} ({row.bidder_uscc})")
-    summary = summarize(certificate)
-    return summary.fingerprint, summary.subject[:300]
+    return signer.fingerprint, signer.subject
 
 
 def decided_now(row: OpeningRow, outcome: RowOutcome, *, problem: str | None = None,
