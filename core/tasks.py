@@ -41,7 +41,8 @@ T = TypeVar("T")
 logger = logging.getLogger("bidhall.tasks")
 
 # Task modules of every domain; the worker imports them so their tasks are registered.
-TASK_MODULES = ["supervision.tasks", "expert_pool.tasks", "trading.tasks", "evaluation.tasks"]
+TASK_MODULES = ["supervision.tasks", "expert_pool.tasks", "trading.tasks", "evaluation.tasks",
+                "supervision.warnings.tasks"]
 
 _state: dict[str, Any] = {}
 _state_lock = threading.Lock()

@@ -22,6 +22,10 @@ MODEL_MODULES = (
     "trading.award_models",
     "evaluation.models",
     "evaluation.channel_models",
+    "supervision.heads_models",
+    "supervision.warnings.models",
+    "trading.complaint_models",
+    "trading.reporting_models",
 )
 
 

@@ -20,14 +20,19 @@ from web import (
     routes_bids,
     routes_ca,
     routes_certificate_login,
+    routes_complaints,
     routes_evaluation,
     routes_experts,
     routes_health,
     routes_identities,
     routes_ledger,
+    routes_monitor,
     routes_notify,
+    routes_ocds,
     routes_opening,
+    routes_replay,
     routes_trading,
+    routes_warnings,
 )
 from web.api import Api
 from web.middleware import AccessLogMiddleware, RequestSizeLimitMiddleware
@@ -38,21 +43,22 @@ from web.runtime import Runtime
 VERSION = "0.1.0"
 TRADING_ROUTES = (routes_trading, routes_bids, routes_opening, routes_award)
 EVALUATION_ROUTES = (routes_evaluation,)
-UPLOAD_PATHS = ("/experts/import", *(pattern for module in (*TRADING_ROUTES, *EVALUATION_ROUTES)
-                                      for pattern in module.UPLOAD_PATHS))
+SUPERVISION_ROUTES = (routes_monitor, routes_replay, routes_warnings, routes_complaints, routes_ocds)
+LIVE_ROUTES = (*TRADING_ROUTES, *EVALUATION_ROUTES, *SUPERVISION_ROUTES)
+UPLOAD_PATHS = ("/experts/import", *(pattern for module in LIVE_ROUTES for pattern in module.UPLOAD_PATHS))
 
 
 def all_operations() -> Api:
     combined = Api()
     for module in (routes_health, routes_identities, routes_certificate_login, routes_ledger, routes_ca,
-                   routes_experts, routes_notify, *TRADING_ROUTES, *EVALUATION_ROUTES):
+                   routes_experts, routes_notify, *LIVE_ROUTES):
         combined.operations.extend(module.api.operations)
     return combined
 
 
 def websocket_routes() -> list[WebSocketRoute]:
     """The live channels (openings, later evaluation sessions and the regulators' feed)."""
-    return [route for module in (*TRADING_ROUTES, *EVALUATION_ROUTES) for route in getattr(module, "WEBSOCKET_ROUTES", [])]
+    return [route for module in LIVE_ROUTES for route in getattr(module, "WEBSOCKET_ROUTES", [])]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:

@@ -25,7 +25,10 @@ from web import (
     cli_draw,
     cli_envelope,
     cli_eseal,
+    cli_export,
+    cli_heads,
     cli_pki,
+    cli_warnings,
 )
 from web.cli_support import fail, print_json, run_with_runtime
 from web.problems import from_validation_error
@@ -240,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_eseal.add_parsers(commands)
     cli_draw.add_parsers(commands)
     cli_archive.add_parsers(commands)
+    cli_heads.add_parsers(commands)
+    cli_warnings.add_parsers(commands)
+    cli_export.add_parsers(commands)
     return parser
 
 

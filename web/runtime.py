@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import evaluation.warning_rules  # noqa: F401 - registers the evaluation's warning rules
+import expert_pool.warning_rules  # noqa: F401
+import trading.warning_rules  # noqa: F401
 from ca_interop.platform_keys import Ed25519PlatformSigner, PlatformSigner
 from ca_interop.platform_seal import PlatformSeal, load_platform_seal
 from ca_interop.revocation import (
@@ -22,6 +25,7 @@ from core.database import Database
 from core.settings import Settings
 from evaluation import committee_hook
 from evaluation import replay as evaluation_replay
+from evaluation import scopes as evaluation_scopes
 from expert_pool import draws as expert_draws
 from expert_pool import events as expert_events
 from expert_pool.notify.base import NotificationProvider
@@ -31,6 +35,7 @@ from identities import trust_events
 from supervision.replay import StreamRegistry
 from trading import award_events, bid_events, opening_events
 from trading import events as trading_events
+from trading import scopes as trading_scopes
 
 
 def build_registry() -> StreamRegistry:
@@ -61,6 +66,8 @@ class Runtime:
 
     def __post_init__(self) -> None:
         committee_hook.install()  # a recusal's replacement takes its seat in the session
+        trading_scopes.install()  # regulators' jurisdiction over the streams
+        evaluation_scopes.install()
         if self.revocation is None:
             transport = MirrorRevocationTransport(self.settings.resolved_revocation_mirror_dir, HttpRevocationTransport())
             self.revocation = RevocationSource(transport)

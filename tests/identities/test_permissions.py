@@ -51,6 +51,13 @@ from supervision.ledger.models import LedgerEntry
 from tests.evaluation import walk_evaluation
 from tests.expert_pool.factories import admitted_expert, expert_data
 from tests.factories import PASSWORD, actor_of, make_party, make_user, new_uscc
+from tests.supervision import (
+    walk_complaints,
+    walk_monitor,
+    walk_replay,
+    walk_reporting,
+    walk_warnings,
+)
 from tests.trading import walk_award, walk_bids, walk_opening, walk_projects
 
 Call = Callable[[AsyncSession, Actor], Awaitable[Any]]
@@ -241,7 +248,8 @@ async def _revoke_own(session: AsyncSession, actor: Actor) -> Any:
 
 
 # Each trading concern keeps its entries beside its tests.
-for _walk in (walk_projects, walk_bids, walk_opening, walk_award, walk_evaluation):
+for _walk in (walk_projects, walk_bids, walk_opening, walk_award, walk_evaluation, walk_monitor, walk_replay,
+              walk_warnings, walk_complaints, walk_reporting):
     CALLS.update(_walk.CALLS)
 
 

@@ -1,0 +1,11 @@
+"""Part of ``python -m bench supervision``: replay of 100,000 entries."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The figures of this part, one JSON-ready dict each (none yet)."""
+    return []

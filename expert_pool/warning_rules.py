@@ -1,0 +1,3 @@
+"""Early-warning rules over the expert pool data (registered with ``supervision.warnings`` on import)."""
+
+from __future__ import annotations

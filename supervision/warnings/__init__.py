@@ -1,0 +1,1 @@
+"""Early warnings: a rule engine over the ledger and the data."""

@@ -1,0 +1,3 @@
+"""The warnings' periodic jobs (filled in by the warnings work)."""
+
+from __future__ import annotations

@@ -1,0 +1,11 @@
+"""Complaints to the regulator and monitoring cases."""
+
+from __future__ import annotations
+
+from starlette.routing import WebSocketRoute
+
+from web.api import Api
+
+api = Api()
+UPLOAD_PATHS: tuple[str, ...] = ()
+WEBSOCKET_ROUTES: list[WebSocketRoute] = []

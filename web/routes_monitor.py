@@ -1,0 +1,11 @@
+"""Regulators' live monitoring feed and the summary of what is happening now."""
+
+from __future__ import annotations
+
+from starlette.routing import WebSocketRoute
+
+from web.api import Api
+
+api = Api()
+UPLOAD_PATHS: tuple[str, ...] = ()
+WEBSOCKET_ROUTES: list[WebSocketRoute] = []

@@ -1,0 +1,11 @@
+"""Early warnings: list, evidence, acknowledge, investigate, close."""
+
+from __future__ import annotations
+
+from starlette.routing import WebSocketRoute
+
+from web.api import Api
+
+api = Api()
+UPLOAD_PATHS: tuple[str, ...] = ()
+WEBSOCKET_ROUTES: list[WebSocketRoute] = []
