@@ -8,7 +8,8 @@ and writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ca_interop.revocation import RevocationSource
 from core.actors import Actor
@@ -32,6 +33,9 @@ class Context:
     services: EvaluationServices
     actor: Actor
     member: CommitteeMember | None = None
+    memo: dict[str, Any] = field(default_factory=dict)
+    """What a step already loaded in this message's transaction, for the stage check that
+    follows it (e.g. the scores table after a score), so it is not queried twice."""
 
     @property
     def session_id(self) -> int:

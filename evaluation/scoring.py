@@ -45,6 +45,9 @@ Key = tuple[int, int, str]  # member_id, bid_id, factor
 # --- the session's scoring rules ------------------------------------------------------------------
 
 
+SCORES_MEMO = "scoring.table"
+
+
 def factors_of(ev: EvaluationSession) -> dict[str, Decimal]:
     return scoring_factors(ev.method, ev.parameters)
 
@@ -118,7 +121,10 @@ async def handle_score(session: AsyncSession, ctx: Context, fields: dict[str, An
     bids = await scored_bids(session, ctx)
     table = await current_scores(session, ctx.ev)
     _check_scores(message.scores, factors, {f for (m, b, f) in table if m == member.id and b == bid.bid_id})
-    frozen = await _first_round_complete(session, ctx.ev, members, bids, factors)
+    if (ctx.ev.settings or {}).get(RESCORE_ROUNDS):
+        frozen = await _first_round_complete(session, ctx.ev, members, bids, factors)
+    else:  # no re-score yet: the current table is round 1
+        frozen = _complete(table, members, bids, factors)
     changes = _changes(ctx.ev, table, member, bid, message.scores, members, frozen)
     now = utcnow()
     changed: set[Key] = set()
@@ -140,6 +146,7 @@ async def handle_score(session: AsyncSession, ctx: Context, fields: dict[str, An
         "revised": revised})
     if _complete(table, members, bids, factors):
         await _flag(session, ctx, table, members, bids, factors, changed)
+    ctx.memo[SCORES_MEMO] = (members, bids, table)
     flagged = sorted(factor for (m, b, factor), row in table.items()
                      if m == member.id and b == bid.bid_id and row.flagged and not row.confirmation)
     return {"bid_id": bid.bid_id, "factors": len(message.scores), "revised": revised, "flagged": flagged}
@@ -255,11 +262,13 @@ async def handle_request_rescore(session: AsyncSession, ctx: Context, fields: di
 async def stage_complete(session: AsyncSession, ctx: Context) -> bool:
     """All scored (re-scored pairs too), every flag confirmed or revised away, no open
     clarification."""
-    members = await active_members(session, ctx.session_id)
-    if not members:
-        return False
-    table = await current_scores(session, ctx.ev)
-    if not _complete(table, members, await scored_bids(session, ctx), factors_of(ctx.ev)):
+    if SCORES_MEMO in ctx.memo:  # this message's score just loaded (and updated) them
+        members, bids, table = ctx.memo[SCORES_MEMO]
+    else:
+        members = await active_members(session, ctx.session_id)
+        table = await current_scores(session, ctx.ev)
+        bids = await scored_bids(session, ctx)
+    if not members or not _complete(table, members, bids, factors_of(ctx.ev)):
         return False
     member_ids = {m.id for m in members}
     if any(row.flagged and not row.confirmation for (m, _, _), row in table.items() if m in member_ids):
