@@ -31,6 +31,7 @@ from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolat
 from core.tasks import enqueue_after_commit
 from core.usecases import use_case
 from expert_pool import draw_algorithm as algorithm
+from expert_pool.draw_timing import too_early
 from expert_pool.eligibility import eligible_snapshot
 from expert_pool.models import Draw, DrawCall, DrawSecret, Expert
 from expert_pool.schemas import DrawRequest
@@ -66,6 +67,10 @@ async def request_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -
     """Commit to the eligible snapshot and a fresh seed; refuse a draw that cannot be filled."""
     if data.evaluation_at <= utcnow():
         raise InvalidInput("the evaluation must be in the future", [FieldError("$.evaluation_at", "in the past")])
+    early = too_early(data.segment, data.procedure, data.region_rule, evaluation_at=data.evaluation_at, now=utcnow())
+    if early is not None:
+        rule, why = early
+        raise RuleViolation(f"too early to draw (nothing was drawn): {why}", rule=rule.id)
     pool = await eligible_snapshot(session, list(data.quotas), evaluation_at=data.evaluation_at,
                                    avoid_parties=data.avoid_parties,
                                    region_code=data.region_code if data.region_rule == "local" else None)
@@ -89,7 +94,8 @@ async def request_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -
     await append(session, stream=draw_stream(draw.id), event_type=DRAW_COMMITTED, actor=actor, payload={
         "draw_id": draw.id, "lot_reference": draw.lot_reference, "evaluation_at": draw.evaluation_at,
         "region_rule": draw.region_rule, "region_code": draw.region_code, "quotas": draw.quotas,
-        "avoid_parties": draw.avoid_parties, "seed_commitment": draw.seed_commitment,
+        "avoid_parties": draw.avoid_parties, "segment": data.segment, "procedure": data.procedure,
+        "seed_commitment": draw.seed_commitment,
         "snapshot_commitment": draw.snapshot_commitment,
         "eligible": {code: snapshot.eligible_count(code) for code in snapshot.codes},
     })

@@ -161,6 +161,10 @@ class DrawRequest(Input):
     region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
     quotas: dict[SpecialtyCode, int] = Field(min_length=1, max_length=20)
     avoid_parties: list[str] = Field(default_factory=list, max_length=500)
+    segment: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = Field(
+        default=None, description="The lot's segment: some segments limit how early a draw may be made.")
+    procedure: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = Field(
+        default=None, description="The lot's procedure (some are excepted from the draw-timing rule).")
 
     @field_validator("quotas")
     @classmethod

@@ -444,7 +444,7 @@ def _coverage(calendar: WorkingCalendar, rule: TimeRule, first: date, last: date
         return ""
     years = ", ".join(str(year) for year in missing)
     return (f" (the working-day calendar has no official holiday data for {years}, so only weekends "
-            f"were skipped; add the year to trading/data/holidays.json)")
+            f"were skipped; add the year to core/data/holidays.json)")
 
 
 # ----------------------------------------------------------------- lookups and checks

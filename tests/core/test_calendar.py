@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from trading.calendar import CalendarDataError, WorkingCalendar
+from core.calendar import CalendarDataError, WorkingCalendar
 
 
 @pytest.fixture(scope="module")
