@@ -16,6 +16,7 @@ opening key; the bidders confirm the record by signature and the host publishes 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 import threading
@@ -180,8 +181,8 @@ async def _bid(base_url: str, bidder: DemoBidder, lot: dict[str, Any], project_i
         sheet = OpeningSheet(lot_code=lot["code"], total_price=Decimal(bidder.price),
                              items={"duration_days": bidder.duration_days, "quality": "qualified", "validity_days": 90,
                                     "project_manager": f"Manager of {bidder.username}"})
-        package = make_bid_package(folder / "bid.zip", sheet, {"technical-proposal.txt": (
-            f"Technical proposal of {bidder.username}: construction organisation, schedule, safety.\n").encode()})
+        package = make_bid_package(folder / "bid.zip", sheet,
+                                   {"technical-proposal.docx": _technical_proposal(bidder.username)})
         envelope = await asyncio.to_thread(client.seal_bid, package, lot)
         upload = await client.upload(lot["id"], envelope)
         bid = (await client.submit(lot, upload))["bid"]
@@ -196,6 +197,27 @@ async def _bid(base_url: str, bidder: DemoBidder, lot: dict[str, Any], project_i
                 "receipt_file": str(receipt_file.relative_to(out))}
     finally:
         await client.aclose()
+
+
+# Two of the five bidders had their proposals written by the same hand: the regulators'
+# collusion rule on document metadata is to find them (the supervision part of the demo).
+PROPOSAL_AUTHORS = {"bidder4": "Chen Ming", "bidder5": "Chen Ming"}
+
+
+def _technical_proposal(username: str) -> bytes:
+    """The bidder's technical proposal as a .docx, with the author its word processor wrote."""
+    from docx import Document
+
+    document = Document()
+    document.add_heading(f"Technical proposal of {username}", level=1)
+    for section in ("Construction organisation", "Schedule", "Quality and safety"):
+        document.add_heading(section, level=2)
+        document.add_paragraph(f"{section} of the flood wall works as planned by {username}.")
+    author = PROPOSAL_AUTHORS.get(username, f"Proposal team of {username}")
+    document.core_properties.author = document.core_properties.last_modified_by = author
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
 
 
 async def _download_documents(client: BidderClient, project_id: int, folder: Path) -> None:
