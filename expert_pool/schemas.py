@@ -216,3 +216,48 @@ class DrawOut(Output):
     seed_commitment: str
     snapshot_commitment: str
     created_at: datetime
+
+
+RATINGS = ("excellent", "good", "fair", "poor")
+VIOLATION_KINDS = ("absent", "left_early", "disclosed_confidential", "unfair_scoring", "undeclared_conflict",
+                   "accepted_benefit", "other")
+PENALTIES = ("none", "warning", "suspension", "dismissal")
+
+
+class AssessmentIn(Input):
+    """The centre's assessment of an expert's work in one evaluation."""
+
+    rating: str = Field(description=f"one of {', '.join(RATINGS)}")
+    remarks: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+    @field_validator("rating")
+    @classmethod
+    def _known_rating(cls, value: str) -> str:
+        if value not in RATINGS:
+            raise ValueError(f"rating must be one of {', '.join(RATINGS)}, not {value!r}")
+        return value
+
+
+class ViolationIn(Input):
+    """A breach of the rules by an expert and the penalty the authority decided."""
+
+    kind: str = Field(description=f"one of {', '.join(VIOLATION_KINDS)}")
+    description: Reason
+    penalty: str = Field(default="none", description=f"one of {', '.join(PENALTIES)}; a suspension or dismissal "
+                         "is then made by the lifecycle endpoints, citing the violation")
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
+        default=None, description="What it concerns, e.g. evaluation:12.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in VIOLATION_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(VIOLATION_KINDS)}, not {value!r}")
+        return value
+
+    @field_validator("penalty")
+    @classmethod
+    def _known_penalty(cls, value: str) -> str:
+        if value not in PENALTIES:
+            raise ValueError(f"penalty must be one of {', '.join(PENALTIES)}, not {value!r}")
+        return value

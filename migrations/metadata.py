@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "identities.models",
     "identities.trust_models",
     "expert_pool.models",
+    "expert_pool.assessment_models",
     "trading.models",
     "trading.bid_models",
     "trading.opening_models",

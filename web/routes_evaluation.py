@@ -55,12 +55,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from core.actors import Actor
 from core.clock import utcnow
 from core.errors import BidhallError, InvalidInput
-from evaluation import channel, service
+from evaluation import assessments, channel, service
 from evaluation.channel_models import EvaluationReceipt
 from evaluation.context import EvaluationServices
 from evaluation.events import session_stream
 from evaluation.models import EvaluationSession
 from evaluation.schemas import SessionOpen
+from expert_pool.schemas import AssessmentIn
 from identities.service import authenticate
 from web.api import Api, parse_body, path_int, query_int
 from web.auth import client_address, with_actor
@@ -121,6 +122,20 @@ async def open_session(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         opened = await service.open_session(session, actor, lot_id, data, _services(_runtime(request)))
         return _json(await service.session_view(session, actor, opened.id), 201)
+
+    return await with_actor(request, work)
+
+
+@api.operation("POST", "/evaluations/{session_id}/members/{member_id}/assessment",
+               "Assess a member's work after the session (centre staff)", request=AssessmentIn, status=201,
+               tag=TAG, errors=(403, 404, 409, 422))
+async def assess_member(request: Request) -> Response:
+    session_id, member_id = path_int(request, "session_id"), path_int(request, "member_id")
+    data = await parse_body(request, AssessmentIn)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        assessment = await assessments.assess_member(session, actor, session_id, member_id, data)
+        return _json({"id": assessment.id, "reference": assessment.reference, "rating": assessment.rating}, 201)
 
     return await with_actor(request, work)
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from core.actors import Actor
 from core.errors import InvalidInput
 from core.schemas import Input, Output
-from expert_pool import draws, import_service, service
+from expert_pool import assessments, draws, import_service, service
 from expert_pool.models import Expert
 from expert_pool.schemas import (
     Admission,
@@ -27,6 +27,7 @@ from expert_pool.schemas import (
     StatusChange,
     Suspension,
     UnavailabilityCreate,
+    ViolationIn,
 )
 from expert_pool.states import ExpertStatus
 from web.api import Api, QueryParam, json_response, parse_body, path_int, query_int
@@ -285,5 +286,30 @@ async def my_application(request: Request) -> Response:
     async def work(session: AsyncSession, actor: Actor) -> Response:
         expert, codes = await service.my_application(session, actor)
         return json_response(ExpertOut.model_validate({**expert.model_dump(), "specialties": codes}))
+
+    return await with_actor(request, work)
+
+
+@api.operation("POST", "/experts/{expert_id}/violations", "Record a violation (industry authority, regulators)",
+               request=ViolationIn, status=201, tag="experts", errors=(403, 404, 422))
+async def record_violation(request: Request) -> Response:
+    expert_id = path_int(request, "expert_id")
+    data = await parse_body(request, ViolationIn)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        violation = await assessments.record_violation(session, actor, expert_id, data)
+        return json_response({"id": violation.id, "kind": violation.kind, "penalty": violation.penalty}, 201)
+
+    return await with_actor(request, work)
+
+
+@api.operation("GET", "/experts/{expert_id}/history",
+               "An expert's history: calls and answers, assessments, violations (oversight; the expert their own)",
+               tag="experts", errors=(403, 404))
+async def expert_history(request: Request) -> Response:
+    expert_id = path_int(request, "expert_id")
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        return json_response(await assessments.expert_history(session, actor, expert_id))
 
     return await with_actor(request, work)

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ca_interop.demo_pki import Usage
 from ca_interop.signatures import sign_detached
 from core.actors import Actor, Role
-from evaluation import channel, service
+from evaluation import assessments, channel, service
 from evaluation.context import EvaluationServices
 from evaluation.models import EvaluatedBid, EvaluationSession
 from expert_pool.models import Expert
+from expert_pool.schemas import AssessmentIn
 from identities.models import Party
 from tests.evaluation.factories import (
     EvaluationScene,
@@ -154,6 +155,17 @@ async def _read_package(session: AsyncSession, actor: Actor) -> Any:
     return await service.read_bid_package(session, actor, ev.id, scene.bids[0].id)  # type: ignore[arg-type]
 
 
+async def _assess(session: AsyncSession, actor: Actor) -> Any:
+    scene, services = await _scene(session)
+    if not actor.has_any({Role.CENTER_STAFF}):  # refused by its role: any real session will do
+        ev = await opened_session(session, scene, services)
+    else:
+        ev = await finished_session(session, scene, services)
+    member = (await members_of(session, ev.id))[0]  # type: ignore[arg-type]
+    return await assessments.assess_member(session, actor, ev.id, member.id,  # type: ignore[arg-type]
+                                           AssessmentIn(rating="good"))
+
+
 async def _my_clarifications(session: AsyncSession, actor: Actor) -> Any:
     return await service.my_clarifications(session, actor)
 
@@ -167,4 +179,5 @@ CALLS: dict[str, Callable[[AsyncSession, Actor], Awaitable[Any]]] = {
     "evaluation.read_signed_report": _read_signed_report,
     "evaluation.read_bid_package": _read_package,
     "evaluation.my_clarifications": _my_clarifications,
+    "evaluation.assess_member": _assess,
 }

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import expert_pool.assessments as expert_assessments
 import expert_pool.draws as expert_draws
 import expert_pool.import_service as import_service
 import expert_pool.service as expert_service
@@ -34,6 +35,7 @@ from expert_pool.schemas import (
     Renewal,
     Suspension,
     UnavailabilityCreate,
+    ViolationIn,
 )
 from expert_pool.schemas import StatusChange as ExpertStatusChange
 from expert_pool.states import RelationKind
@@ -119,6 +121,9 @@ CALLS: dict[str, Call] = {
     "expert_pool.list_experts": lambda s, a: expert_service.list_experts(s, a),
     "expert_pool.request_draw": lambda s, a: _request_a_draw(s, a),
     "expert_pool.link_account": lambda s, a: _on_admitted(s, a, lambda e: _link(s, a, e)),
+    "expert_pool.record_violation": lambda s, a: _on_admitted(s, a, lambda e: expert_assessments.record_violation(
+        s, a, e.id, ViolationIn(kind="left_early", description="left before the report was signed"))),
+    "expert_pool.expert_history": lambda s, a: _on_admitted(s, a, lambda e: _own_history(s, a, e)),
     "expert_pool.my_invitations": lambda s, a: _invited(s, a, lambda call: expert_draws.my_invitations(s, a)),
     "expert_pool.answer_invitation": lambda s, a: _invited(
         s, a, lambda call: expert_draws.answer_invitation(s, a, call.id, accept=True)),
@@ -192,6 +197,15 @@ async def _on_applicant(session: AsyncSession, actor: Actor, act: Any) -> Any:
 async def _on_admitted(session: AsyncSession, actor: Actor, act: Any) -> Any:
     expert = await admitted_expert(session, await _expert_admin(session))
     return await act(expert)
+
+
+async def _own_history(session: AsyncSession, actor: Actor, expert: Any) -> Any:
+    """An expert reads their own history: the walking expert is made this one."""
+    if actor.has_any({Role.EXPERT}):
+        expert.user_id = actor.user_id
+        session.add(expert)
+        await session.flush()
+    return await expert_assessments.expert_history(session, actor, expert.id)
 
 
 async def _on_suspended(session: AsyncSession, actor: Actor) -> Any:
