@@ -27,7 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import Actor, Role
 from core.clock import utcnow
-from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
+from core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
 from core.tasks import enqueue_after_commit
 from core.usecases import use_case
 from expert_pool import draw_algorithm as algorithm
@@ -38,6 +45,7 @@ from expert_pool.schemas import DrawRequest
 from supervision.ledger.append import append
 from supervision.ledger.models import LedgerEntry
 from supervision.replay import StreamKind, StreamRegistry
+from supervision.scopes import Scope, covers, scope_of
 
 DRAW_COMMITTED = "expert_pool.draw_committed"
 EXPERT_CALLED = "expert_pool.expert_called"
@@ -154,6 +162,7 @@ async def record_answer(session: AsyncSession, actor: Actor, call_id: int, answe
 async def reveal_draw(session: AsyncSession, actor: Actor, draw_id: int) -> Draw:
     """Publish the seed, the snapshot and every call, once names may be known."""
     draw, _, calls = await _live_draw(session, draw_id)
+    await _require_jurisdiction(session, actor, draw, doing="revealing")
     if draw.status not in ("filled", "unfillable"):
         raise Conflict(f"draw {draw_id} is {draw.status}: it is revealed only when it is over")
     secret = await session.get(DrawSecret, draw_id)
@@ -169,8 +178,10 @@ async def reveal_draw(session: AsyncSession, actor: Actor, draw_id: int) -> Draw
 
 @use_case("expert_pool.read_drawn_list", OVERSIGHT)
 async def read_drawn_list(session: AsyncSession, actor: Actor, draw_id: int) -> list[dict[str, Any]]:
-    """Regulators may see who was drawn at any time; each read is itself a ledger entry."""
+    """Regulators of the lot's jurisdiction may see who was drawn at any time; each read is
+    itself a ledger entry."""
     draw, _, calls = await _live_draw(session, draw_id)
+    await _require_jurisdiction(session, actor, draw, doing="reading the drawn list of")
     experts = {e.id: e for e in await session.scalars(sa.select(Expert).where(
         Expert.id.in_([c.expert_id for c in calls])))}
     await append(session, stream=draw_stream(draw_id), event_type=DRAWN_LIST_READ, actor=actor,
@@ -185,6 +196,19 @@ async def get_draw(session: AsyncSession, actor: Actor, draw_id: int) -> Draw:
     if draw is None:
         raise NotFound(f"draw {draw_id} does not exist")
     return draw
+
+
+async def _require_jurisdiction(session: AsyncSession, actor: Actor, draw: Draw, *, doing: str) -> None:
+    """A regulator acts on draws of its own jurisdiction and industries: those of the lot's
+    project (``supervision.scopes``, resolved by the composition root), or, for a draw no
+    lot is known for, of the draw's own region."""
+    scope = await scope_of(session, draw_stream(draw.id))
+    if scope is None and draw.region_code is not None:
+        scope = Scope(region_code=draw.region_code, segment=None)
+    if not covers(actor, scope):
+        where = f"region {scope.region_code}, {scope.segment or 'any segment'}" if scope else "no known region"
+        raise PermissionDenied(f"{doing} draw {draw.id} ({where}) is outside your jurisdiction "
+                               f"({actor.jurisdiction or 'none'}; {', '.join(sorted(actor.industries)) or 'no industry'})")
 
 
 # --- verification from the ledger alone ---------------------------------------------------

@@ -170,7 +170,7 @@ async def _invited(session: AsyncSession, actor: Actor, act: Any) -> Any:
 async def _request_a_draw(session: AsyncSession, actor: Actor) -> Any:
     await admitted_expert(session, await _expert_admin(session), specialties=["B01"])
     request = DrawRequest(lot_reference="LOT-1", evaluation_at=datetime.now(timezone.utc) + timedelta(days=2),
-                          venue="Room 1", region_rule="remote_pool", quotas={"B01": 1})
+                          venue="Room 1", region_rule="remote_pool", region_code="350100", quotas={"B01": 1})
     return await expert_draws.request_draw(session, actor, request)
 
 

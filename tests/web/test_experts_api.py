@@ -40,7 +40,7 @@ async def test_the_industry_authority_manages_and_the_centre_draws(client: httpx
 
     draw = await client.post("/draws", headers=bearer(staff), json={
         "lot_reference": "FJ-1/1", "evaluation_at": (utcnow() + timedelta(days=2)).isoformat(),
-        "venue": "Xiamen centre", "region_rule": "remote_pool", "quotas": {"A04": 2},
+        "venue": "Xiamen centre", "region_rule": "remote_pool", "region_code": "350200", "quotas": {"A04": 2},
         "avoid_parties": ["91350100M000100Y43"]})
     assert draw.status_code == 201, draw.text
     assert set(draw.json()) >= {"seed_commitment", "snapshot_commitment", "status"}
