@@ -138,6 +138,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
     from supervision.ledger import inspect
 
+    if args.action in cli_heads.ACTIONS:
+        return cli_heads.run(args, settings)
+
     async def work(runtime: Runtime) -> int:
         async with runtime.database.transaction() as session:
             if args.action == "head":
@@ -158,11 +161,13 @@ def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from supervision.replay import check_all, check_stream, replay
+    from supervision.replay import check_all, check_stream, replay, timeline
 
     until_time = parse_rfc3339(args.at) if args.at else None
     if args.stream == "all" and not args.check:
         return fail("'replay all' only checks: add --check")
+    if args.timeline and (args.check or args.at or args.seq is not None):
+        return fail("--timeline prints every step; --at, --seq and --check are for the state")
 
     async def work(runtime: Runtime) -> int:
         async with runtime.database.reader() as session:
@@ -176,6 +181,10 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
                 print_json({"stream": args.stream, "matches": result.matches, "replayed": result.replayed,
                             "stored": result.stored})
                 return 0 if result.matches else 1
+            if args.timeline:
+                page = await timeline(session, runtime.registry, args.stream, limit=2**62)
+                print_json({"stream": args.stream, "steps": page.steps})
+                return 0
             state = await replay(session, runtime.registry, args.stream, until_seq=args.seq, until_time=until_time)
             print_json({"stream": args.stream, "state": state})
             return 0
@@ -226,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     consistency.add_argument("first", type=int)
     consistency.add_argument("second", type=int)
     actions.add_parser("verify", help="check every entry, the tree and the signed heads")
+    cli_heads.add_ledger_actions(actions)
     ledger.set_defaults(handler=cmd_ledger)
 
     replay = commands.add_parser("replay", help="rebuild a stream's state from the ledger")
@@ -234,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     moment.add_argument("--at", help="RFC 3339 time: state as it was then")
     moment.add_argument("--seq", type=int, help="state after this ledger sequence number")
     replay.add_argument("--check", action="store_true", help="exit 0 only if it equals the tables")
+    replay.add_argument("--timeline", action="store_true",
+                        help="every step: seq, time, type, actor and what changed")
     replay.set_defaults(handler=cmd_replay)
 
     cli_ca.add_parser(commands)

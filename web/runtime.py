@@ -32,10 +32,12 @@ from expert_pool.notify.base import NotificationProvider
 from expert_pool.notify.registry import provider_from_settings
 from identities import events as identity_events
 from identities import trust_events
+from supervision import replay_access
 from supervision.replay import StreamRegistry
 from trading import award_events, bid_events, opening_events
 from trading import events as trading_events
 from trading import scopes as trading_scopes
+from web import replay_sealed
 
 
 def build_registry() -> StreamRegistry:
@@ -49,6 +51,7 @@ def build_registry() -> StreamRegistry:
     opening_events.register(registry)
     award_events.register(registry)
     evaluation_replay.register(registry)
+    replay_access.register(registry)  # oversight:<user_id>: refused attempts and sealed reads
     return registry
 
 
@@ -68,6 +71,7 @@ class Runtime:
         committee_hook.install()  # a recusal's replacement takes its seat in the session
         trading_scopes.install()  # regulators' jurisdiction over the streams
         evaluation_scopes.install()
+        replay_sealed.install()  # which streams are sealed, so regulators' reads of them are recorded
         if self.revocation is None:
             transport = MirrorRevocationTransport(self.settings.resolved_revocation_mirror_dir, HttpRevocationTransport())
             self.revocation = RevocationSource(transport)

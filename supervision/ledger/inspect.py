@@ -21,6 +21,12 @@ from supervision.ledger import tree
 from supervision.ledger.heads import current_head, head_document
 from supervision.ledger.models import LedgerEntry
 from supervision.ledger.verify import verify_ledger
+from supervision.replay_access import (
+    Refusal,
+    is_sealed,
+    record_sealed_read,
+    refuse_outside_jurisdiction,
+)
 
 
 async def head(session: AsyncSession, signer: PlatformSigner) -> dict[str, Any]:
@@ -28,10 +34,18 @@ async def head(session: AsyncSession, signer: PlatformSigner) -> dict[str, Any]:
 
 
 @use_case("supervision.read_ledger_entry", {Role.REGULATOR, Role.AUDITOR, Role.ADMIN})
-async def read_entry(session: AsyncSession, actor: Actor, index: int) -> dict[str, Any]:
+async def read_entry(session: AsyncSession, actor: Actor, index: int) -> dict[str, Any] | Refusal:
     """Entries name people and organisations, so reading them is for oversight roles;
-    heads and proofs are public."""
-    return await entry(session, index)
+    heads and proofs are public. A regulator reads only the entries of streams it oversees
+    (a refusal is recorded, then refused after commit) and its reads of sealed streams are
+    recorded, as with replay (``supervision.replay_access``)."""
+    found = await entry(session, index)
+    stream = found["entry"]["stream"]
+    refusal = await refuse_outside_jurisdiction(session, actor, stream, {"entry": index})
+    if refusal is not None:
+        return refusal
+    await record_sealed_read(session, actor, stream, await is_sealed(session, stream), "entry", {"entry": index})
+    return found
 
 
 async def entry(session: AsyncSession, index: int) -> dict[str, Any]:
