@@ -149,9 +149,19 @@ async def reply_to_objection(session: AsyncSession, actor: Actor, objection_id: 
     open_left = await session.scalar(sa.select(sa.func.count()).select_from(Objection).where(
         Objection.lot_id == lot.id, Objection.stage == ObjectionStage.DOCUMENTS,
         Objection.status == ObjectionStatus.OPEN))
-    if lot.status == LotStatus.SUSPENDED and not open_left:
+    if lot.status == LotStatus.SUSPENDED and not open_left and not await _suspended_by_complaint(session, lot):
         await _resume(session, actor, project, lot)
     return objection
+
+
+async def _suspended_by_complaint(session: AsyncSession, lot: Lot) -> bool:
+    """A regulator's suspension for a complaint outlasts the objections: the complaint's
+    decision (or the regulator) resumes the lot, not the tenderer's answers."""
+    from trading.complaint_models import Complaint
+
+    return await session.scalar(sa.select(Complaint.id).where(
+        Complaint.lot_id == lot.id, Complaint.suspended_at.is_not(None),  # type: ignore[union-attr]
+        Complaint.resumed_at.is_(None)).limit(1)) is not None  # type: ignore[union-attr]
 
 
 async def _resume(session: AsyncSession, actor: Actor, project: Project, lot: Lot) -> None:

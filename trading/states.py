@@ -61,7 +61,7 @@ ALLOWED_PROJECT_TRANSITIONS: dict[ProjectStatus, frozenset[ProjectStatus]] = {
 class LotStatus(StrEnum):
     DRAFT = "draft"
     BIDDING = "bidding"  # notice published, bids accepted until the deadline
-    SUSPENDED = "suspended"  # an objection to the documents pauses the process
+    SUSPENDED = "suspended"  # an objection to the documents, or a regulator handling a complaint, pauses the process
     OPENING = "opening"  # the deadline passed; the opening session runs
     EVALUATING = "evaluating"  # opened; the committee evaluates
     PUBLICITY = "publicity"  # candidates published, objection window open
@@ -74,10 +74,11 @@ class LotStatus(StrEnum):
 ALLOWED_LOT_TRANSITIONS: dict[LotStatus, frozenset[LotStatus]] = {
     LotStatus.DRAFT: frozenset({LotStatus.BIDDING, LotStatus.CANCELLED}),
     LotStatus.BIDDING: frozenset({LotStatus.SUSPENDED, LotStatus.OPENING, LotStatus.CANCELLED, LotStatus.FAILED}),
-    LotStatus.SUSPENDED: frozenset({LotStatus.BIDDING, LotStatus.CANCELLED}),
+    # A regulator handling a complaint may suspend a lot after the deadline too; it resumes where it was.
+    LotStatus.SUSPENDED: frozenset({LotStatus.BIDDING, LotStatus.CANCELLED, LotStatus.EVALUATING, LotStatus.PUBLICITY}),
     LotStatus.OPENING: frozenset({LotStatus.EVALUATING, LotStatus.FAILED}),
-    LotStatus.EVALUATING: frozenset({LotStatus.PUBLICITY, LotStatus.FAILED}),
-    LotStatus.PUBLICITY: frozenset({LotStatus.AWARDED, LotStatus.EVALUATING, LotStatus.FAILED}),
+    LotStatus.EVALUATING: frozenset({LotStatus.PUBLICITY, LotStatus.FAILED, LotStatus.SUSPENDED}),
+    LotStatus.PUBLICITY: frozenset({LotStatus.AWARDED, LotStatus.EVALUATING, LotStatus.FAILED, LotStatus.SUSPENDED}),
     LotStatus.AWARDED: frozenset({LotStatus.CONTRACTED}),
     LotStatus.CONTRACTED: frozenset(),
     LotStatus.FAILED: frozenset(),
@@ -91,6 +92,7 @@ class NoticeKind(StrEnum):
     CANDIDATE_PUBLICITY = "candidate_publicity"  # 中标候选人公示
     RESULT = "result"  # 中标结果公告
     FAILED = "failed"  # 流标公告
+    COMPLAINT_DECISION = "complaint_decision"  # 投诉处理决定: the regulator's decision on a complaint
 
 
 class DocumentKind(StrEnum):
@@ -114,3 +116,48 @@ class ObjectionStage(StrEnum):
 class ObjectionStatus(StrEnum):
     OPEN = "open"
     ANSWERED = "answered"
+
+
+class ComplaintStatus(StrEnum):
+    FILED = "filed"  # with the regulator, acceptance not yet decided
+    ACCEPTED = "accepted"  # under review (受理); the procedure may be suspended
+    REJECTED = "rejected"  # not accepted (不予受理), with the reason
+    DECIDED = "decided"  # the decision is made and published
+
+
+ALLOWED_COMPLAINT_TRANSITIONS: dict[ComplaintStatus, frozenset[ComplaintStatus]] = {
+    ComplaintStatus.FILED: frozenset({ComplaintStatus.ACCEPTED, ComplaintStatus.REJECTED}),
+    ComplaintStatus.ACCEPTED: frozenset({ComplaintStatus.DECIDED}),
+    ComplaintStatus.REJECTED: frozenset(),
+    ComplaintStatus.DECIDED: frozenset(),
+}
+
+
+class ComplaintOutcome(StrEnum):
+    UPHELD = "upheld"  # 投诉成立
+    DISMISSED = "dismissed"  # 投诉不成立 / 驳回
+    PARTLY_UPHELD = "partly_upheld"  # 部分成立
+
+
+class CaseSource(StrEnum):
+    """Why a regulator opened a monitoring case."""
+
+    WARNING = "warning"  # an early warning of the rule engine (its id is given)
+    TIP = "tip"  # a report from anyone (举报)
+    MEDIA = "media"  # a media report
+    RANDOM = "random"  # picked at random (双随机) for a spot check
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"  # findings being recorded
+    AWAITING_RESPONSE = "awaiting_response"  # the tenderer is asked to respond
+    RESPONDED = "responded"  # the tenderer responded; the regulator concludes
+    CLOSED = "closed"  # concluded
+
+
+ALLOWED_CASE_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.OPEN: frozenset({CaseStatus.AWAITING_RESPONSE, CaseStatus.CLOSED}),
+    CaseStatus.AWAITING_RESPONSE: frozenset({CaseStatus.RESPONDED, CaseStatus.CLOSED}),
+    CaseStatus.RESPONDED: frozenset({CaseStatus.AWAITING_RESPONSE, CaseStatus.CLOSED}),
+    CaseStatus.CLOSED: frozenset(),
+}

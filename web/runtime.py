@@ -34,7 +34,7 @@ from identities import events as identity_events
 from identities import trust_events
 from supervision import replay_access
 from supervision.replay import StreamRegistry
-from trading import award_events, bid_events, opening_events
+from trading import award_events, bid_events, complaint_events, opening_events
 from trading import events as trading_events
 from trading import scopes as trading_scopes
 from web import replay_sealed
@@ -51,6 +51,7 @@ def build_registry() -> StreamRegistry:
     opening_events.register(registry)
     award_events.register(registry)
     evaluation_replay.register(registry)
+    complaint_events.register(registry)  # complaint:<id> and case:<id>
     replay_access.register(registry)  # oversight:<user_id>: refused attempts and sealed reads
     return registry
 
