@@ -36,6 +36,7 @@ from supervision import replay_access
 from supervision.replay import StreamRegistry
 from trading import award_events, bid_events, complaint_events, opening_events
 from trading import events as trading_events
+from trading import reporting as trading_reporting
 from trading import scopes as trading_scopes
 from web import replay_sealed
 
@@ -52,6 +53,7 @@ def build_registry() -> StreamRegistry:
     award_events.register(registry)
     evaluation_replay.register(registry)
     complaint_events.register(registry)  # complaint:<id> and case:<id>
+    trading_reporting.register(registry)  # report_batch:<id>
     replay_access.register(registry)  # oversight:<user_id>: refused attempts and sealed reads
     return registry
 
