@@ -1,5 +1,6 @@
-"""Trading jobs: clearing the spool of uploads bidders abandoned, and the national data
-reporting (building the due batches, sending each with retries)."""
+"""Trading jobs: clearing the spool of uploads bidders abandoned, resuming lots whose
+complaint suspension ran out, and the national data reporting (building the due batches,
+sending each with retries)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from celery import shared_task
 
 from core.database import Database
 from core.tasks import current_celery_app, run_in_worker, worker_settings
+from trading import complaints
 from trading.reporting_jobs import build_due_batches, send_batch
 from trading.reporting_upload import UploadFailed, configured_uploader
 from trading.uploads import UploadSpool, purge_abandoned_uploads
 
 ABANDONED_AFTER = timedelta(days=1)
 REPORT_EVERY_SECONDS = 3600
-PERIODIC_TASKS = {"trading.purge_abandoned_uploads": 3600, "trading.report_datasets": REPORT_EVERY_SECONDS}
+PERIODIC_TASKS = {"trading.purge_abandoned_uploads": 3600, "trading.report_datasets": REPORT_EVERY_SECONDS,
+                  "trading.resume_expired_suspensions": 900}
 
 
 @shared_task(name="trading.purge_abandoned_uploads")
@@ -28,6 +31,18 @@ def purge_uploads() -> int:
     async def run(database: Database) -> int:
         async with database.transaction() as session:
             return await purge_abandoned_uploads(session, ABANDONED_AFTER, spool=spool)
+
+    return run_in_worker(run)
+
+
+@shared_task(name="trading.resume_expired_suspensions")
+def resume_expired_suspensions() -> list[int]:
+    """A suspension ordered for a complaint with an end date (procurement: at most 30 days)
+    ends by itself; returns the complaints whose lots were resumed."""
+
+    async def run(database: Database) -> list[int]:
+        async with database.transaction() as session:
+            return await complaints.resume_expired_suspensions(session)
 
     return run_in_worker(run)
 

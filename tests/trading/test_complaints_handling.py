@@ -188,3 +188,10 @@ async def test_answering_a_documents_objection_does_not_lift_a_complaint_suspens
                                        now - timedelta(hours=1), now + timedelta(days=3))
         await reply_to_objection(session, made.tenderer, objection.id, ObjectionReply(reply="The clause stays."))
         assert await _lot_status(session, made.lot.id) == LotStatus.SUSPENDED  # the regulator's word holds
+
+
+def test_expired_suspensions_are_resumed_by_a_periodic_job() -> None:
+    from trading import tasks
+
+    assert tasks.PERIODIC_TASKS["trading.resume_expired_suspensions"] <= 3600
+    assert tasks.resume_expired_suspensions.name == "trading.resume_expired_suspensions"
