@@ -213,11 +213,12 @@ async def record_sealed_read(session: AsyncSession, actor: Actor, stream: str, s
 
 
 def apply_oversight(state: State | None, entry: dict[str, Any]) -> State | None:
-    """``oversight:<user_id>``: how often the user was refused and which sealed streams it read."""
+    """``oversight:<user_id>``: how often the user was refused (by any domain: every refusal's
+    event type ends in ``_refused``) and which sealed streams it read."""
     state = state or {"user_id": int(entry["stream"].partition(":")[2]), "refused": 0, "sealed_reads": 0,
                       "streams_read": []}
     payload = entry["payload"]
-    if entry["type"] == REPLAY_REFUSED:
+    if entry["type"].endswith("_refused"):  # replay, feed, warnings, complaints, cases: every refusal
         return {**state, "refused": state["refused"] + 1}
     if entry["type"] == SEALED_STREAM_READ:
         streams = sorted(set(state["streams_read"]) | {payload["stream"]})

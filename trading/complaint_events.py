@@ -19,6 +19,7 @@ from core.actors import Actor
 from supervision import live
 from supervision.ledger.append import append
 from supervision.replay import State, StreamKind, StreamRegistry
+from supervision.replay_access import oversight_stream
 from supervision.scopes import Scope, register_scope
 from trading.complaint_models import (
     CaseFinding,
@@ -69,7 +70,7 @@ async def record(session: AsyncSession, actor: Actor | None, stream: str, event_
 async def record_refusal(session: AsyncSession, actor: Actor, event_type: str, *, target: str,
                          action: str) -> None:
     """Record on ``oversight:<user_id>`` that ``actor`` was refused ``action`` on ``target``."""
-    stream = f"oversight:{actor.user_id}"
+    stream = oversight_stream(actor.user_id)
     await append(session, stream=stream, event_type=event_type, actor=actor, payload={
         "target": target, "action": action, "jurisdiction": actor.jurisdiction,
         "industries": sorted(actor.industries)})

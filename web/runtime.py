@@ -34,6 +34,7 @@ from identities import events as identity_events
 from identities import trust_events
 from supervision import replay_access
 from supervision.replay import StreamRegistry
+from supervision.warnings import events as warning_events
 from trading import award_events, bid_events, complaint_events, opening_events
 from trading import events as trading_events
 from trading import reporting as trading_reporting
@@ -54,6 +55,7 @@ def build_registry() -> StreamRegistry:
     evaluation_replay.register(registry)
     complaint_events.register(registry)  # complaint:<id> and case:<id>
     trading_reporting.register(registry)  # report_batch:<id>
+    warning_events.register(registry)  # warning:<id>
     replay_access.register(registry)  # oversight:<user_id>: refused attempts and sealed reads
     return registry
 
