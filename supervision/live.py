@@ -12,14 +12,17 @@ Waking followers up
 
 Followers read the ledger table; they only need to know *when* to look again:
 
-* in process, :func:`announce` wakes them once the transaction that appended to the stream
-  has committed (``core.database.after_commit``): a rolled-back change wakes nobody;
-* across processes on PostgreSQL, :func:`announce` also sends ``NOTIFY bidhall_ledger,
-  '<stream>'`` inside the transaction (PostgreSQL delivers it at commit, drops it on
-  rollback), and each process following a stream keeps one ``LISTEN`` connection that
-  turns notifications into in-process wake-ups;
-* and whatever is missed (an appender that does not announce, a dropped LISTEN
-  connection, SQLite shared by several processes) is caught by a short poll.
+* every append announces its stream (``ledger.append`` calls :func:`claim`; older callers
+  of :func:`announce` are harmless: a stream is announced once per transaction);
+* in process, the followers of an announced stream, and those of the whole ledger
+  (:func:`follow_all`), are woken once the transaction has committed
+  (``core.database.after_commit``): a rolled-back change wakes nobody;
+* across processes on PostgreSQL, the transaction sends ``NOTIFY bidhall_ledger,
+  '<stream>'`` once per stream (PostgreSQL delivers it at commit, drops it on rollback),
+  and each process following anything keeps one ``LISTEN`` connection that turns each
+  notification into wake-ups of that stream and of the whole ledger;
+* and whatever is missed (a dropped LISTEN connection, SQLite shared by several
+  processes, a session committed outside ``Database.transaction``) is caught by a short poll.
 
 Supervision knows no domain: which entries a follower may see, and how they are shown to
 it, is the ``visible`` function the domain passes in.
@@ -30,11 +33,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import inspect
 import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -54,6 +58,7 @@ BATCH: Final = 500
 
 Entry = dict[str, Any]
 Visible = Callable[[Entry], Entry | None]
+AsyncVisible = Callable[[Entry], Awaitable[Entry | None]]
 
 
 class _Wakeups:
@@ -82,9 +87,18 @@ class _Wakeups:
 
     def wake(self, stream: str) -> None:
         self._generations[stream] = self._generations.get(stream, 0) + 1
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
         for future in self._waiters.pop(stream, set()):
-            if not future.done():
-                future.get_loop().call_soon_threadsafe(_resolve, future)
+            if future.done():
+                continue
+            loop = future.get_loop()
+            if loop is running:  # the usual case: no self-pipe write per follower
+                loop.call_soon(_resolve, future)
+            else:
+                loop.call_soon_threadsafe(_resolve, future)
 
     def followers(self, stream: str) -> int:
         return len(self._waiters.get(stream, ()))
@@ -96,23 +110,80 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 WAKEUPS: Final = _Wakeups()
+ALL: Final = "*"
+"""The wake-up key of the whole ledger (no stream name is without a colon)."""
 
 
 def wake(stream: str) -> None:
-    """Wake this process's followers of ``stream`` now (they re-read the ledger)."""
+    """Wake this process's followers of ``stream``, and those of the whole ledger, now
+    (they re-read the ledger)."""
     WAKEUPS.wake(stream)
+    WAKEUPS.wake(ALL)
+
+
+class _Announcement:
+    """The streams one transaction has announced; woken together once it commits."""
+
+    def __init__(self, transaction: object | None) -> None:
+        self.transaction = transaction
+        self.streams: set[str] = set()
+
+    async def wake(self) -> None:
+        for stream in self.streams:
+            WAKEUPS.wake(stream)
+        WAKEUPS.wake(ALL)  # once per transaction, however many streams it touched
+
+
+_ANNOUNCEMENT_KEY: Final = "live_announcement"
+
+
+def claim(session: AsyncSession, stream: str) -> bool:
+    """Mark ``stream`` as announced by the session's current transaction; True the first
+    time (the caller then sends the NOTIFY), False after.
+
+    Local followers are woken after commit whatever the answer. The mark belongs to the
+    transaction, not the session: a session that commits and goes on announces again.
+    """
+    transaction = session.sync_session.get_transaction()  # None before the first statement
+    announcement: _Announcement | None = session.info.get(_ANNOUNCEMENT_KEY)
+    if announcement is None or transaction is None or announcement.transaction is not transaction:
+        announcement = _Announcement(transaction)
+        session.info[_ANNOUNCEMENT_KEY] = announcement
+        after_commit(session, announcement.wake)
+    if stream in announcement.streams:
+        return False
+    announcement.streams.add(stream)
+    return True
+
+
+def bind_claims(session: AsyncSession) -> None:
+    """Tie the announcement made before the transaction's first statement to it."""
+    announcement: _Announcement | None = session.info.get(_ANNOUNCEMENT_KEY)
+    if announcement is not None and announcement.transaction is None:
+        announcement.transaction = session.sync_session.get_transaction()
+
+
+def notify_clause(session: AsyncSession, stream: str) -> sa.ColumnElement[Any] | None:
+    """``pg_notify(channel, stream)`` to put in a statement the transaction runs anyway,
+    on PostgreSQL; None elsewhere."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return sa.func.pg_notify(CHANNEL, stream)
+    return None
 
 
 async def announce(session: AsyncSession, stream: str) -> None:
     """Say that this transaction appended to ``stream``: its followers are woken when it
-    commits (in this process, and on PostgreSQL in every process by NOTIFY)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(sa.select(sa.func.pg_notify(CHANNEL, stream)))
+    commits (in this process, and on PostgreSQL in every process by NOTIFY).
 
-    async def wake_local() -> None:
-        wake(stream)
-
-    after_commit(session, wake_local)
+    Every ``ledger.append`` already does this; a second announcement of a stream in the
+    same transaction does nothing.
+    """
+    if not claim(session, stream):
+        return
+    clause = notify_clause(session, stream)
+    if clause is not None:
+        await session.execute(sa.select(clause))
+    bind_claims(session)
 
 
 class _Listener:
@@ -157,7 +228,7 @@ async def _listen(database: Database) -> Any:
                                        password=url.password, database=url.database, timeout=10)
 
     def notified(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        wake(payload)
+        wake(payload)  # the stream's followers and the whole ledger's
 
     await connection.add_listener(CHANNEL, notified)
     return connection
@@ -181,8 +252,25 @@ async def read_entries(database: Database, stream: str, from_seq: int, *, limit:
     return [json.loads(leaf) for leaf in rows]
 
 
+async def read_all_entries(database: Database, from_seq: int, *, limit: int = BATCH) -> list[Entry]:
+    """The entries of the whole ledger with sequence numbers ``>= from_seq``, in order."""
+    table = LedgerEntry.__table__
+    query = sa.select(table.c.leaf).where(table.c.seq >= from_seq).order_by(table.c.seq).limit(limit)
+    async with database.reader() as session:
+        rows = (await session.execute(query)).scalars().all()
+    return [json.loads(leaf) for leaf in rows]
+
+
+async def _read(database: Database, key: str, from_seq: int) -> list[Entry]:
+    # Looked up at call time, so a test can count the reads of either kind.
+    if key == ALL:
+        return await read_all_entries(database, from_seq)
+    return await read_entries(database, key, from_seq)
+
+
 class _SharedTail:
-    """The latest entries of one stream, shared by this process's followers of it.
+    """The latest entries of one stream (or of the whole ledger), shared by this process's
+    followers of it.
 
     Without it, one wake-up makes every follower of the stream run the same query; a
     session of ten people would query ten times per message. Here the first follower to
@@ -205,7 +293,7 @@ class _SharedTail:
                    force: bool, poll_interval: float) -> list[Entry]:
         async with self.lock:
             if self.start < 0 or position < self.start:  # first reader, or one catching up from far back
-                entries = await read_entries(database, stream, position)
+                entries = await _read(database, stream, position)
                 if self.start < 0 or not self.entries:
                     self._reset(position, entries)
                 return entries
@@ -227,7 +315,7 @@ class _SharedTail:
     async def _read_more(self, database: Database, stream: str) -> None:
         began = WAKEUPS.generation(stream)
         self.read_at = time.monotonic()
-        new = await read_entries(database, stream, self.end)
+        new = await _read(database, stream, self.end)
         if new:
             self.entries.extend(new)
             self.end = int(new[-1]["seq"]) + 1
@@ -276,19 +364,45 @@ async def follow(
     ``visible(entry)`` returns what this follower may see of an entry (the entry, a
     redacted copy) or None to skip it; skipped entries still advance the position.
     """
+    async for entry in _follow(database, stream, from_seq, visible, poll_interval):
+        yield entry
+
+
+async def follow_all(
+    database: Database,
+    from_seq: int = 0,
+    *,
+    visible: Visible | AsyncVisible | None = None,
+    poll_interval: float = POLL_INTERVAL,
+) -> AsyncIterator[Entry]:
+    """Every entry of the whole ledger from ``from_seq`` on, in order, then each new one
+    as it is committed, whatever its stream; never ends by itself.
+
+    Resume after a disconnect from the last ``seq`` seen + 1. ``visible`` is as for
+    :func:`follow`, and may be a coroutine function (deciding may need the database,
+    e.g. a stream's scope). The followers of this process share their reads and their poll.
+    """
+    async for entry in _follow(database, ALL, from_seq, visible, poll_interval):
+        yield entry
+
+
+async def _follow(database: Database, key: str, from_seq: int, visible: Visible | AsyncVisible | None,
+                  poll_interval: float) -> AsyncIterator[Entry]:
     await LISTENER.ensure(database)
     position = max(0, from_seq)
     force = True  # the first read always looks at the ledger
-    with _shared_tail(database, stream) as tail:
+    with _shared_tail(database, key) as tail:
         while True:
-            waiter = WAKEUPS.waiter(stream)
+            waiter = WAKEUPS.waiter(key)
             try:
-                entries = await tail.read(database, stream, position, WAKEUPS.generation(stream), force=force,
+                entries = await tail.read(database, key, position, WAKEUPS.generation(key), force=force,
                                           poll_interval=poll_interval)
                 force = False
                 for entry in entries:
                     position = int(entry["seq"]) + 1
                     shown = entry if visible is None else visible(entry)
+                    if inspect.isawaitable(shown):
+                        shown = await shown
                     if shown is not None:
                         yield shown
                 if len(entries) < BATCH:
@@ -297,4 +411,4 @@ async def follow(
                     except asyncio.TimeoutError:
                         force = True  # nobody woke us: look at the ledger ourselves
             finally:
-                WAKEUPS.discard(stream, waiter)
+                WAKEUPS.discard(key, waiter)
