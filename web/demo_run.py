@@ -8,7 +8,9 @@ the experts in the seed's order (the first one declines, so a replacement is dra
 names stay sealed while the committee works: the next day the five experts evaluate the
 bids over the live channel and sign the report, and the candidates go through publicity
 to the award (``web.demo_evaluation_run``). Only then does the regulator reveal the draw,
-and anyone can verify it from the ledger. What it made is written under the output
+and anyone can verify it from the ledger. Last, the regulator's view: warnings (one
+crafted pair of bidders), the project's timeline, a published tree head and the OCDS
+export (``web.demo_supervision_run``). What it made is written under the output
 folder, with ``summary.json`` naming every id and file.
 """
 
@@ -30,6 +32,7 @@ from expert_pool.schemas import DrawRequest
 from identities.models import Party
 from web.demo import DEMO_PARTIES, demo_actor
 from web.demo_evaluation_run import MAIN_VENUE, run_award_demo, run_evaluation_demo
+from web.demo_supervision_run import run_supervision_demo
 from web.demo_tender_run import demo_server, run_tender_demo
 from web.runtime import Runtime
 
@@ -59,12 +62,13 @@ async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
         # Names may be known once the winner is decided.
         with travel(parse_rfc3339(award["confirmed_at"]) + timedelta(minutes=10)):
             revealed = await _reveal_draw(runtime, drawn["draw"]["id"])
+            supervision = await run_supervision_demo(runtime, base_url, tender, out)
     summary = {"made_at": rfc3339(utcnow()), "project": tender["project"], "lot": tender["lot"],
                "lot_code": tender["lot_code"], "bids": tender["bids"], "opening": tender["opening"],
                "session": session, "award": award, "draw": {**drawn["draw"], **revealed["draw"]},
                "calls": drawn["calls"], "verification": revealed["verification"],
-               "verify_command": f"bidhall draw verify {drawn['draw']['id']}",
-               "files": _files(out, tender, session, award)}
+               "verify_command": f"bidhall draw verify {drawn['draw']['id']}", "supervision": supervision,
+               "files": {**_files(out, tender, session, award), **supervision["files"]}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
 

@@ -214,7 +214,7 @@ def _technical_proposal(username: str) -> bytes:
         document.add_heading(section, level=2)
         document.add_paragraph(f"{section} of the flood wall works as planned by {username}.")
     author = PROPOSAL_AUTHORS.get(username, f"Proposal team of {username}")
-    document.core_properties.author = document.core_properties.last_modified_by = author
+    document.core_properties.author = author
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()

@@ -134,6 +134,7 @@ async def test_the_demo_runs_a_tender_from_its_notice_to_the_award(bidhall, monk
     assert answers[0] == "declined" and answers.count("accepted") == 5  # one replacement drawn
     _check_demo_evaluation(bidhall, summary, tmp_path / "demo")
     _check_demo_award(summary, tmp_path / "demo")
+    _check_demo_supervision(summary, tmp_path / "demo")
     # the names stay sealed until the winner is decided; the draw still verifies from the ledger
     assert summary["draw"]["status"] == "revealed" and summary["verification"]["ok"]
     assert summary["draw"]["revealed_at"] > summary["award"]["confirmed_at"]
@@ -157,6 +158,28 @@ def _check_demo_evaluation(bidhall, summary: dict, out: Path) -> None:  # type: 
     assert sorted({m["venue"] for m in session["members"]}) == sorted(session["venues"])
     replay = output(bidhall("replay", f"evaluation:{session['id']}", "--check"))
     assert replay["matches"] is True and replay["replayed"]["stage"] == "finished"
+
+
+def _check_demo_supervision(summary: dict, out: Path) -> None:
+    from trading.ocds_schema import errors_of
+
+    supervision = summary["supervision"]
+    assert not supervision["rules_run"]["failures"]
+    # the crafted pair (two bidders' proposals by the same author) and the abnormal score the
+    # committee confirmed; nothing else (every demo client shares one address, told to the rule)
+    assert sorted(w["rule_code"] for w in supervision["warnings"]) == [
+        "evaluation.abnormal_scores", "trading.shared_document_metadata"]
+    listed = json.loads((out / supervision["files"]["warnings"]).read_text())
+    assert {w["project_id"] for w in listed} == {summary["project"]} and {w["status"] for w in listed} == {"open"}
+    pair = next(w for w in listed if w["rule_code"] == "trading.shared_document_metadata")
+    assert "Chen Ming" in pair["summary"] or "author" in pair["summary"]
+    timeline = json.loads((out / supervision["files"]["timeline"]).read_text())
+    assert supervision["timeline_steps"] == len(timeline["steps"]) > 10
+    head = json.loads((out / supervision["files"]["published_head"]).read_text())
+    assert head["tree_size"] > 0 and head["signature"]
+    package = json.loads((out / supervision["files"]["ocds"]).read_text())
+    assert errors_of("release-package", package) == []
+    assert {tag for release in package["releases"] for tag in release["tag"]} >= {"tender", "award", "awardUpdate"}
 
 
 def _check_demo_award(summary: dict, out: Path) -> None:
