@@ -12,9 +12,10 @@ title, specialties, years of practice and status, never the name, identity numbe
 birth date or employer. Expert credit adds the status reason and the suspension's end
 (``trading.reporting_experts``).
 
-``alerts`` and ``complaints`` are empty datasets until their tables exist on this platform
-(the warning engine and the complaints work add them): the batches are still built and sent,
-so the national platform knows the window was reported, with nothing in it.
+``alerts`` are the early warnings raised in the window (rule, subject, summary, status;
+the evidence stays here: it names bids and documents the regulator reads on this
+platform); ``complaints`` the complaints filed in it, with their deadlines and outcome.
+An empty window is still a batch, so the national platform knows it was reported.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import rfc3339
 from identities.models import Party
 from supervision.ledger.canonical import to_json_value
+from supervision.warnings.models import EarlyWarning
 from trading import reporting_experts
 from trading.award_models import Award
+from trading.complaint_models import Complaint
 from trading.models import CreditRecord, Lot, Project
 from trading.ocds import ocid_of
 from trading.reporting_experts import Row, Window
@@ -95,8 +98,31 @@ async def _blacklists(session: AsyncSession, window: Window) -> list[Row]:
             for record, party in rows]
 
 
-async def _not_kept_yet(session: AsyncSession, window: Window) -> list[Row]:
-    return []
+async def _alerts(session: AsyncSession, window: Window) -> list[Row]:
+    warnings = (await session.scalars(sa.select(EarlyWarning).where(_within(EarlyWarning.raised_at, window))
+                                      .order_by(EarlyWarning.id))).all()
+    codes = await _project_codes(session, [w.project_id for w in warnings])
+    return [to_json_value({"alert_id": w.id, "rule": w.rule_code, "subject": w.subject_key, "summary": w.summary,
+                           "ocid": ocid_of(codes[w.project_id]) if w.project_id in codes else None,
+                           "region_code": w.region_code, "segment": w.segment, "status": w.status,
+                           "raised_at": rfc3339(w.raised_at)}) for w in warnings]
+
+
+async def _complaints(session: AsyncSession, window: Window) -> list[Row]:
+    complaints = (await session.scalars(sa.select(Complaint).where(_within(Complaint.filed_at, window))
+                                        .order_by(Complaint.id))).all()
+    codes = await _project_codes(session, [c.project_id for c in complaints])
+    return [to_json_value({"complaint_id": c.id, "ocid": ocid_of(codes[c.project_id]), "matter": c.matter,
+                           "filed_at": rfc3339(c.filed_at), "status": c.status,
+                           "acceptance_due": rfc3339(c.acceptance_due),
+                           "decision_due": rfc3339(c.decision_due) if c.decision_due else None,
+                           "outcome": c.outcome}) for c in complaints]
+
+
+async def _project_codes(session: AsyncSession, project_ids: list[int | None]) -> dict[int, str]:
+    wanted = [i for i in set(project_ids) if i is not None]
+    rows = await session.execute(sa.select(Project.id, Project.code).where(Project.id.in_(wanted or [-1])))  # type: ignore[union-attr]
+    return {project_id: code for project_id, code in rows}
 
 
 DATASETS: dict[str, Builder] = {
@@ -105,6 +131,6 @@ DATASETS: dict[str, Builder] = {
     "experts": reporting_experts.experts,
     "expert_credit": reporting_experts.expert_credit,
     "blacklists": _blacklists,
-    "alerts": _not_kept_yet,
-    "complaints": _not_kept_yet,
+    "alerts": _alerts,
+    "complaints": _complaints,
 }

@@ -157,3 +157,23 @@ def test_due_days_catch_up_from_the_last_day_reported() -> None:
 def test_windows_are_utc_days() -> None:
     assert WINDOW.start == datetime(2026, 3, 2, tzinfo=timezone.utc) and WINDOW.end - WINDOW.start == timedelta(days=1)
     assert reporting.json_lines([{"b": 1, "a": "中"}]) == '{"a": "中", "b": 1}\n'.encode()
+
+
+async def test_alerts_carry_the_warnings_raised_in_the_window_without_their_evidence(database) -> None:  # type: ignore[no-untyped-def]
+    from supervision.warnings.models import EarlyWarning
+
+    with during_the_day():
+        async with database.transaction() as session:
+            made = await open_lot(session)
+            session.add(EarlyWarning(
+                rule_code="trading.price_cluster", subject_kind="lot", subject_key=f"lot:{made.lot.id}",
+                summary="three prices within 0.5%", evidence={"bids": [1, 2, 3], "prices": ["1.00"]},
+                project_id=made.project.id, region_code=made.project.region_code, segment=made.project.segment,
+                status="open", raised_at=utcnow(), updated_at=utcnow()))
+    async with database.transaction() as session:
+        alerts = await reporting.build_batch(session, SYSTEM, "alerts", WINDOW)
+        complaints = await reporting.build_batch(session, SYSTEM, "complaints", WINDOW)
+    [row] = lines(alerts)
+    assert row["rule"] == "trading.price_cluster" and row["ocid"] == ocid_of(made.project.code)
+    assert "evidence" not in row and "[1, 2, 3]" not in alerts.content and "1.00" not in alerts.content
+    assert complaints.record_count == 0
