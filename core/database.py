@@ -73,12 +73,21 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "bidhall_read_only"
+"""Execution option of the connections of :meth:`Database.reader` sessions."""
+
+
 def _begin_immediate(connection: Any) -> None:
     # SQLite allows one writer. A transaction that reads first and writes later can fail
     # with "database is locked" when another writer went in between; taking the write lock
     # at BEGIN makes transactions queue (busy_timeout) instead. The embedded default is
-    # for one machine, where this serialisation costs nothing that matters.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # for one machine, where this serialisation costs nothing that matters. Readers begin
+    # deferred: in WAL mode they never need the write lock, so live followers polling the
+    # ledger (or one cancelled mid-read) never hold writers up.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
@@ -150,6 +159,7 @@ class Database:
         """
         async with self.sessions() as session:
             try:
+                await session.connection(execution_options={READ_ONLY: True})
                 yield session
             finally:
                 session.expunge_all()
