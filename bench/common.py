@@ -20,13 +20,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -199,3 +202,54 @@ async def settle(url: str) -> None:
 def asyncpg_dsn(url: str) -> str:
     """The plain ``postgresql://`` form of a SQLAlchemy asyncpg URL, for raw asyncpg."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# --- servers in their own processes (the live-channel benchmarks) -------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def server_process(command: list[str], env: dict[str, str], port: int) -> AsyncIterator[tuple[str, int]]:
+    """Run ``command`` (a server listening on ``port``) until the block ends; yields its
+    ``http://`` base URL and its process id (for CPU figures)."""
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=REPO, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{command} exited with {process.returncode}") from None
+                await asyncio.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def app_server(database_url: str, data_dir: Path) -> Any:
+    """bidhall itself under uvicorn, as production runs it, on a free port."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "web.app:app_from_environment", "--factory", "--port", str(port),
+               "--log-level", "warning", "--no-access-log", "--ws", "websockets-sansio"]
+    env = {"BIDHALL_DATABASE_URL": database_url, "BIDHALL_DATA_DIR": str(data_dir), "BIDHALL_LOG_LEVEL": "WARNING"}
+    return server_process(command, env, port)
+
+
+def bare_server(module: str) -> Any:
+    """A benchmark's baseline server: ``module.serve_bare(port)`` in its own process."""
+    port = free_port()
+    return server_process([sys.executable, "-c", f"from {module} import serve_bare; serve_bare({port})"], {}, port)

@@ -38,25 +38,28 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.common import Target, emit, figure, percentile, progress, temporary_postgres
+from bench.common import (
+    Target,
+    app_server,
+    bare_server,
+    emit,
+    figure,
+    percentile,
+    progress,
+    temporary_postgres,
+)
 
 BENCH = "evaluation"
-REPO = Path(__file__).resolve().parents[1]
 OBSERVER_ROLES = ("regulator", "auditor", "center_staff")
 
 
@@ -220,50 +223,6 @@ async def _next_seq(database: Any) -> int:
 
 
 # --- servers ----------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@asynccontextmanager
-async def server_process(command: list[str], env: dict[str, str], port: int) -> AsyncIterator[tuple[str, int]]:
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=REPO, stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(600):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{command} exited with {process.returncode}") from None
-                await asyncio.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def app_server(seeded: Seeded) -> Any:
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "web.app:app_from_environment", "--factory", "--port", str(port),
-               "--log-level", "warning", "--no-access-log", "--ws", "websockets-sansio"]
-    env = {"BIDHALL_DATABASE_URL": seeded.url, "BIDHALL_DATA_DIR": str(seeded.data_dir),
-           "BIDHALL_LOG_LEVEL": "WARNING"}
-    return server_process(command, env, port)
-
-
-def bare_server() -> Any:
-    port = _free_port()
-    return server_process([sys.executable, "-c", f"from bench.evaluation import serve_bare; serve_bare({port})"],
-                          {}, port)
 
 
 def serve_bare(port: int) -> None:
@@ -522,10 +481,10 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     async with temporary_postgres(prefix="bench_evaluation") as url:
         with tempfile.TemporaryDirectory(prefix="bidhall-bench-evaluation-") as work:
             seeded = await seed(url, Path(work), args)
-            async with app_server(seeded) as (base, pid):
+            async with app_server(seeded.url, seeded.data_dir) as (base, pid):
                 app = await run_channel(base, seeded, args, bare=False, transactions=lambda: _transactions(url),
                                         pid=pid)
-            async with bare_server() as (base, pid):
+            async with bare_server("bench.evaluation") as (base, pid):
                 bare = await run_channel(base, seeded, args, bare=True, pid=pid)
             records.extend(_channel_figures(app, bare, args))
             records.append(await replay_figure(seeded, args.replay_events))

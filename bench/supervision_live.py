@@ -23,24 +23,25 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.common import Target, figure, percentile, progress, temporary_postgres
+from bench.common import (
+    Target,
+    app_server,
+    bare_server,
+    figure,
+    percentile,
+    progress,
+    temporary_postgres,
+)
 
 BENCH = "supervision"
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,6 @@ class Arrivals:
 
     def note(self, number: int) -> None:
         self.times[number].append(time.perf_counter())
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def seed(url: str, work: Path, regulators: int) -> Seeded:
@@ -97,44 +92,6 @@ async def seed(url: str, work: Path, regulators: int) -> Seeded:
         from_seq = await ledger_size(session)
     await database.dispose()
     return Seeded(url, work / "server", tokens, fujian.stream, guangdong.stream, from_seq)
-
-
-@asynccontextmanager
-async def server_process(command: list[str], env: dict[str, str], port: int) -> AsyncIterator[str]:
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=REPO, stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(600):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{command} exited with {process.returncode}") from None
-                await asyncio.sleep(0.1)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def app_server(seeded: Seeded) -> Any:
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "web.app:app_from_environment", "--factory", "--port", str(port),
-               "--log-level", "warning", "--no-access-log", "--ws", "websockets-sansio"]
-    env = {"BIDHALL_DATABASE_URL": seeded.url, "BIDHALL_DATA_DIR": str(seeded.data_dir),
-           "BIDHALL_LOG_LEVEL": "WARNING"}
-    return server_process(command, env, port)
-
-
-def bare_server() -> Any:
-    port = _free_port()
-    command = [sys.executable, "-c", f"from bench.supervision_live import serve_bare; serve_bare({port})"]
-    return server_process(command, {}, port)
 
 
 def serve_bare(port: int) -> None:
@@ -228,7 +185,8 @@ async def app_phase(seeded: Seeded, args: argparse.Namespace) -> tuple[list[floa
     database = Database(seeded.url)
     committed: dict[int, float] = {}
     visible: list[int] = []
-    async with app_server(seeded) as base:
+    async with app_server(seeded.url, seeded.data_dir) as (http_base, _pid):
+        base = "ws" + http_base.removeprefix("http")
         urls = [f"{base}/ws/supervision/feed?" + urlencode({"token": token, "from": seeded.from_seq})
                 for token in seeded.tokens]
         arrivals, clients = await connect_all(urls)
@@ -257,7 +215,8 @@ async def bare_phase(seeded: Seeded, args: argparse.Namespace) -> list[float]:
 
     committed: dict[int, float] = {}
     visible: list[int] = []
-    async with bare_server() as base:
+    async with bare_server("bench.supervision_live") as (http_base, _pid):
+        base = "ws" + http_base.removeprefix("http")
         arrivals, clients = await connect_all([f"{base}/feed" for _ in seeded.tokens])
         publisher = await connect(f"{base}/publish")
         start = time.perf_counter() + 0.5
