@@ -68,7 +68,7 @@ async def run_demo(runtime: Runtime, out: Path) -> dict[str, Any]:
                "session": session, "award": award, "draw": {**drawn["draw"], **revealed["draw"]},
                "calls": drawn["calls"], "verification": revealed["verification"],
                "verify_command": f"bidhall draw verify {drawn['draw']['id']}", "supervision": supervision,
-               "files": {**_files(out, tender, session, award), **supervision["files"]}}
+               "files": {**_files(out, tender, session, award), **_regulator_files(supervision)}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
 
@@ -79,6 +79,11 @@ def _files(out: Path, tender: dict[str, Any], session: dict[str, Any], award: di
             "receipts": [bid["receipt"] for bid in tender["bids"]], "evaluation_report": session["report"],
             "signed_evaluation_report": session["signed_report"], "award_notice": award["notice"],
             "award_notice_seal": award["seal_signature"]}
+
+
+def _regulator_files(supervision: dict[str, Any]) -> dict[str, str]:
+    """The regulator's view under names of their own (its summary is not the story's)."""
+    return {(name if name == "ocds" else f"supervision_{name}"): path for name, path in supervision["files"].items()}
 
 
 async def _draw_committee(runtime: Runtime, lot_code: str) -> dict[str, Any]:

@@ -117,8 +117,9 @@ async def test_the_demo_runs_a_tender_from_its_notice_to_the_award(bidhall, monk
     assert json.loads((tmp_path / "demo" / "summary.json").read_text()) == summary
     files = summary["files"]  # the command says where its files are
     assert Path(files["folder"]) == (tmp_path / "demo").resolve() and files["folder"] in ran.stderr
+    assert files["summary"] == "summary.json"
     for name in ("summary", "opening_record", "evaluation_report", "signed_evaluation_report", "award_notice",
-                 "award_notice_seal"):
+                 "award_notice_seal", "supervision_summary", "supervision_warnings", "ocds"):
         assert (Path(files["folder"]) / files[name]).is_file() and files[name] in ran.stderr
     assert len(summary["bids"]) == 5 and summary["opening"]["status"] == "published"
     for bid in summary["bids"]:
