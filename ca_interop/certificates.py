@@ -108,6 +108,12 @@ def summarize(certificate: x509.Certificate) -> CertificateSummary:
     )
 
 
+def public_key_sha256(certificate: x509.Certificate) -> str:
+    """SHA-256 of the certificate's SubjectPublicKeyInfo: the same for every certificate
+    issued on one key pair (by any CA)."""
+    return hashlib.sha256(certificate.public_key.dump()).hexdigest()
+
+
 def as_asn1(certificate: object) -> x509.Certificate:
     """A pyca/cryptography certificate (what signatures and timestamps hand back) as the
     asn1crypto one validation reads; an asn1crypto certificate is returned as it is."""

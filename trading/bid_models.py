@@ -44,6 +44,9 @@ class Bid(SQLModel, table=True):
     envelope_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     envelope_size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     cert_fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    # SHA-256 of the signer's public key (SubjectPublicKeyInfo): one key behind two parties'
+    # certificates is a collusion sign (the early-warning rule ``trading.shared_certificate``).
+    signer_key_sha256: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), index=True))
     submitted_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     timestamp_token: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     ledger_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))

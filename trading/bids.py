@@ -20,13 +20,13 @@ import base64
 import binascii
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ca_interop.certificates import as_asn1, summarize
+from ca_interop.certificates import as_asn1, public_key_sha256, summarize
 from ca_interop.platform_keys import PlatformSigner
 from ca_interop.revocation import RevocationSource
 from ca_interop.signatures import SignatureFormatError, verify_detached
@@ -109,13 +109,13 @@ async def list_bids(session: AsyncSession, actor: Actor, lot_id: int) -> list[Bi
 @use_case("trading.submit_bid", {Role.BIDDER})
 async def submit_bid(session: AsyncSession, actor: Actor, lot_id: int, data: BidSubmit, services: BidServices) -> Bid:
     lot = await load_lot(session, lot_id)
-    party, upload, fingerprint = await _checked_submission(session, actor, lot, data, services)
+    party, upload, signer = await _checked_submission(session, actor, lot, data, services)
     existing = await session.scalar(sa.select(Bid.id).where(
         Bid.lot_id == lot.id, Bid.party_id == party.id, Bid.status == BidStatus.SUBMITTED))
     if existing is not None:
         raise Conflict(f"your party already has bid {existing} for lot {lot.code}: replace it "
                        f"(POST /bids/{existing}/replace) or withdraw it (POST /bids/{existing}/withdraw)")
-    return await _store_bid(session, actor, lot, party, upload, fingerprint, services, replaces=None)
+    return await _store_bid(session, actor, lot, party, upload, signer, services, replaces=None)
 
 
 @use_case("trading.replace_bid", {Role.BIDDER})
@@ -124,8 +124,8 @@ async def replace_bid(session: AsyncSession, actor: Actor, bid_id: int, data: Bi
     submitted with every check a first submission has."""
     old = await _own_active_bid(session, actor, bid_id, "replaced")
     lot = await load_lot(session, old.lot_id)
-    party, upload, fingerprint = await _checked_submission(session, actor, lot, data, services)
-    return await _store_bid(session, actor, lot, party, upload, fingerprint, services, replaces=old)
+    party, upload, signer = await _checked_submission(session, actor, lot, data, services)
+    return await _store_bid(session, actor, lot, party, upload, signer, services, replaces=old)
 
 
 @use_case("trading.withdraw_bid", {Role.BIDDER})
@@ -196,14 +196,14 @@ async def _checked_submission(
     refusal = await bidding_refusal(session, party.id, on=clock.utcnow().date(), lot=lot)  # type: ignore[arg-type]
     if refusal:
         raise RuleViolation(f"this party may not bid: {refusal}", rule="bidder_eligible")
-    fingerprint = await _checked_signature(session, party, lot, upload.declared_sha256, data.signature, services)
-    return party, upload, fingerprint
+    signer = await _checked_signature(session, party, lot, upload.declared_sha256, data.signature, services)
+    return party, upload, signer
 
 
 async def _checked_signature(session: AsyncSession, party: Party, lot: Lot, envelope_sha256: str,
-                             signature_b64: str, services: BidServices) -> str:
+                             signature_b64: str, services: BidServices) -> SignerKey:
     """The signature is over this lot and envelope, by a certificate that validates now and
-    names this party; returns the certificate's fingerprint."""
+    names this party; returns the certificate's fingerprint and its public key's digest."""
     try:
         signature = base64.b64decode(signature_b64, validate=True)
         check = verify_detached(bid_statement(lot.code, envelope_sha256), signature)
@@ -225,10 +225,18 @@ async def _checked_signature(session: AsyncSession, party: Party, lot: Lot, enve
     if uscc != party.uscc:
         raise RuleViolation(f"the signing certificate names the organisation with credit code {uscc}, not your "
                             f"party {party.name} ({party.uscc})", rule="bidder_certificate")
-    return summarize(certificate).fingerprint
+    return SignerKey(summarize(certificate).fingerprint, public_key_sha256(certificate))
 
 
-async def _store_bid(session: AsyncSession, actor: Actor, lot: Lot, party: Party, upload: Upload, fingerprint: str,
+class SignerKey(NamedTuple):
+    """The submitting certificate, and its key: one key certified for two parties is a
+    collusion sign the certificate fingerprints alone would miss."""
+
+    fingerprint: str
+    key_sha256: str
+
+
+async def _store_bid(session: AsyncSession, actor: Actor, lot: Lot, party: Party, upload: Upload, signer: SignerKey,
                      services: BidServices, *, replaces: Bid | None) -> Bid:
     """Blob, time-stamp, row and ledger entry; the blob is taken back if anything fails.
 
@@ -253,7 +261,8 @@ async def _store_bid(session: AsyncSession, actor: Actor, lot: Lot, party: Party
             replaces.status, replaces.status_reason, replaces.updated_at = BidStatus.REPLACED, "replaced by the bidder", now
             await session.flush()
         bid = Bid(lot_id=lot.id, party_id=party.id, submitted_by=actor.user_id, status=BidStatus.SUBMITTED,  # type: ignore[arg-type]
-                  envelope_sha256=sha256, envelope_size=upload.declared_size, cert_fingerprint=fingerprint,
+                  envelope_sha256=sha256, envelope_size=upload.declared_size, cert_fingerprint=signer.fingerprint,
+                  signer_key_sha256=signer.key_sha256,
                   submitted_at=now, timestamp_token=token, replaces_bid_id=replaces.id if replaces else None,
                   updated_at=now)
         session.add(bid)

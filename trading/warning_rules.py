@@ -224,23 +224,26 @@ async def same_source_address(session: AsyncSession, window: Window) -> list[Fin
     return findings
 
 
-@warning_rule("trading.shared_certificate", "The same certificate used by two parties", DEFAULTS)
+@warning_rule("trading.shared_certificate", "The same certificate key used by two parties", DEFAULTS)
 async def shared_certificate(session: AsyncSession, window: Window) -> list[Finding]:
-    """Bids of different parties signed with the same certificate (the SHA-256 fingerprint
-    recorded with each bid), in the lots whose deadline is in the window: a party's
-    certificate is its own, so one key behind two bidders means one hand behind both.
-    Evidence: the fingerprint and every bid signed with it."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    first_project: dict[str, Project] = {}
+    """Bids of different parties signed with the same key: the SHA-256 of the signer's
+    public key recorded with each bid (certificates of different CAs, or renewed ones,
+    may carry one key), else the certificate's fingerprint, in the lots whose deadline is
+    in the window. A party's key is its own, so one key behind two bidders means one hand
+    behind both. Evidence: the key (or certificate) and every bid signed with it."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    first_project: dict[tuple[str, str], Project] = {}
     for bid, lot, project in await _bids_due_in(session, window):
-        first_project.setdefault(bid.cert_fingerprint, project)
-        groups[bid.cert_fingerprint].append({"bid_id": bid.id, "party_id": bid.party_id, "lot_id": lot.id,
-                                             "lot_code": lot.code, "project_id": project.id})
-    return [Finding(Subject("party", f"cert:{fingerprint}"),
-                    f"certificate {fingerprint[:16]}... signed bids of {len({b['party_id'] for b in bids})} parties",
-                    {"field": "cert_fingerprint", "value": fingerprint, "bids": bids},
-                    _scope(first_project[fingerprint]))
-            for fingerprint, bids in _shared(groups, window.integer("min_parties"))]
+        key = ("signer_key_sha256", bid.signer_key_sha256) if bid.signer_key_sha256 else (
+            "cert_fingerprint", bid.cert_fingerprint)
+        first_project.setdefault(key, project)
+        groups[key].append({"bid_id": bid.id, "party_id": bid.party_id, "lot_id": lot.id, "lot_code": lot.code,
+                            "project_id": project.id, "cert_fingerprint": bid.cert_fingerprint})
+    return [Finding(Subject("party", f"{'key' if field == 'signer_key_sha256' else 'cert'}:{value}"),
+                    f"{'key' if field == 'signer_key_sha256' else 'certificate'} {value[:16]}... signed bids of "
+                    f"{len({b['party_id'] for b in bids})} parties",
+                    {"field": field, "value": value, "bids": bids}, _scope(first_project[(field, value)]))
+            for (field, value), bids in _shared(groups, window.integer("min_parties"))]
 
 
 # --- collusion: the opened packages ------------------------------------------------------------

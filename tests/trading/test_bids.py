@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography import x509
 
+from ca_interop.certificates import as_asn1, public_key_sha256
 from core import clock
 from supervision.ledger.models import LedgerEntry
 from supervision.replay import check_stream
@@ -60,6 +61,9 @@ async def test_submit_and_verify_receipt(runtime: Runtime, client: httpx.AsyncCl
     tsa_certificate = x509.load_pem_x509_certificate(keys["tsa_certificate"].encode())
     assert verify_receipt(receipt, tsa_certificate=tsa_certificate, platform_public_key=keys["platform_public_key"]) == []
     assert runtime.blobs.exists(envelope.sha256)
+    async with runtime.database.reader() as session:  # the signer's key, for the collusion rule
+        stored = await session.get(Bid, bid["id"])
+    assert stored is not None and stored.signer_key_sha256 == public_key_sha256(as_asn1(bidder.signing.cert))
     await _replays(runtime, f"bid:{bid['id']}")
     fetched = await client.get(f"/bids/{bid['id']}/receipt", headers=auth(token))
     assert fetched.status_code == 200

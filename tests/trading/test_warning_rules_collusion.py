@@ -62,6 +62,18 @@ async def test_one_certificate_behind_two_parties_is_flagged(database: Database)
     assert findings[0].subject.key == f"cert:{'ab' * 32}"
 
 
+async def test_one_key_certified_for_two_parties_is_flagged(database: Database) -> None:
+    async with database.transaction() as session:
+        made = await crafted_lot(session)
+        a = await add_bid(session, made, fingerprint="01" * 32, key="ee" * 32)  # two certificates...
+        b = await add_bid(session, made, fingerprint="02" * 32, key="ee" * 32)  # ...on one key
+        await add_bid(session, made, fingerprint="03" * 32, key="ff" * 32)
+        findings = await run_rule(session, "trading.shared_certificate")
+    assert len(findings) == 1 and findings[0].evidence["field"] == "signer_key_sha256"
+    assert {bid["bid_id"] for bid in findings[0].evidence["bids"]} == {a.id, b.id}
+    assert {bid["cert_fingerprint"] for bid in findings[0].evidence["bids"]} == {"01" * 32, "02" * 32}
+
+
 async def _opened(session, blobs, *documents: dict[str, bytes], prices=None):  # type: ignore[no-untyped-def]
     made = await crafted_lot(session)
     bids = [await add_bid(session, made) for _ in documents]

@@ -59,11 +59,11 @@ async def crafted_lot(session: AsyncSession, *, at: datetime | None = None, regi
 
 
 async def add_bid(session: AsyncSession, made: CraftedLot, *, source: str | None = "203.0.113.1",
-                  fingerprint: str | None = None, party_id: int | None = None) -> Bid:
+                  fingerprint: str | None = None, key: str | None = None, party_id: int | None = None) -> Bid:
     """A submitted bid with its submission entry in the ledger (``source`` is where it came from)."""
     party_id = party_id or (await make_party(session, f"Bidder {next(_serial)}")).id
     bid = Bid(lot_id=made.lot.id, party_id=party_id, status="submitted", envelope_sha256="e" * 64, envelope_size=10,  # type: ignore[arg-type]
-              cert_fingerprint=fingerprint or f"{next(_serial):064x}", submitted_at=made.lot.bid_deadline - timedelta(hours=2),  # type: ignore[operator]
+              cert_fingerprint=fingerprint or f"{next(_serial):064x}", signer_key_sha256=key, submitted_at=made.lot.bid_deadline - timedelta(hours=2),  # type: ignore[operator]
               updated_at=made.lot.bid_deadline)
     session.add(bid)
     await session.flush()
