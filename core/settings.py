@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         default=None, description="Platform e-seal signing key, PEM (default PKI_DIR/platform-seal/seal.key).")
     platform_seal_cert_file: Path | None = Field(
         default=None, description="Platform e-seal certificate then its chain, PEM (default PKI_DIR/platform-seal/seal-chain.pem).")
+    reporting_endpoint: str | None = Field(
+        default=None, description="Base URL of the national platform's batch intake; none: batches wait, built.")
+    reporting_token: str | None = Field(default=None, description="Bearer token for the reporting endpoint.")
+    warning_parameters_file: Path | None = Field(
+        default=None, description="JSON overriding the warning rules' parameters ({rule: {parameter: value}}).")
     host: str = "127.0.0.1"
     port: int = 8000
     max_request_bytes: int = Field(default=1_048_576, ge=1024)

@@ -10,9 +10,9 @@ in the path and in ``Idempotency-Key`` lets the national platform recognise a re
 ``409 Conflict`` (it already holds that batch) counts as accepted. The content's SHA-256
 travels in ``Digest`` so the receiver can check it got what was sent.
 
-Where it sends: :data:`REPORTING_ENDPOINT` and :data:`REPORTING_TOKEN` (no endpoint: nothing
-is sent, batches wait as pending). They are module settings until the platform's settings
-carry ``reporting_endpoint`` and ``reporting_token``.
+Where it sends: the settings ``reporting_endpoint`` and ``reporting_token``
+(``BIDHALL_REPORTING_ENDPOINT``, ``BIDHALL_REPORTING_TOKEN``; no endpoint: nothing is sent,
+batches wait as pending).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Protocol
 
 import httpx
 
-REPORTING_ENDPOINT: str | None = None
-REPORTING_TOKEN: str | None = None
+from core.tasks import worker_settings
+
 TIMEOUT_SECONDS = 30.0
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
@@ -107,6 +107,7 @@ def configured_uploader() -> Uploader | None:
     """The uploader installed here, else the HTTP one when an endpoint is set, else none."""
     if _installed:
         return _installed[0]
-    if REPORTING_ENDPOINT:
-        return HttpUploader(REPORTING_ENDPOINT, REPORTING_TOKEN)
+    settings = worker_settings()
+    if settings.reporting_endpoint:
+        return HttpUploader(settings.reporting_endpoint, settings.reporting_token)
     return None

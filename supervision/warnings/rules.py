@@ -9,7 +9,7 @@ their defaults, and ``evaluate(session, window)`` returning :class:`Finding` obj
 Parameters are data: each domain keeps the defaults of its rules in a JSON file beside its
 rules module (``<domain>/data/warning_rules.json``, ``{rule_code: {name: value}}``), and a
 run may override any of them (``bidhall warnings run --parameters FILE``, or the file named
-by ``BIDHALL_WARNING_PARAMETERS`` for the periodic job). Values are JSON: decimals are
+by ``BIDHALL_WARNING_PARAMETERS_FILE`` for the periodic job). Values are JSON: decimals are
 written as strings and read with :meth:`Window.decimal`, never as floats.
 """
 

@@ -3,13 +3,13 @@
 Overlapping windows are harmless (a finding already raised is not raised again) and mean a
 worker that was down for a while still reviews what happened meanwhile. The rules of every
 domain are registered when the worker imports ``evaluation.tasks`` (core.tasks.TASK_MODULES).
-Parameter overrides come from the JSON file named by ``BIDHALL_WARNING_PARAMETERS`` (read
-at each run, so a changed file applies without a restart).
+Parameter overrides come from the JSON file of the setting ``warning_parameters_file``
+(``BIDHALL_WARNING_PARAMETERS_FILE``; read at each run, so a changed file applies without a
+restart).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +26,22 @@ from supervision.warnings.service import run_warning_rules
 
 RUN_EVERY_SECONDS = 3600
 LOOK_BACK = timedelta(days=1)
-PARAMETERS_VARIABLE = "BIDHALL_WARNING_PARAMETERS"
 
 PERIODIC_TASKS = {"supervision.run_warning_rules": RUN_EVERY_SECONDS}
 
 
-def overrides_from_environment() -> dict[str, dict[str, Any]] | None:
-    path = os.environ.get(PARAMETERS_VARIABLE)
-    if not path:
+def configured_overrides(path: Path | None) -> dict[str, dict[str, Any]] | None:
+    """The parameter overrides of the settings' ``warning_parameters_file``, if any."""
+    if path is None:
         return None
-    return read_overrides(Path(path).read_text(encoding="utf-8"), path)
+    return read_overrides(path.read_text(encoding="utf-8"), str(path))
 
 
 @shared_task(name="supervision.run_warning_rules")
 def run_warning_rules_task() -> dict[str, Any]:
     """Run the rules over the last day and return the run's report."""
     settings = worker_settings()
-    overrides = overrides_from_environment()
+    overrides = configured_overrides(settings.warning_parameters_file)
 
     async def run(database: Database) -> dict[str, Any]:
         until = utcnow()

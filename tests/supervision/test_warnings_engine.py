@@ -165,16 +165,11 @@ def test_every_registered_rule_and_parameter_is_documented() -> None:
 async def test_the_periodic_job_runs_every_rule_with_the_overrides_file(
         database: Database, settings, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from core.tasks import close_worker_loop, create_celery_app
-    from supervision.warnings.tasks import (
-        PARAMETERS_VARIABLE,
-        RUN_EVERY_SECONDS,
-        run_warning_rules_task,
-    )
+    from supervision.warnings.tasks import RUN_EVERY_SECONDS, run_warning_rules_task
 
     overrides = tmp_path / "parameters.json"
     overrides.write_text('{"trading.too_few_bids": {"min_bids": 4}}')
-    monkeypatch.setenv(PARAMETERS_VARIABLE, str(overrides))
-    app = create_celery_app(settings)
+    app = create_celery_app(settings.model_copy(update={"warning_parameters_file": overrides}))
     try:
         assert app.conf.beat_schedule["supervision.run_warning_rules"] == {
             "task": "supervision.run_warning_rules", "schedule": float(RUN_EVERY_SECONDS)}

@@ -185,6 +185,12 @@ def test_the_http_uploader_turns_network_errors_into_failed_tries() -> None:
         HttpUploader("https://national.example", transport=httpx.MockTransport(down)).upload(OUTGOING)
 
 
-def test_the_configured_uploader_is_http_when_an_endpoint_is_set(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(reporting_upload, "REPORTING_ENDPOINT", "https://national.example")
-    assert isinstance(reporting_upload.configured_uploader(), HttpUploader)
+def test_the_configured_uploader_is_http_when_an_endpoint_is_set(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from core.settings import load_settings
+
+    monkeypatch.setattr(reporting_upload, "worker_settings", lambda: load_settings(data_dir=tmp_path))
+    assert reporting_upload.configured_uploader() is None  # no endpoint: batches wait
+    monkeypatch.setattr(reporting_upload, "worker_settings", lambda: load_settings(
+        data_dir=tmp_path, reporting_endpoint="https://national.example", reporting_token="t0ken"))
+    uploader = reporting_upload.configured_uploader()
+    assert isinstance(uploader, HttpUploader)
