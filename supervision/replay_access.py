@@ -22,14 +22,14 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import Actor, Role
 from core.clock import rfc3339, utcnow
-from core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
+from core.errors import FieldError, InvalidInput, NotFound
 from core.usecases import use_case
 from supervision.ledger.append import append
 from supervision.ledger.models import LedgerEntry
@@ -44,7 +44,13 @@ from supervision.replay import (
     stream_extent,
     timeline,
 )
-from supervision.scopes import covers, scope_of
+from supervision.scopes import (
+    Refusal,
+    covers,
+    oversight_stream,
+    record_oversight_refusal,
+    scope_of,
+)
 
 OVERSIGHT = frozenset({Role.REGULATOR, Role.AUDITOR, Role.ADMIN})
 REPLAY_REFUSED = "supervision.replay_refused"
@@ -67,24 +73,10 @@ async def is_sealed(session: AsyncSession, stream: str) -> bool:
     return predicate is not None and await predicate(session, stream)
 
 
-def oversight_stream(user_id: int | None) -> str:
-    return f"oversight:{user_id}"
-
-
 def check_stream_name(stream: str) -> None:
     if not STREAM_NAME.fullmatch(stream):
         raise InvalidInput(f"stream {stream[:200]!r} is not a stream name: it must look like 'kind:id', "
                            "e.g. 'project:12' or 'draw:3'", [FieldError("stream", "malformed stream name")])
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A regulator's request outside its jurisdiction: recorded, to be refused after commit."""
-
-    detail: str
-
-    def refuse(self) -> NoReturn:
-        raise PermissionDenied(self.detail)
 
 
 @dataclass(frozen=True)
@@ -174,8 +166,8 @@ async def refuse_outside_jurisdiction(session: AsyncSession, actor: Actor, strea
     actor's oversight stream and a :class:`Refusal` returned (the caller commits, then refuses)."""
     if covers(actor, await scope_of(session, stream)):
         return None
-    await append(session, stream=oversight_stream(actor.user_id), event_type=REPLAY_REFUSED, actor=actor,
-                 payload={"stream": stream, "asked": asked, "reason": "outside jurisdiction"})
+    await record_oversight_refusal(session, actor, REPLAY_REFUSED,
+                                   {"stream": stream, "asked": asked, "reason": "outside jurisdiction"})
     return Refusal(f"stream {stream} lies outside your jurisdiction ({actor.jurisdiction or 'none'}) and "
                    f"industries ({', '.join(sorted(actor.industries)) or 'none'}); the attempt is recorded")
 

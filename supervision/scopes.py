@@ -182,8 +182,9 @@ class FeedFilter:
 
 
 @dataclass(frozen=True)
-class FeedRefusal:
-    """A regulator's filter outside its jurisdiction: recorded, to be refused after commit."""
+class Refusal:
+    """A regulator's request outside its jurisdiction (a feed filter, a replay, an entry):
+    recorded, to be refused after commit."""
 
     detail: str
 
@@ -204,15 +205,34 @@ def _outside(actor: Actor, wanted: FeedFilter) -> str | None:
 
 
 @use_case("supervision.follow_feed", OVERSIGHT)
-async def open_feed(session: AsyncSession, actor: Actor, wanted: FeedFilter) -> FeedFilter | FeedRefusal:
+async def open_feed(session: AsyncSession, actor: Actor, wanted: FeedFilter) -> FeedFilter | Refusal:
     """May ``actor`` follow the ledger narrowed by ``wanted``? A regulator asking outside its
-    jurisdiction or industries gets a :class:`FeedRefusal` and the attempt is appended to
+    jurisdiction or industries gets a :class:`Refusal` and the attempt is appended to
     ``oversight:<user_id>``; the boundary commits it, then refuses (raising would roll the
     record back)."""
     reason = _outside(actor, wanted)
     if reason is None:
         return wanted
-    await append(session, stream=f"oversight:{actor.user_id}", event_type=FEED_REFUSED, actor=actor,
-                 payload={"asked": wanted.asked(), "jurisdiction": actor.jurisdiction,
-                          "industries": sorted(actor.industries), "reason": reason})
-    return FeedRefusal(reason)
+    await record_oversight_refusal(session, actor, FEED_REFUSED, {
+        "asked": wanted.asked(), "jurisdiction": actor.jurisdiction, "industries": sorted(actor.industries),
+        "reason": reason})
+    return Refusal(reason)
+
+
+# --- the record of what oversight was refused ----------------------------------------------------
+
+
+def oversight_stream(user_id: int | None) -> str:
+    """``oversight:<user_id>``: a user's refused attempts and reads of sealed data."""
+    return f"oversight:{user_id}"
+
+
+async def record_oversight_refusal(session: AsyncSession, actor: Actor, event_type: str,
+                                   payload: dict[str, object]) -> None:
+    """Append a refused attempt of ``actor`` to its oversight stream (the caller commits it,
+    then refuses). Every domain records its refusals here, under an event type ending in
+    ``_refused``: that is what the stream's replay counts."""
+    if not event_type.endswith("_refused"):
+        raise ValueError(f"a refusal's event type ends in _refused, not {event_type!r}")
+    await append(session, stream=oversight_stream(actor.user_id), event_type=event_type, actor=actor,
+                 payload=payload)

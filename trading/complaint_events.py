@@ -16,11 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import Actor
-from supervision import live
 from supervision.ledger.append import append
 from supervision.replay import State, StreamKind, StreamRegistry
-from supervision.replay_access import oversight_stream
-from supervision.scopes import Scope, register_scope
+from supervision.scopes import Scope, record_oversight_refusal, register_scope
 from trading.complaint_models import (
     CaseFinding,
     Complaint,
@@ -64,17 +62,14 @@ async def record(session: AsyncSession, actor: Actor | None, stream: str, event_
     if child is not None:
         payload["child"] = row_snapshot(child)
     await append(session, stream=stream, event_type=event_type, actor=actor, payload=payload)
-    await live.announce(session, stream)
 
 
 async def record_refusal(session: AsyncSession, actor: Actor, event_type: str, *, target: str,
                          action: str) -> None:
     """Record on ``oversight:<user_id>`` that ``actor`` was refused ``action`` on ``target``."""
-    stream = oversight_stream(actor.user_id)
-    await append(session, stream=stream, event_type=event_type, actor=actor, payload={
+    await record_oversight_refusal(session, actor, event_type, {
         "target": target, "action": action, "jurisdiction": actor.jurisdiction,
         "industries": sorted(actor.industries)})
-    await live.announce(session, stream)
 
 
 # --- replay -------------------------------------------------------------------------------------

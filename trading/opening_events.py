@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from core.actors import Actor
-from supervision import live
 from supervision.ledger.append import AppendedEntry, append
 from supervision.replay import State, StreamKind, StreamRegistry
 from trading.events import row_snapshot
@@ -90,7 +89,6 @@ async def record(
     stream = opening_stream(opening.lot_id)
     entry = await append(session, stream=stream, event_type=event_type, actor=actor,
                          payload={**facts, "opening": row_snapshot(opening), "changes": changes})
-    await live.announce(session, stream)
     return entry
 
 

@@ -298,7 +298,7 @@ async def _bidder_token(base_url: str, bidder: DemoBidder) -> str:
         await client.aclose()
 
 
-async def _request(base_url: str, token: str | None, method: str, path: str, **options: Any) -> httpx.Response:
+async def http_request(base_url: str, token: str | None, method: str, path: str, **options: Any) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=base_url, timeout=120, headers=headers) as http:
         response = await http.request(method, path, **options)
@@ -308,8 +308,8 @@ async def _request(base_url: str, token: str | None, method: str, path: str, **o
 
 
 async def call(base_url: str, token: str | None, method: str, path: str, **options: Any) -> dict[str, Any]:
-    return dict((await _request(base_url, token, method, path, **options)).json())
+    return dict((await http_request(base_url, token, method, path, **options)).json())
 
 
 async def download(base_url: str, token: str, path: str) -> bytes:
-    return (await _request(base_url, token, "GET", path)).content
+    return (await http_request(base_url, token, "GET", path)).content

@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
 from core.actors import SYSTEM
@@ -23,7 +22,7 @@ from supervision.warnings.engine import run_rules
 from trading.models import Project
 from trading.ocds_publish import export_package
 from trading.ocds_record import to_json
-from web.demo_evaluation_run import call, login
+from web.demo_evaluation_run import call, http_request, login
 from web.runtime import Runtime
 
 TIMELINE_PAGE = 500
@@ -39,7 +38,7 @@ async def run_supervision_demo(runtime: Runtime, base_url: str, tender: dict[str
     token = await login(base_url, "regulator")
     views = {
         "summary": await call(base_url, token, "GET", "/supervision/summary"),
-        "warnings": await _get_list(base_url, token, f"/warnings?project={tender['project']}"),
+        "warnings": (await http_request(base_url, token, "GET", f"/warnings?project={tender['project']}")).json(),
         "timeline": await _timeline(base_url, token, f"project:{tender['project']}"),
         "opening_state": await call(base_url, token, "GET", f"/supervision/streams/opening:{tender['lot']}/state"),
         "published_head": await call(base_url, token, "POST", "/ledger/heads"),
@@ -89,12 +88,3 @@ def _write(path: Path, body: Any, out: Path) -> str:
 
 def _brief(warning: dict[str, Any]) -> dict[str, Any]:
     return {key: warning.get(key) for key in ("id", "rule_code", "subject_key", "summary", "status")}
-
-
-async def _get_list(base_url: str, token: str, path: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=120,
-                                 headers={"authorization": f"Bearer {token}"}) as http:
-        response = await http.get(path)
-    if response.status_code >= 400:
-        raise RuntimeError(f"GET {path} was refused ({response.status_code}): {response.text}")
-    return list(response.json())

@@ -42,7 +42,7 @@ from supervision.ledger.tree import ledger_size
 from supervision.scopes import (
     UNRESTRICTED,
     FeedFilter,
-    FeedRefusal,
+    Refusal,
     ScopeCache,
     open_feed,
 )
@@ -87,7 +87,7 @@ async def _authorise(websocket: WebSocket, database: Database, wanted: FeedFilte
             raise InvalidInput(f"from={asked_from} is past the ledger's head: it has {size} entries, so from may "
                                f"be at most {size}", [FieldError("?from", "past the head")])
         access = await open_feed(session, actor, wanted)
-    if isinstance(access, FeedRefusal):
+    if isinstance(access, Refusal):
         access.refuse()
     return actor, size if asked_from is None else asked_from
 

@@ -19,12 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import Actor
-from supervision import live
 from supervision.ledger.append import append
 from supervision.ledger.canonical import to_json_value
 from supervision.replay import State, StreamKind, StreamRegistry
-from supervision.replay_access import oversight_stream
-from supervision.scopes import Scope, register_scope
+from supervision.scopes import Scope, record_oversight_refusal, register_scope
 from supervision.warnings.models import EarlyWarning
 
 RAISED = "supervision.warning_raised"
@@ -52,13 +50,12 @@ async def record(session: AsyncSession, actor: Actor | None, row: EarlyWarning, 
     stream = warning_stream(row.id)
     await append(session, stream=stream, event_type=event_type, actor=actor,
                  payload={"warning": snapshot(row), **extra})
-    await live.announce(session, stream)
 
 
 async def record_refusal(session: AsyncSession, actor: Actor, warning_id: int, attempted: str) -> None:
-    await append(session, stream=oversight_stream(actor.user_id), event_type=ACCESS_REFUSED, actor=actor,
-                 payload={"warning_id": warning_id, "attempted": attempted,
-                          "jurisdiction": actor.jurisdiction, "industries": sorted(actor.industries)})
+    await record_oversight_refusal(session, actor, ACCESS_REFUSED, {
+        "warning_id": warning_id, "attempted": attempted,
+        "jurisdiction": actor.jurisdiction, "industries": sorted(actor.industries)})
 
 
 # --- replay -------------------------------------------------------------------------------

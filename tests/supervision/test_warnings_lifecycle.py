@@ -12,6 +12,7 @@ from core.actors import Role
 from core.database import Database
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from supervision.ledger.models import LedgerEntry
+from supervision.scopes import oversight_stream
 from supervision.warnings import events, service
 from supervision.warnings.models import EarlyWarning
 from tests.factories import actor_of, make_user
@@ -99,7 +100,7 @@ async def test_a_regulator_outside_the_scope_is_refused_and_the_attempt_is_recor
             outcome.result()
     async with database.transaction() as session:
         refusals = await session.scalars(sa.select(LedgerEntry.leaf).where(
-            LedgerEntry.stream == events.oversight_stream(outsider.user_id)))
+            LedgerEntry.stream == oversight_stream(outsider.user_id)))
         payloads = [json.loads(leaf)["payload"] for leaf in refusals]
         row = await session.get(EarlyWarning, warning_id)
         listed = await service.list_warnings(session, outsider)
