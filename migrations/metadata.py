@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "identities.trust_models",
     "expert_pool.models",
     "expert_pool.assessment_models",
+    "expert_pool.eligibility_models",
     "trading.models",
     "trading.bid_models",
     "trading.opening_models",
@@ -27,6 +28,7 @@ MODEL_MODULES = (
     "supervision.warnings.models",
     "trading.complaint_models",
     "trading.reporting_models",
+    "trading.price_bidding_models",
 )
 
 

@@ -31,6 +31,7 @@ from web import (
     routes_notify,
     routes_ocds,
     routes_opening,
+    routes_price_bidding,
     routes_replay,
     routes_trading,
     routes_warnings,
@@ -42,7 +43,7 @@ from web.problems import EXCEPTION_HANDLERS
 from web.runtime import Runtime
 
 VERSION = "0.1.0"
-TRADING_ROUTES = (routes_trading, routes_bids, routes_opening, routes_award)
+TRADING_ROUTES = (routes_trading, routes_bids, routes_opening, routes_award, routes_price_bidding)
 EVALUATION_ROUTES = (routes_evaluation,)
 SUPERVISION_ROUTES = (routes_monitor, routes_replay, routes_warnings, routes_complaints, routes_ocds)
 LIVE_ROUTES = (*TRADING_ROUTES, *EVALUATION_ROUTES, *SUPERVISION_ROUTES)

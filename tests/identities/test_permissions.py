@@ -60,7 +60,13 @@ from tests.supervision import (
     walk_reporting,
     walk_warnings,
 )
-from tests.trading import walk_award, walk_bids, walk_opening, walk_projects
+from tests.trading import (
+    walk_award,
+    walk_bids,
+    walk_opening,
+    walk_price_bidding,
+    walk_projects,
+)
 
 Call = Callable[[AsyncSession, Actor], Awaitable[Any]]
 
@@ -263,7 +269,7 @@ async def _revoke_own(session: AsyncSession, actor: Actor) -> Any:
 
 # Each trading concern keeps its entries beside its tests.
 for _walk in (walk_projects, walk_bids, walk_opening, walk_award, walk_evaluation, walk_monitor, walk_replay,
-              walk_warnings, walk_complaints, walk_reporting):
+              walk_warnings, walk_complaints, walk_reporting, walk_price_bidding):
     CALLS.update(_walk.CALLS)
 
 
