@@ -39,6 +39,7 @@ from ca_interop.opening_keys import OpeningKeyRecord
 from core import clock
 from core.actors import Actor, Role
 from core.database import after_commit
+from core.direct_io import AlignedAppender
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
 from core.usecases import use_case
 from trading.bid_models import Upload
@@ -243,11 +244,14 @@ class _ChunkWriter:
         self.file_hash = _running_hash_at(target.upload_id, target.offset)
         self.written = 0
         self._pending: asyncio.Future[None] | None = None
+        file.flush()
         file.truncate(target.offset)  # bytes of a chunk that was never recorded
-        file.seek(target.offset)
+        # The bytes go to the disk past the page cache: a large envelope is not read again
+        # until the opening (see core.direct_io).
+        self.appender = AlignedAppender(Path(file.name), file.fileno(), target.offset)
 
     def _store(self, block: bytes) -> None:
-        self.file.write(block)
+        self.appender.write(block)
         self.chunk_hash.update(block)
         if self.file_hash is not None:
             self.file_hash.update(block)
@@ -263,6 +267,11 @@ class _ChunkWriter:
             pending, self._pending = self._pending, None
             await pending
 
+    async def finish(self) -> None:
+        """Every byte of the chunk written to the file (the staged ones too)."""
+        await self.drain()
+        await asyncio.to_thread(self.appender.close)
+
     async def close(self, *, failed: bool) -> None:
         """Wait for the thread (even after a failure: a thread cannot be stopped midway) and
         on failure forget everything this chunk wrote."""
@@ -272,6 +281,7 @@ class _ChunkWriter:
             await asyncio.to_thread(self._cut_back)
 
     def _cut_back(self) -> None:
+        self.appender.discard()
         self.file.flush()
         self.file.truncate(self.target.offset)
 
@@ -313,7 +323,7 @@ async def receive_chunk(
         if sniffing and len(head) < SNIFF_SIZE and target.offset + writer.written == target.declared_size:
             _check_head(head, target, final=True)
         await writer.put(batch)
-        await writer.drain()
+        await writer.finish()
         _check_chunk_hash(writer, chunk_sha256)
         received = target.offset + writer.written
         if received == target.declared_size:
