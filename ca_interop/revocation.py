@@ -2,12 +2,16 @@
 
 The CA's network is reached through a :class:`RevocationTransport` (HTTP in production, an
 in-memory fake in tests). CRLs are cached until their nextUpdate, so a warm cache answers
-without the network.
+without the network. Each fetched CRL is parsed and indexed once (:class:`IndexedCrl`: its
+revoked serials in a dict, its DER digest, its update times), so that a validation looks a
+serial up instead of walking the list.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -107,11 +111,39 @@ class StaticRevocationTransport:
         return responder(body)  # type: ignore[operator, no-any-return]
 
 
+@dataclass(frozen=True)
+class RevokedEntry:
+    revoked_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexedCrl:
+    """One fetched CRL, parsed and indexed once; read-only, shared by every validation.
+
+    ``revoked`` maps each listed serial number to its entry, or is None when an entry could
+    not be read (then only the full path validation, which reports the problem, uses it).
+    ``digest`` (SHA-256 of the DER) names this very CRL: a refetched CRL has another one.
+    """
+
+    url: str
+    parsed: asn1_crl.CertificateList
+    digest: bytes
+    this_update: datetime
+    next_update: datetime | None
+    revoked: Mapping[int, RevokedEntry] | None
+
+    def lists(self, serial: int) -> bool:
+        """Whether ``serial`` is on this CRL (an unreadable CRL lists everything)."""
+        return self.revoked is None or serial in self.revoked
+
+
 @dataclass
 class _Cached:
     value: bytes
     valid_until: datetime
     parsed: asn1_crl.CertificateList | None = None  # read-only: shared by every validation
+    index: IndexedCrl | None = None
 
 
 @dataclass
@@ -125,18 +157,22 @@ class RevocationSource:
 
     async def crl(self, url: str) -> asn1_crl.CertificateList:
         """The CRL at ``url``, from the cache while its nextUpdate has not passed."""
+        return (await self.indexed_crl(url)).parsed
+
+    async def indexed_crl(self, url: str) -> IndexedCrl:
+        """The CRL at ``url`` with its index, from the cache while its nextUpdate has not
+        passed; fetched, parsed and indexed once per fetch."""
         cached = self.crl_cache.get(url)
-        if cached is not None and cached.valid_until > utcnow() and cached.parsed is not None:
-            return cached.parsed  # parsed once: re-parsing every revoked entry dominated validation
+        if cached is not None and cached.valid_until > utcnow() and cached.index is not None:
+            return cached.index
         async with self.locks.setdefault(url, asyncio.Lock()):
             cached = self.crl_cache.get(url)
-            if cached is not None and cached.valid_until > utcnow() and cached.parsed is not None:
-                return cached.parsed
+            if cached is not None and cached.valid_until > utcnow() and cached.index is not None:
+                return cached.index
             data = await self.transport.get(url)
-            parsed = _parse_crl(url, data)
-            next_update = parsed["tbs_cert_list"]["next_update"].native
-            self.crl_cache[url] = _Cached(data, next_update or utcnow(), parsed)
-            return parsed
+            index = _index_crl(url, data, _parse_crl(url, data))
+            self.crl_cache[url] = _Cached(data, index.next_update or utcnow(), index.parsed, index)
+            return index
 
     async def ocsp(self, url: str, certificate: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPResponse:
         key = (url, certificate.serial_number)
@@ -163,6 +199,29 @@ def _parse_crl(url: str, data: bytes) -> asn1_crl.CertificateList:
     except (ValueError, TypeError, KeyError) as error:
         raise RevocationUnavailable(f"{url} did not send a DER CRL: {error}") from None
     return parsed
+
+
+def _index_crl(url: str, data: bytes, parsed: asn1_crl.CertificateList) -> IndexedCrl:
+    tbs = parsed["tbs_cert_list"]
+    try:
+        this_update = tbs["this_update"].native
+    except (ValueError, TypeError) as error:
+        raise RevocationUnavailable(f"{url} sent a CRL without a readable thisUpdate: {error}") from None
+    return IndexedCrl(url=url, parsed=parsed, digest=hashlib.sha256(data).digest(), this_update=this_update,
+                      next_update=tbs["next_update"].native, revoked=_revoked_serials(tbs))
+
+
+def _revoked_serials(tbs: asn1_crl.TbsCertList) -> dict[int, RevokedEntry] | None:
+    """Serial -> entry for every revoked certificate; None if any entry cannot be read."""
+    revoked: dict[int, RevokedEntry] = {}
+    try:
+        for entry in tbs["revoked_certificates"]:
+            reason = entry.crl_reason_value
+            revoked[entry["user_certificate"].native] = RevokedEntry(
+                entry["revocation_date"].native, reason.native if reason is not None else "unspecified")
+    except (ValueError, TypeError, KeyError):
+        return None
+    return revoked
 
 
 def build_ocsp_request(certificate: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPRequest:

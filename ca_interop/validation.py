@@ -6,13 +6,21 @@ certificate proves, when it was checked and what revocation information was used
 
 Path validation is pyhanko-certvalidator's (RFC 5280, with revocation). This module
 decides what goes in: which recognised CA the chain ends at (and whether that CA is
-active), the CA's revocation policy, the revocation information (fetched and cached by
-:class:`~ca_interop.revocation.RevocationSource`), and the signature verifiers (SM2 is
-plugged in through :data:`EXTRA_SIGNATURE_VERIFIERS`).
+active), the CA's revocation policy, the revocation information (fetched, cached and
+indexed by :class:`~ca_interop.revocation.RevocationSource`), and the signature verifiers
+(SM2 is plugged in through :data:`EXTRA_SIGNATURE_VERIFIERS`).
+
+Once the full path validation has passed a chain with a given set of CRLs, later
+validations of that chain re-check only what can change (validity at the moment asked,
+CA constraints, CRL freshness, every serial against the indexed CRLs; the trust list's
+state and the usage as always) and skip pyhanko; anything unusual runs the full path
+again. :mod:`ca_interop.validation_cache` says what is remembered and why that is sound.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,13 +39,21 @@ from pyhanko_certvalidator.sig_validate import (
 )
 
 from ca_interop import gm
-from ca_interop.certificates import key_algorithm, summarize
+from ca_interop.certificates import key_algorithm
 from ca_interop.identity import CertificateIdentity, identity_of
 from ca_interop.revocation import (
+    IndexedCrl,
     RevocationSource,
     RevocationUnavailable,
     distribution_points,
     ocsp_urls,
+)
+from ca_interop.validation_cache import (
+    SHARED_CACHES,
+    ValidationCaches,
+    path_key,
+    recheck,
+    signature_fact,
 )
 from core.clock import rfc3339, utcnow
 
@@ -100,7 +116,15 @@ class ValidationReport:
 
 
 class _PluggableSignatureValidator(DefaultSignatureValidator):
-    """pyca/cryptography for RSA and ECDSA; the registered verifiers for the rest (SM2)."""
+    """pyca/cryptography for RSA and ECDSA; the registered verifiers for the rest (SM2).
+
+    With ``caches``, a signature that verified once (same key, algorithm, signature and
+    signed bytes) is not verified again; one that failed is verified every time.
+    """
+
+    def __init__(self, caches: ValidationCaches | None = None) -> None:
+        super().__init__()
+        self.caches = caches
 
     def validate_signature(
         self,
@@ -109,6 +133,25 @@ class _PluggableSignatureValidator(DefaultSignatureValidator):
         public_key_info: keys.PublicKeyInfo,
         signature_algorithm: algos.SignedDigestAlgorithm,
         context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        caches = self.caches
+        if caches is None:
+            self._verify(signature, signed_data, public_key_info, signature_algorithm, context)
+            return
+        fact = signature_fact(public_key_info.dump(), signature_algorithm.dump(), bytes(signature), bytes(signed_data),
+                              repr((context.contextual_md_algorithm, context.prehashed)).encode())
+        if fact in caches.signatures:
+            return
+        self._verify(signature, signed_data, public_key_info, signature_algorithm, context)
+        caches.signatures.add(fact)  # only once it verified: a failure is checked every time
+
+    def _verify(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: keys.PublicKeyInfo,
+        signature_algorithm: algos.SignedDigestAlgorithm,
+        context: SignatureValidationContext,
     ) -> None:
         verifier = EXTRA_SIGNATURE_VERIFIERS.get(signature_algorithm["algorithm"].dotted)
         if verifier is None:
@@ -122,10 +165,15 @@ class _PluggableSignatureValidator(DefaultSignatureValidator):
 
 @dataclass
 class CertificateValidator:
-    """Validates certificates against a snapshot of the trust list."""
+    """Validates certificates against a snapshot of the trust list.
+
+    ``caches`` holds what validations remember (shared by every validator of the process
+    by default); None runs the full path every time and remembers nothing.
+    """
 
     anchors: Sequence[TrustAnchor]
     revocation: RevocationSource
+    caches: ValidationCaches | None = field(default_factory=lambda: SHARED_CACHES)
 
     async def validate(
         self,
@@ -152,7 +200,7 @@ class CertificateValidator:
             return _finish(report, Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND",
                            f"CA {inactive.name!r} is {inactive.status} on the trust list{reason}")
         revinfo = await self._gather_revocation(certs, report)
-        outcome = await self._validate_path(certs, anchor, moment, at is not None, revinfo, report)
+        outcome = await self._judge_path(certs, met, moment, at is not None, revinfo, report)
         if outcome is not None:
             return outcome
         usage_problem = _usage_problem(certs[0], usage)
@@ -201,15 +249,63 @@ class CertificateValidator:
             return None
         return chain, met
 
+    async def _judge_path(
+        self,
+        certs: list[x509.Certificate],
+        met: list[TrustAnchor],
+        moment: datetime,
+        past: bool,
+        revinfo: dict[str, list],
+        report: ValidationReport,
+    ) -> ValidationReport | None:
+        """None when the path holds at ``moment``, else the failed report.
+
+        A pass of the full path for this very chain, trust-list entries and CRLs stands
+        when everything that can change still clearly holds (:func:`recheck`); otherwise
+        the full path runs, and its pass is remembered when the same re-check holds now.
+        """
+        caches, anchor = self.caches, met[0]
+        key = self._accepted_path_key(certs, met, past, revinfo, report)
+        if caches is None or key is None:
+            return await self._validate_path(certs, anchor, moment, past, revinfo, report)
+        crls = revinfo["indexed_crls"]
+        if key in caches.paths and recheck(certs, crls, moment, past):
+            caches.fast_validations += 1
+            return None
+        outcome = await self._validate_path(certs, anchor, moment, past, revinfo, report)
+        if outcome is None and recheck(certs, crls, moment, past):
+            caches.paths.add(key)
+        return outcome
+
+    def _accepted_path_key(
+        self,
+        certs: list[x509.Certificate],
+        met: list[TrustAnchor],
+        past: bool,
+        revinfo: dict[str, list],
+        report: ValidationReport,
+    ) -> bytes | None:
+        """The key under which the full path's pass is remembered for this chain, or None
+        when this validation must not use or record one (no caches, fast path off,
+        revocation incomplete or partly unreachable, OCSP in use)."""
+        if self.caches is None or not self.caches.fast_path or revinfo["ocsps"] or not report.revocation["complete"]:
+            return None
+        if any(entry["errors"] for entry in report.revocation["checked"]):
+            return None
+        anchors = [(ca.name, ca.certificate.dump(), ca.status, ca.revocation_policy, ca.status_reason) for ca in met]
+        return path_key(certs, anchors, past, revinfo["indexed_crls"])
+
     # --- revocation -----------------------------------------------------------------------
 
     async def _gather_revocation(self, certs: list[x509.Certificate], report: ValidationReport) -> dict[str, list]:
-        crls, responses, checked = [], [], []
+        crls, indexed, responses, checked = [], [], [], []
         for cert, issuer in zip(certs, certs[1:]):
-            entry: dict[str, Any] = {"certificate": cert.subject.human_friendly, "source": None, "errors": []}
+            entry: dict[str, Any] = {"certificate": _name_text(cert.subject.dump()), "source": None, "errors": []}
             for url in distribution_points(cert):
                 try:
-                    crls.append(await self.revocation.crl(url))
+                    crl: IndexedCrl = await self.revocation.indexed_crl(url)
+                    crls.append(crl.parsed)
+                    indexed.append(crl)
                     entry.update(source="crl", url=url)
                     break
                 except RevocationUnavailable as error:
@@ -224,7 +320,7 @@ class CertificateValidator:
                         entry["errors"].append(str(error))
             checked.append(entry)
         report.revocation = {"checked": checked, "complete": all(e["source"] for e in checked)}
-        return {"crls": crls, "ocsps": responses}
+        return {"crls": crls, "indexed_crls": indexed, "ocsps": responses}
 
     # --- path validation ------------------------------------------------------------------
 
@@ -249,9 +345,11 @@ class CertificateValidator:
             allow_fetching=False,
             revocation_mode="require" if anchor.revocation_policy == "hard_fail" else "soft-fail",
             retroactive_revinfo=past,
-            signature_validator=_PluggableSignatureValidator(),
+            signature_validator=_PluggableSignatureValidator(self.caches),
         )
         validator = PathValidator(certs[0], certs[1:-1], validation_context=context)
+        if self.caches is not None:
+            self.caches.full_validations += 1
         try:
             await validator.async_validate_path()
         except path_errors.RevokedError as error:
@@ -291,7 +389,13 @@ MAX_CHAIN_LENGTH = 8
 
 
 def _self_signed(cert: x509.Certificate) -> bool:
-    return cert.self_signed in ("maybe", "yes")
+    """asn1crypto's ``self_signed`` test, without its RFC 5280 name comparison (string
+    preparation of every attribute, a millisecond a certificate) when the subject and the
+    issuer are the very same bytes, as they are on every root CA certificate."""
+    if cert.subject.dump() != cert.issuer.dump():
+        return cert.self_signed in ("maybe", "yes")
+    key_id, authority_key_id = cert.key_identifier, cert.authority_key_identifier
+    return not key_id or not authority_key_id or key_id == authority_key_id
 
 
 def _key_matches(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -301,16 +405,24 @@ def _key_matches(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return aki is None or ski is None or aki == ski
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_text(der: bytes) -> str:
+    """A distinguished name as reports show it, from its DER: rendering one costs more than
+    the rest of a remembered validation, and the same CA names come back all the time."""
+    return str(x509.Name.load(der).human_friendly)
+
+
 def _describe(cert: x509.Certificate) -> dict[str, Any]:
-    summary = summarize(cert)
+    """The fields of :func:`~ca_interop.certificates.summarize` a report shows (read here
+    directly: the summary's self-signed test costs more than the rest together)."""
     return {
-        "subject": summary.subject,
-        "issuer": summary.issuer,
-        "serial": format(summary.serial, "x"),
-        "fingerprint": summary.fingerprint,
-        "algorithm": summary.algorithm,
-        "not_before": rfc3339(summary.not_before),
-        "not_after": rfc3339(summary.not_after),
+        "subject": _name_text(cert.subject.dump()),
+        "issuer": _name_text(cert.issuer.dump()),
+        "serial": format(cert.serial_number, "x"),
+        "fingerprint": hashlib.sha256(cert.dump()).hexdigest(),
+        "algorithm": key_algorithm(cert),
+        "not_before": rfc3339(cert.not_valid_before),
+        "not_after": rfc3339(cert.not_valid_after),
     }
 
 
