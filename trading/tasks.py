@@ -11,7 +11,7 @@ from celery import shared_task
 
 from core.database import Database
 from core.tasks import current_celery_app, run_in_worker, worker_settings
-from trading import complaints
+from trading import complaints, price_bidding_close
 from trading.reporting_jobs import build_due_batches, send_batch
 from trading.reporting_upload import UploadFailed, configured_uploader
 from trading.uploads import UploadSpool, purge_abandoned_uploads
@@ -19,7 +19,7 @@ from trading.uploads import UploadSpool, purge_abandoned_uploads
 ABANDONED_AFTER = timedelta(days=1)
 REPORT_EVERY_SECONDS = 3600
 PERIODIC_TASKS = {"trading.purge_abandoned_uploads": 3600, "trading.report_datasets": REPORT_EVERY_SECONDS,
-                  "trading.resume_expired_suspensions": 900}
+                  "trading.resume_expired_suspensions": 900, "trading.close_due_price_competitions": 15}
 
 
 @shared_task(name="trading.purge_abandoned_uploads")
@@ -43,6 +43,19 @@ def resume_expired_suspensions() -> list[int]:
     async def run(database: Database) -> list[int]:
         async with database.transaction() as session:
             return await complaints.resume_expired_suspensions(session)
+
+    return run_in_worker(run)
+
+
+@shared_task(name="trading.close_due_price_competitions")
+def close_due_price_competitions() -> list[int]:
+    """Apply what the clock made due (listing closes, live countdowns, rounds, sealed periods,
+    Dutch clocks) to competitions nobody is reading or quoting in; returns their ids. Every read
+    and act applies it too, so this only bounds how late an untouched result is recorded."""
+
+    async def run(database: Database) -> list[int]:
+        async with database.transaction() as session:
+            return await price_bidding_close.close_due_competitions(session)
 
     return run_in_worker(run)
 

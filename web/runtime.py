@@ -35,7 +35,13 @@ from identities import trust_events
 from supervision import replay_access
 from supervision.replay import StreamRegistry
 from supervision.warnings import events as warning_events
-from trading import award_events, bid_events, complaint_events, opening_events
+from trading import (
+    award_events,
+    bid_events,
+    complaint_events,
+    opening_events,
+    price_bidding_events,
+)
 from trading import events as trading_events
 from trading import reporting as trading_reporting
 from trading import scopes as trading_scopes
@@ -52,6 +58,7 @@ def build_registry() -> StreamRegistry:
     bid_events.register(registry)
     opening_events.register(registry)
     award_events.register(registry)
+    price_bidding_events.register(registry)  # competition:<id>
     evaluation_replay.register(registry)
     complaint_events.register(registry)  # complaint:<id> and case:<id>
     trading_reporting.register(registry)  # report_batch:<id>
@@ -75,6 +82,7 @@ class Runtime:
     def __post_init__(self) -> None:
         committee_hook.install()  # a recusal's replacement takes its seat in the session
         trading_scopes.install()  # regulators' jurisdiction over the streams
+        price_bidding_events.install_scope()  # competition:<id>
         evaluation_scopes.install()
         replay_sealed.install()  # which streams are sealed, so regulators' reads of them are recorded
         if self.revocation is None:
