@@ -8,6 +8,10 @@ then confirm the person is who the certificate says, and the expert, having seen
 bidders, declares no conflict (or recuses: the draw calls a replacement and the session
 waits in sign-in). Active members then elect a chair by majority (``evaluation.stages``
 counts the votes).
+
+A session formed by a venue draw (remote off-site evaluation) has exactly the draw's venues
+(:func:`require_draw_venues`), and each expert signs in only at the venue they were drawn
+for; a session of a single-venue draw lets its experts sign in at any of its venues.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from evaluation.models import CommitteeMember, EvaluatedBid
 from evaluation.record import record
 from evaluation.schemas import parse
 from evaluation.states import MemberStatus, Stage
-from expert_pool.models import Expert
+from expert_pool.models import Draw, DrawCall, Expert
 from identities.signed_content import Signer, check_signature
 
 MAX_SIGNATURE_BASE64 = 64 * 1024
@@ -82,6 +86,42 @@ async def require_own_certificate(session: AsyncSession, member: CommitteeMember
                                f"with their own certificate, for seat {member.seat}")
 
 
+async def require_draw_venues(session: AsyncSession, draw_id: int, main_venue: str,
+                              secondary_venues: list[str]) -> None:
+    """A session opened from a venue draw has the draw's main venue and secondary venues, no
+    more and no fewer; InvalidInput naming every difference. A single-venue draw (or an unknown
+    one, reported when its committee is revealed) leaves the venues to the centre."""
+    draw = await session.get(Draw, draw_id)
+    if draw is None or not draw.venues:
+        return
+    drawn_main = str(draw.venues[0]["name"])
+    drawn_secondary = [str(venue["name"]) for venue in draw.venues[1:]]
+    problems = []
+    if main_venue != drawn_main:
+        problems.append(FieldError("$.main_venue", f"the draw's main venue is {drawn_main!r}, not {main_venue!r}"))
+    missing = [name for name in drawn_secondary if name not in secondary_venues]
+    extra = [name for name in secondary_venues if name not in drawn_secondary]
+    if missing:
+        problems.append(FieldError("$.secondary_venues", "missing the draw's secondary venues "
+                                   + ", ".join(repr(name) for name in missing)))
+    if extra:
+        problems.append(FieldError("$.secondary_venues", "not venues of the draw: "
+                                   + ", ".join(repr(name) for name in extra)))
+    if problems:
+        raise InvalidInput(f"the session's venues must be those of draw {draw_id}: "
+                           + "; ".join(f"{p.pointer}: {p.message}" for p in problems), problems)
+
+
+async def drawn_venues(session: AsyncSession, draw_id: int) -> dict[int, str | None]:
+    """Expert id -> the name of the venue they were called to (None in a single-venue draw)."""
+    draw = await session.get(Draw, draw_id)
+    if draw is None or not draw.venues:
+        return {}
+    names = {venue["key"]: str(venue["name"]) for venue in draw.venues}
+    rows = await session.execute(sa.select(DrawCall.expert_id, DrawCall.venue).where(DrawCall.draw_id == draw_id))
+    return {expert_id: names.get(key) for expert_id, key in rows.all()}
+
+
 # --- handlers (channel message kinds) ------------------------------------------------------
 
 
@@ -93,6 +133,10 @@ async def handle_sign_in(session: AsyncSession, ctx: Context, fields: dict[str, 
     if data.venue not in venues:
         raise InvalidInput(f"{data.venue!r} is not a venue of this session (venues: {', '.join(venues)})",
                            [FieldError("$.venue", f"one of {', '.join(venues)}")])
+    own = (await drawn_venues(session, ctx.ev.draw_id)).get(member.expert_id)
+    if own is not None and data.venue != own:
+        raise InvalidInput(f"{member.name} was drawn for the venue {own!r}: an expert signs in only at their own "
+                           f"venue, not at {data.venue!r}", [FieldError("$.venue", f"must be {own}")])
     statement = sign_in_statement(ctx.session_id, ctx.actor.user_id, data.venue)  # type: ignore[arg-type]
     signer = await checked_signer(session, ctx, decode_signature(data.signature), statement,
                                   what="the sign-in statement")

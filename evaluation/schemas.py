@@ -55,9 +55,12 @@ class SessionOpen(Input):
     """What centre staff give to open a lot's evaluation session."""
 
     draw_id: int = Field(ge=1, description="The expert draw that formed this lot's committee (filled).")
-    main_venue: VenueName = Field(description="Where the session is hosted (the chair's venue).")
+    main_venue: VenueName = Field(description="Where the session is hosted (the chair's venue); for a draw "
+                                  "across venues, the draw's main venue.")
     secondary_venues: list[VenueName] = Field(default_factory=list, max_length=MAX_SECONDARY_VENUES,
-                                              description="Other venues experts may sign in from.")
+                                              description="Other venues experts may sign in from; for a draw "
+                                              "across venues, exactly the draw's secondary venues, each expert "
+                                              "signing in at the venue they were drawn for.")
     review_criteria: list[Label] | None = Field(default=None, min_length=1, max_length=50,
                                                 description="Preliminary-review criteria (default: the method's).")
     objective_factors: list[Label] | None = Field(default=None, max_length=50,

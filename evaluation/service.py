@@ -28,6 +28,7 @@ from evaluation.channel import (
     viewer_of,
 )
 from evaluation.context import EvaluationServices
+from evaluation.members import require_draw_venues
 from evaluation.models import (
     Clarification,
     CommitteeMember,
@@ -65,6 +66,7 @@ async def open_session(session: AsyncSession, actor: Actor, lot_id: int, data: S
     project = await session.get(Project, lot.project_id)
     assert project is not None
     await _refuse_unready(session, lot)
+    await require_draw_venues(session, data.draw_id, data.main_venue, data.secondary_venues)
     settings = _settings(data, project.segment, lot)
     now = utcnow()
     ev = EvaluationSession(lot_id=lot_id, project_id=lot.project_id, draw_id=data.draw_id,

@@ -6,7 +6,7 @@ a ledger entry on the draw's stream (without names or codes: the stream is the s
 
 A member who finds a conflict at the session recuses (:func:`recuse`): the acceptance becomes
 ``recused``, the slot reopens, and the notification worker calls the next expert the same
-seed gives for that specialty, so the replacement is as verifiable as the first call. When
+seed gives for that specialty (at the same venue, in a venue draw), so the replacement is as verifiable as the first call. When
 the draw is filled again (or runs out of experts) the hooks registered with
 :func:`on_committee_change` are told, inside the same transaction.
 
@@ -33,6 +33,7 @@ from expert_pool.draws import (
     clear_hooks,
     draw_stream,
     on_committee_change,
+    venue_name,
 )
 from expert_pool.models import Draw, DrawCall, Expert
 from supervision.ledger.append import append
@@ -46,7 +47,8 @@ MAX_REASON_LENGTH = 2000
 
 @dataclass(frozen=True)
 class CommitteeSeat:
-    """One accepted expert of the draw; ``position`` is the call's place in the draw's log."""
+    """One accepted expert of the draw; ``position`` is the call's place in the draw's log;
+    ``venue`` the name of the venue the expert serves at (a venue draw), None otherwise."""
 
     expert_id: int
     expert_code: str
@@ -55,6 +57,7 @@ class CommitteeSeat:
     user_id: int | None
     specialty: str
     position: int
+    venue: str | None = None
 
 
 async def reveal_to_session(session: AsyncSession, actor: Actor, draw_id: int, *,
@@ -71,7 +74,7 @@ async def reveal_to_session(session: AsyncSession, actor: Actor, draw_id: int, *
         sa.select(Expert).where(Expert.id.in_([call.expert_id for call in accepted] or [-1])))}
     await append(session, stream=draw_stream(draw_id), event_type=COMMITTEE_REVEALED, actor=actor,
                  payload={"session_reference": session_reference, "count": len(accepted)})
-    return [_seat(experts[call.expert_id], call) for call in accepted]
+    return [_seat(experts[call.expert_id], call, venue_name(draw, call.venue)) for call in accepted]
 
 
 async def recuse(session: AsyncSession, actor: Actor, draw_id: int, expert_id: int, reason: str) -> None:
@@ -96,8 +99,9 @@ async def recuse(session: AsyncSession, actor: Actor, draw_id: int, expert_id: i
     call.answer = algorithm.Answer.RECUSED.value
     draw.status = "calling"  # the slot is open again, whether the draw was filled or revealed
     await session.flush()
+    payload = {"position": call.position, "specialty": call.specialty, "reason": reason}
     await append(session, stream=draw_stream(draw_id), event_type=EXPERT_RECUSED, actor=actor,
-                 payload={"position": call.position, "specialty": call.specialty, "reason": reason})
+                 payload=payload if call.venue is None else {**payload, "venue": call.venue})
     enqueue_after_commit(session, "expert_pool.notify_next", draw_id)
     await _finish_if_over(session, actor, draw, live)  # nobody left to call: unfillable at once
 
@@ -111,7 +115,7 @@ def _checked_reason(reason: object) -> str:
     return reason.strip()
 
 
-def _seat(expert: Expert, call: DrawCall) -> CommitteeSeat:
+def _seat(expert: Expert, call: DrawCall, venue: str | None) -> CommitteeSeat:
     return CommitteeSeat(expert_id=expert.id, expert_code=expert.code, name=expert.name,  # type: ignore[arg-type]
                          id_number=expert.id_number, user_id=expert.user_id, specialty=call.specialty,
-                         position=call.position)
+                         position=call.position, venue=venue)

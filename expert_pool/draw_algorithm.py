@@ -21,6 +21,12 @@ In short:
   continues with the next expert of the same order.
 * After the draw the seed is revealed; ``verify_draw`` replays the logged calls and says
   whether every call was the one the seed gives, pointing at the first one that was not.
+
+A draw for remote off-site evaluation spans a main venue and secondary venues, each with its
+own eligible pool and quotas (``VenueSnapshot``, ``VenueDraw``, ``verify_venue_draw``). Each
+(venue, specialty) pair has its own order, driven by the same seed with the venue in the HMAC
+input; the snapshot lines carry the venue too. A draw without venues keeps the formats above
+byte for byte, so draws made before venues existed still verify.
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from itertools import combinations, islice
+from typing import Any
 
 __all__ = [
     "ALGORITHM",
@@ -48,16 +55,23 @@ __all__ = [
     "INVITATION_ANSWERS",
     "Snapshot",
     "SpecialtyOrder",
+    "VenueDraw",
+    "VenueSnapshot",
     "VerifyResult",
     "call_sequence",
     "check_quotas",
+    "check_venue_quotas",
     "new_seed",
     "run_draw",
+    "run_venue_draw",
     "seed_commitment",
     "seed_from_hex",
     "snapshot_bytes",
     "snapshot_commitment",
+    "venue_call_sequence",
+    "venue_snapshot_bytes",
     "verify_draw",
+    "verify_venue_draw",
 ]
 
 ALGORITHM = "bidhall-draw-v1"
@@ -67,6 +81,9 @@ MAX_TOKEN_LENGTH = 128
 SEED_DOMAIN = b"bidhall draw seed v1\x00"
 SNAPSHOT_HEADER = b"bidhall draw snapshot v1\n"
 ORDER_DOMAIN = b"bidhall draw order v1\x00"
+# Draws across venues: the venue is part of every snapshot line and of every order's stream.
+VENUE_SNAPSHOT_HEADER = b"bidhall draw venue snapshot v1\n"
+VENUE_ORDER_DOMAIN = b"bidhall draw venue order v1\x00"
 
 _TWO_256 = 1 << 256
 # Above this many "scarce" specialties the combined (Hall) quota check only looks at pairs and
@@ -83,7 +100,10 @@ class DrawError(ValueError):
     ``unknown``: requested specialties with no eligible expert in the snapshot.
     ``shortfalls``: ``{code: missing}`` for specialties whose quota exceeds their eligible count.
     ``combined``: ``[(codes, needed, available)]`` for sets of specialties that together need
-    more distinct experts than they have (experts shared between specialties count once).
+    more distinct experts than they have (experts shared between specialties count once); in a
+    venue draw each "code" there is ``"venue/code"``.
+    ``venues``: in a venue draw, ``{venue: DrawError}`` for each venue that cannot be filled on
+    its own pool (its ``unknown`` and ``shortfalls`` say why).
     When any of these is set, nothing was drawn.
     """
 
@@ -94,11 +114,13 @@ class DrawError(ValueError):
         unknown: Sequence[str] = (),
         shortfalls: Mapping[str, int] | None = None,
         combined: Sequence[tuple[tuple[str, ...], int, int]] = (),
+        venues: Mapping[str, DrawError] | None = None,
     ) -> None:
         super().__init__(message)
         self.unknown: tuple[str, ...] = tuple(unknown)
         self.shortfalls: dict[str, int] = dict(shortfalls or {})
         self.combined: tuple[tuple[tuple[str, ...], int, int], ...] = tuple(combined)
+        self.venues: dict[str, DrawError] = dict(venues or {})
 
 
 class DrawMismatch(DrawError):
@@ -285,6 +307,97 @@ def snapshot_commitment(snapshot: SnapshotLike) -> str:
     return _as_snapshot(snapshot).commitment
 
 
+class VenueSnapshot:
+    """The eligible pool of a draw across venues: for each venue key (sorted), the ``Snapshot``
+    of the experts eligible there.
+
+    A venue key is a token like a specialty code (the platform uses ``V1`` for the main venue,
+    ``V2``... for the secondary ones, never a venue's name). An expert may be eligible in
+    several venues (overlapping regions) and for several specialties; the draw still calls
+    them at most once. Venues with nobody eligible are dropped, as empty specialties are.
+    """
+
+    __slots__ = ("_commitment", "_venues")
+
+    def __init__(self, venues: Mapping[str, SnapshotLike]) -> None:
+        if isinstance(venues, VenueSnapshot):
+            venues = venues._venues
+        if not isinstance(venues, Mapping):
+            raise DrawError(f"a venue snapshot is a mapping of venue to its snapshot, not {type(venues).__name__}")
+        keys = list(venues)
+        _check_tokens("venue", keys)
+        canonical: dict[str, Snapshot] = {}
+        for key in sorted(keys):
+            try:
+                part = _as_snapshot(venues[key])
+            except DrawError as error:
+                raise DrawError(f"venue {key!r}: {error}") from None
+            if len(part):
+                canonical[key] = part
+        self._venues = canonical
+        self._commitment: str | None = None
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        return tuple(self._venues)
+
+    def venue(self, key: str) -> Snapshot:
+        """The pool of one venue (empty if nobody is eligible there)."""
+        return self._venues.get(key) or Snapshot({})
+
+    def experts(self, venue: str, code: str) -> tuple[str, ...]:
+        return self.venue(venue).experts(code)
+
+    def eligible_count(self, venue: str, code: str) -> int:
+        return self.venue(venue).eligible_count(code)
+
+    def as_dict(self) -> dict[str, dict[str, list[str]]]:
+        return {key: part.as_dict() for key, part in self._venues.items()}
+
+    @property
+    def commitment(self) -> str:
+        if self._commitment is None:
+            digest = hashlib.sha256(VENUE_SNAPSHOT_HEADER)
+            for chunk in _venue_snapshot_chunks(self):
+                digest.update(chunk)
+            self._commitment = digest.hexdigest()
+        return self._commitment
+
+    def __len__(self) -> int:
+        """Number of (venue, specialty, expert) eligibility triples."""
+        return sum(map(len, self._venues.values()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VenueSnapshot) and self._venues == other._venues
+
+    def __hash__(self) -> int:
+        return hash(self.commitment)
+
+    def __repr__(self) -> str:
+        return f"VenueSnapshot({{{', '.join(f'{key}: {part!r}' for key, part in self._venues.items())}}})"
+
+
+VenueSnapshotLike = VenueSnapshot | Mapping[str, SnapshotLike]
+
+
+def _as_venue_snapshot(snapshot: VenueSnapshotLike) -> VenueSnapshot:
+    return snapshot if isinstance(snapshot, VenueSnapshot) else VenueSnapshot(snapshot)
+
+
+def _venue_snapshot_chunks(snapshot: VenueSnapshot) -> Iterator[bytes]:
+    # One line "venue TAB code TAB id LF" per triple: venues sorted, then codes, then ids.
+    for venue, part in snapshot._venues.items():
+        for code, ids in part._pool.items():
+            prefix = f"{venue}\t{code}\t"
+            yield (prefix + ("\n" + prefix).join(ids) + "\n").encode("ascii")
+
+
+def venue_snapshot_bytes(snapshot: VenueSnapshotLike) -> bytes:
+    """``b"bidhall draw venue snapshot v1\\n"`` then one ``venue TAB code TAB id LF`` line per
+    eligibility triple, sorted by venue, code, then id (ASCII)."""
+    return VENUE_SNAPSHOT_HEADER + b"".join(_venue_snapshot_chunks(_as_venue_snapshot(snapshot)))
+
+
 # --------------------------------------------------------------------------- per-specialty order
 
 
@@ -297,19 +410,31 @@ class SpecialtyOrder(Iterator[str]):
     ``HMAC-SHA256(seed, ORDER_DOMAIN + snapshot commitment (64 hex) + 0x00 + code + 0x00 +
     counter (8 bytes, big-endian))`` read as a 256-bit big-endian integer, with rejection of
     values ``>= 2**256 - 2**256 % (n - i)``. Counters start at 0 and every block is used once.
+
+    In a venue draw (``venue`` given, ``snapshot`` a ``VenueSnapshot``) the ids are those
+    eligible for ``code`` at that venue and the stream is ``HMAC-SHA256(seed,
+    VENUE_ORDER_DOMAIN + snapshot commitment + 0x00 + venue + 0x00 + code + 0x00 + counter)``.
     """
 
-    __slots__ = ("_counter", "_ids", "_moved", "_position", "_prefix", "_seed", "code")
+    __slots__ = ("_counter", "_ids", "_moved", "_position", "_prefix", "_seed", "code", "venue")
 
-    def __init__(self, seed: bytes, snapshot: SnapshotLike, code: str) -> None:
-        snapshot = _as_snapshot(snapshot)
+    def __init__(self, seed: bytes, snapshot: SnapshotLike | VenueSnapshot, code: str,
+                 venue: str | None = None) -> None:
         self._seed = _check_seed(seed)
         _check_tokens("specialty code", [code])
-        self.code = code
-        self._ids = snapshot.experts(code)
-        self._prefix = (
-            ORDER_DOMAIN + snapshot.commitment.encode("ascii") + b"\x00" + code.encode("ascii") + b"\x00"
-        )
+        self.code, self.venue = code, venue
+        if venue is None:
+            single = _as_snapshot(snapshot)  # type: ignore[arg-type]
+            self._ids = single.experts(code)
+            self._prefix = (
+                ORDER_DOMAIN + single.commitment.encode("ascii") + b"\x00" + code.encode("ascii") + b"\x00"
+            )
+        else:
+            _check_tokens("venue", [venue])
+            venues = _as_venue_snapshot(snapshot)  # type: ignore[arg-type]
+            self._ids = venues.experts(venue, code)
+            self._prefix = (VENUE_ORDER_DOMAIN + venues.commitment.encode("ascii") + b"\x00"
+                            + venue.encode("ascii") + b"\x00" + code.encode("ascii") + b"\x00")
         self._counter = 0
         self._position = 0
         self._moved: dict[int, str] = {}
@@ -407,8 +532,61 @@ def check_quotas(snapshot: SnapshotLike, quotas: Mapping[str, int]) -> dict[str,
     return normalized
 
 
+def check_venue_quotas(snapshot: VenueSnapshotLike,
+                       quotas: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """``check_quotas`` for a draw across venues: ``quotas`` is ``{venue: {code: quota}}``.
+
+    Each venue is checked on its own pool; every venue that cannot be filled is reported
+    (``DrawError.venues``), not only the first. Then Hall's condition is checked across venues:
+    an expert eligible in two venues (overlapping regions) serves in only one of them, so every
+    set of (venue, specialty) streams needs as many distinct experts as its quotas add up to
+    (``DrawError.combined``, streams written ``venue/code``). Returns the quotas sorted by venue
+    then code.
+    """
+    snapshot = _as_venue_snapshot(snapshot)
+    if not isinstance(quotas, Mapping) or not quotas:
+        raise DrawError("a venue draw needs at least one venue with quotas, e.g. {'V1': {'A04': 3}}")
+    _check_tokens("venue", list(quotas))
+    normalized: dict[str, dict[str, int]] = {}
+    problems: dict[str, DrawError] = {}
+    for venue in sorted(quotas):
+        try:
+            normalized[venue] = check_quotas(snapshot.venue(venue), quotas[venue])
+        except DrawError as error:
+            problems[venue] = error
+    if problems:
+        described = "; ".join(f"venue {venue}: {str(error).removesuffix('; nothing was drawn')}"
+                              for venue, error in problems.items())
+        raise DrawError(f"{described}; nothing was drawn", venues=problems)
+    streams = _Streams(snapshot, normalized)
+    combined = _combined_shortfalls(streams, streams.quotas)
+    if combined:
+        described = ", ".join(f"{' + '.join(keys)} need {needed} distinct experts but have {available}"
+                              for keys, needed, available in combined)
+        raise DrawError(f"experts eligible in several venues or specialties are too few: {described}; "
+                        "nothing was drawn", combined=combined)
+    return normalized
+
+
+class _Streams:
+    """The (venue, specialty) streams of a venue draw seen as the specialties of one pool,
+    named ``venue/code``, for the combined (Hall) check."""
+
+    def __init__(self, snapshot: VenueSnapshot, quotas: Mapping[str, Mapping[str, int]]) -> None:
+        self._experts = {f"{venue}/{code}": snapshot.experts(venue, code)
+                         for venue, venue_quotas in quotas.items() for code in venue_quotas}
+        self.quotas = {f"{venue}/{code}": quota
+                       for venue, venue_quotas in quotas.items() for code, quota in venue_quotas.items()}
+
+    def experts(self, key: str) -> tuple[str, ...]:
+        return self._experts.get(key, ())
+
+    def eligible_count(self, key: str) -> int:
+        return len(self.experts(key))
+
+
 def _combined_shortfalls(
-    snapshot: Snapshot, quotas: Mapping[str, int]
+    snapshot: Snapshot | _Streams, quotas: Mapping[str, int]
 ) -> list[tuple[tuple[str, ...], int, int]]:
     """Hall's condition: every set T of requested specialties must have at least sum(quota, T)
     distinct eligible experts. A set containing a specialty with at least the total quota of the
@@ -467,6 +645,24 @@ def call_sequence(
     }
 
 
+def venue_call_sequence(
+    seed: bytes, snapshot: VenueSnapshotLike, quotas: Mapping[str, Mapping[str, int]], *,
+    limit: int | None = None,
+) -> dict[str, dict[str, list[str]]]:
+    """``call_sequence`` for a venue draw: ``{venue: {code: order}}``, the raw order of each
+    (venue, specialty) stream. An expert eligible in several venues can appear in several
+    orders; the draw calls them once (see ``VenueDraw``)."""
+    seed = _check_seed(seed)
+    snapshot = _as_venue_snapshot(snapshot)
+    normalized = check_venue_quotas(snapshot, quotas)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise DrawError(f"limit must be a non-negative integer, got {limit!r}")
+    return {
+        venue: {code: list(islice(SpecialtyOrder(seed, snapshot, code, venue), limit)) for code in codes}
+        for venue, codes in normalized.items()
+    }
+
+
 class Answer(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
@@ -483,42 +679,53 @@ INVITATION_ANSWERS = frozenset({Answer.ACCEPTED, Answer.DECLINED, Answer.NO_ANSW
 @dataclass(frozen=True)
 class DrawCall:
     """One call of the draw: the specialty, the expert called, and their answer (``None`` while
-    the answer is awaited)."""
+    the answer is awaited); in a venue draw, the venue the expert is called to."""
 
     specialty: str
     expert_id: str
     answer: Answer | None = None
+    venue: str | None = None
 
     def as_record(self) -> dict[str, str | None]:
-        return {"specialty": self.specialty, "expert_id": self.expert_id,
-                "answer": None if self.answer is None else self.answer.value}
+        record = {"specialty": self.specialty, "expert_id": self.expert_id,
+                  "answer": None if self.answer is None else self.answer.value}
+        return record if self.venue is None else {"venue": self.venue, **record}
 
 
 CallLike = DrawCall | Sequence[object] | Mapping[str, object]
 
 
 def _as_call(item: CallLike) -> DrawCall:
+    """A call from a ``DrawCall``, a mapping, ``(specialty, expert_id[, answer])`` or, in a venue
+    draw, ``(venue, specialty, expert_id, answer)``."""
     if isinstance(item, DrawCall):
         return item
+    venue: object = None
     if isinstance(item, Mapping):
         specialty, expert_id, answer = item.get("specialty"), item.get("expert_id"), item.get("answer")
+        venue = item.get("venue")
     else:
         values = tuple(item)
         if len(values) == 2:
             specialty, expert_id, answer = *values, None
         elif len(values) == 3:
             specialty, expert_id, answer = values
+        elif len(values) == 4:
+            venue, specialty, expert_id, answer = values
         else:
-            raise DrawError(f"a call is (specialty, expert_id, answer), got {item!r}")
+            raise DrawError(f"a call is (specialty, expert_id, answer) or (venue, specialty, expert_id, answer), "
+                            f"got {item!r}")
     if not isinstance(specialty, str) or not isinstance(expert_id, str):
         raise DrawError(f"a call names a specialty and an expert id as text, got {item!r}")
+    if venue is not None and not isinstance(venue, str):
+        raise DrawError(f"a call names its venue as text, got {item!r}")
     if answer is not None:
         try:
             answer = Answer(answer)
         except ValueError:
             raise DrawError(f"unknown answer {answer!r}; expected one of "
                             + ", ".join(a.value for a in Answer)) from None
-    return DrawCall(specialty, expert_id, answer)
+    return DrawCall(specialty, expert_id, answer, venue)
 
 
 @dataclass(frozen=True)
@@ -541,11 +748,20 @@ class DrawLog:
         return self.calls[index]
 
     def accepted(self) -> dict[str, list[str]]:
-        """The experts who accepted, per specialty, in call order."""
+        """The experts who accepted, per specialty, in call order (in a venue draw, see
+        ``accepted_by_venue``)."""
         result: dict[str, list[str]] = {}
         for call in self.calls:
             if call.answer is Answer.ACCEPTED:
                 result.setdefault(call.specialty, []).append(call.expert_id)
+        return result
+
+    def accepted_by_venue(self) -> dict[str | None, dict[str, list[str]]]:
+        """The experts who accepted, per venue and then specialty, in call order."""
+        result: dict[str | None, dict[str, list[str]]] = {}
+        for call in self.calls:
+            if call.answer is Answer.ACCEPTED:
+                result.setdefault(call.venue, {}).setdefault(call.specialty, []).append(call.expert_id)
         return result
 
     def as_records(self) -> list[dict[str, str | None]]:
@@ -570,18 +786,35 @@ class Draw:
     not of when the answers arrived: the experts called depend on nobody's answer, and the
     counts of accepted and awaited calls are counts of final answers. So replaying a stored
     log gives exactly the state the live draw had.
+
+    The methods taking a code also take ``venue=``, which must be ``None`` here; ``VenueDraw``
+    has the same methods with a venue, so callers can drive both alike. A ``VenueDraw`` is made
+    of one ``Draw`` per venue sharing who has been called and the log.
     """
 
     def __init__(self, seed: bytes, snapshot: SnapshotLike, quotas: Mapping[str, int]) -> None:
-        self.seed = _check_seed(seed)
-        self.snapshot = _as_snapshot(snapshot)
-        self.quotas = check_quotas(self.snapshot, quotas)
-        self._orders = {code: SpecialtyOrder(self.seed, self.snapshot, code) for code in self.quotas}
+        seed = _check_seed(seed)
+        snapshot = _as_snapshot(snapshot)
+        self._start(seed, snapshot, check_quotas(snapshot, quotas), venue=None, orders_from=snapshot,
+                    called={}, calls=[])
+
+    @classmethod
+    def _venue_part(cls, seed: bytes, snapshot: VenueSnapshot, venue: str, quotas: dict[str, int],
+                    called: dict[str, int], calls: list[DrawCall]) -> Draw:
+        part = cls.__new__(cls)
+        part._start(seed, snapshot.venue(venue), quotas, venue=venue, orders_from=snapshot, called=called,
+                    calls=calls)
+        return part
+
+    def _start(self, seed: bytes, snapshot: Snapshot, quotas: dict[str, int], *, venue: str | None,
+               orders_from: Snapshot | VenueSnapshot, called: dict[str, int], calls: list[DrawCall]) -> None:
+        self.seed, self.snapshot, self.quotas, self.venue = seed, snapshot, quotas, venue
+        self._orders = {code: SpecialtyOrder(seed, orders_from, code, venue) for code in quotas}
         self._heads: dict[str, str | None] = {}
-        self._called: dict[str, int] = {}  # expert id -> index of the call in the log
-        self._calls: list[DrawCall] = []
-        self._accepted = dict.fromkeys(self.quotas, 0)
-        self._pending = dict.fromkeys(self.quotas, 0)
+        self._called = called  # expert id -> index of the call in the log (shared across venues)
+        self._calls = calls
+        self._accepted = dict.fromkeys(quotas, 0)
+        self._pending = dict.fromkeys(quotas, 0)
 
     @property
     def seed_commitment(self) -> str:
@@ -595,12 +828,25 @@ class Draw:
     def log(self) -> DrawLog:
         return DrawLog(tuple(self._calls))
 
-    def _requested(self, code: str) -> None:
-        if code not in self.quotas:
-            raise DrawMismatch(f"specialty {code!r} is not part of this draw", expected=(code, None))
+    @property
+    def streams(self) -> tuple[tuple[str | None, str], ...]:
+        """The (venue, specialty) pairs called along their own order: here ``(None, code)``."""
+        return tuple((self.venue, code) for code in self.quotas)
 
-    def peek(self, code: str) -> str | None:
-        self._requested(code)
+    def _where(self, code: str) -> str:
+        return code if self.venue is None else f"{code} at venue {self.venue}"
+
+    def _requested(self, code: str, venue: str | None = None) -> None:
+        if venue != self.venue:
+            raise DrawMismatch(f"venue {venue!r} is not part of this draw" if self.venue is None
+                               else f"a call of venue {self.venue} was placed for venue {venue!r}",
+                               expected=(code, None))
+        if code not in self.quotas:
+            raise DrawMismatch(f"specialty {code!r} is not part of this draw"
+                               + ("" if self.venue is None else f" at venue {self.venue}"), expected=(code, None))
+
+    def peek(self, code: str, venue: str | None = None) -> str | None:
+        self._requested(code, venue)
         head = self._heads.get(code)
         if head is not None and head not in self._called:
             return head
@@ -611,18 +857,19 @@ class Draw:
         self._heads[code] = None
         return None
 
-    def accepted_count(self, code: str) -> int:
-        self._requested(code)
+    def accepted_count(self, code: str, venue: str | None = None) -> int:
+        self._requested(code, venue)
         return self._accepted[code]
 
-    def open_slots(self, code: str) -> int:
+    def open_slots(self, code: str, venue: str | None = None) -> int:
         """Quota minus acceptances minus awaited answers: how many calls may be placed now."""
-        self._requested(code)
+        self._requested(code, venue)
         return self.quotas[code] - self._accepted[code] - self._pending[code]
 
-    def exhausted(self, code: str) -> bool:
+    def exhausted(self, code: str, venue: str | None = None) -> bool:
         """True when ``code`` still needs experts and nobody is left to call."""
-        return self._accepted[code] + self._pending[code] < self.quotas[code] and self.peek(code) is None
+        self._requested(code, venue)
+        return self._accepted[code] + self._pending[code] < self.quotas[code] and self.peek(code, venue) is None
 
     @property
     def complete(self) -> bool:
@@ -632,53 +879,63 @@ class Draw:
         """Acceptances still needed, per specialty."""
         return {code: quota - self._accepted[code] for code, quota in self.quotas.items()}
 
+    def still_needed(self, code: str, venue: str | None = None) -> int:
+        self._requested(code, venue)
+        return self.quotas[code] - self._accepted[code]
+
     def accepted(self) -> dict[str, list[str]]:
         return {code: [c.expert_id for c in self._calls
-                       if c.specialty == code and c.answer is Answer.ACCEPTED]
+                       if c.specialty == code and c.venue == self.venue and c.answer is Answer.ACCEPTED]
                 for code in self.quotas}
 
-    def _expect(self, code: str) -> str:
-        self._requested(code)
-        if self.open_slots(code) <= 0:
+    def _expect(self, code: str, venue: str | None) -> str:
+        self._requested(code, venue)
+        if self.open_slots(code, venue) <= 0:
             raise DrawMismatch(
-                f"specialty {code} already has {self._accepted[code]} accepted and "
+                f"specialty {self._where(code)} already has {self._accepted[code]} accepted and "
                 f"{self._pending[code]} awaited of its quota {self.quotas[code]}: no call is due",
                 expected=(code, None))
-        expected = self.peek(code)
+        expected = self.peek(code, venue)
         if expected is None:
-            raise DrawMismatch(f"specialty {code} is exhausted: every eligible expert has been called",
+            raise DrawMismatch(f"specialty {self._where(code)} is exhausted: every eligible expert has been called",
                                expected=(code, None))
         return expected
 
-    def call(self, code: str) -> str:
-        expert_id = self._expect(code)
-        self._append(DrawCall(code, expert_id, None))
+    def call(self, code: str, venue: str | None = None) -> str:
+        expert_id = self._expect(code, venue)
+        self._append(DrawCall(code, expert_id, None, self.venue))
         return expert_id
 
-    def answer(self, expert_id: str, answer: Answer | str) -> None:
+    def _own_call(self, expert_id: str) -> tuple[int, DrawCall] | None:
         index = self._called.get(expert_id)
-        if index is None or self._calls[index].answer is not None:
+        if index is None or self._calls[index].venue != self.venue:
+            return None
+        return index, self._calls[index]
+
+    def answer(self, expert_id: str, answer: Answer | str) -> None:
+        found = self._own_call(expert_id)
+        if found is None or found[1].answer is not None:
             raise DrawError(f"no awaited call to expert {expert_id!r}")
-        call = self._calls[index]
+        index, call = found
         answer = Answer(answer)
         if answer is Answer.RECUSED:
             raise DrawError(f"expert {expert_id!r} has not accepted: only an accepted call can be recused")
         self._pending[call.specialty] -= 1
         if answer is Answer.ACCEPTED:
             self._accepted[call.specialty] += 1
-        self._calls[index] = DrawCall(call.specialty, expert_id, answer)
+        self._calls[index] = replace(call, answer=answer)
 
-    def record(self, code: str, expert_id: str, answer: Answer | str | None) -> None:
-        expected = self._expect(code)
+    def record(self, code: str, expert_id: str, answer: Answer | str | None, venue: str | None = None) -> None:
+        expected = self._expect(code, venue)
         if expert_id != expected:
             if expert_id in self._called:
                 why = f"{expert_id} was already called in this draw (call {self._called[expert_id]})"
             elif expert_id not in self.snapshot.experts(code):
-                why = f"{expert_id} is not eligible for {code} in the snapshot"
+                why = f"{expert_id} is not eligible for {self._where(code)} in the snapshot"
             else:
                 why = f"{expert_id} is not next in the order"
-            raise DrawMismatch(f"for {code} the seed gives {expected}; {why}", expected=(code, expected))
-        self._append(DrawCall(code, expert_id, None))
+            raise DrawMismatch(f"for {self._where(code)} the seed gives {expected}; {why}", expected=(code, expected))
+        self._append(DrawCall(code, expert_id, None, self.venue))
         if answer is None:
             return
         answer = Answer(answer)
@@ -690,17 +947,107 @@ class Draw:
 
     def recuse(self, expert_id: str) -> None:
         """An accepted expert leaves: their slot reopens (they are never called again)."""
-        index = self._called.get(expert_id)
-        if index is None or self._calls[index].answer is not Answer.ACCEPTED:
+        found = self._own_call(expert_id)
+        if found is None or found[1].answer is not Answer.ACCEPTED:
             raise DrawError(f"expert {expert_id!r} has no accepted call in this draw to recuse")
-        call = self._calls[index]
+        index, call = found
         self._accepted[call.specialty] -= 1
-        self._calls[index] = DrawCall(call.specialty, expert_id, Answer.RECUSED)
+        self._calls[index] = replace(call, answer=Answer.RECUSED)
 
     def _append(self, call: DrawCall) -> None:
         self._called[call.expert_id] = len(self._calls)
         self._calls.append(call)
         self._pending[call.specialty] += 1
+
+
+class VenueDraw:
+    """A draw across a main venue and secondary venues: one ``Draw`` per venue, with its own
+    pool, quotas and orders (``SpecialtyOrder`` with the venue), sharing one log and one set of
+    experts called. An expert eligible in several venues is called at most once, by whichever
+    (venue, specialty) reaches them first; the others pass over them, as across specialties.
+    Replacements (declines, recusals) continue the order of the venue's own specialty.
+
+    Same methods as ``Draw``, each taking the venue: ``peek(code, venue=...)``,
+    ``call(code, venue=...)``, ``record(code, expert_id, answer, venue=...)``...; ``remaining()``
+    and ``accepted()`` are keyed by venue, then specialty.
+    """
+
+    def __init__(self, seed: bytes, snapshot: VenueSnapshotLike,
+                 quotas: Mapping[str, Mapping[str, int]]) -> None:
+        self.seed = _check_seed(seed)
+        self.snapshot = _as_venue_snapshot(snapshot)
+        self.quotas = check_venue_quotas(self.snapshot, quotas)
+        self._called: dict[str, int] = {}
+        self._calls: list[DrawCall] = []
+        self._parts = {venue: Draw._venue_part(self.seed, self.snapshot, venue, venue_quotas, self._called,
+                                               self._calls)
+                       for venue, venue_quotas in self.quotas.items()}
+
+    @property
+    def seed_commitment(self) -> str:
+        return seed_commitment(self.seed)
+
+    @property
+    def snapshot_commitment(self) -> str:
+        return self.snapshot.commitment
+
+    @property
+    def log(self) -> DrawLog:
+        return DrawLog(tuple(self._calls))
+
+    @property
+    def streams(self) -> tuple[tuple[str | None, str], ...]:
+        return tuple((venue, code) for venue, codes in self.quotas.items() for code in codes)
+
+    def _part(self, code: str, venue: str | None) -> Draw:
+        part = self._parts.get(venue) if venue is not None else None
+        if part is None:
+            raise DrawMismatch(f"venue {venue!r} is not part of this draw", expected=(code, None))
+        return part
+
+    def peek(self, code: str, venue: str | None = None) -> str | None:
+        return self._part(code, venue).peek(code, venue)
+
+    def accepted_count(self, code: str, venue: str | None = None) -> int:
+        return self._part(code, venue).accepted_count(code, venue)
+
+    def open_slots(self, code: str, venue: str | None = None) -> int:
+        return self._part(code, venue).open_slots(code, venue)
+
+    def exhausted(self, code: str, venue: str | None = None) -> bool:
+        return self._part(code, venue).exhausted(code, venue)
+
+    def still_needed(self, code: str, venue: str | None = None) -> int:
+        return self._part(code, venue).still_needed(code, venue)
+
+    @property
+    def complete(self) -> bool:
+        """Every venue's quotas are met."""
+        return all(part.complete for part in self._parts.values())
+
+    def remaining(self) -> dict[str, dict[str, int]]:
+        return {venue: part.remaining() for venue, part in self._parts.items()}
+
+    def accepted(self) -> dict[str, dict[str, list[str]]]:
+        return {venue: part.accepted() for venue, part in self._parts.items()}
+
+    def call(self, code: str, venue: str | None = None) -> str:
+        return self._part(code, venue).call(code, venue)
+
+    def record(self, code: str, expert_id: str, answer: Answer | str | None, venue: str | None = None) -> None:
+        self._part(code, venue).record(code, expert_id, answer, venue)
+
+    def _part_of(self, expert_id: str) -> Draw:
+        index = self._called.get(expert_id)
+        if index is None:
+            raise DrawError(f"expert {expert_id!r} was not called in this draw")
+        return self._parts[self._calls[index].venue]  # type: ignore[index]
+
+    def answer(self, expert_id: str, answer: Answer | str) -> None:
+        self._part_of(expert_id).answer(expert_id, answer)
+
+    def recuse(self, expert_id: str) -> None:
+        self._part_of(expert_id).recuse(expert_id)
 
 
 def run_draw(
@@ -724,6 +1071,26 @@ def run_draw(
     return draw.log
 
 
+def run_venue_draw(
+    seed: bytes,
+    snapshot: VenueSnapshotLike,
+    quotas: Mapping[str, Mapping[str, int]],
+    respond: Callable[[str, str, str], Answer | str],
+) -> DrawLog:
+    """``run_draw`` across venues, asking ``respond(venue, code, expert_id)`` for each answer.
+
+    The (venue, specialty) streams are filled one after the other, scarcest first (eligible
+    count minus quota, then venue, then code)."""
+    draw = VenueDraw(seed, snapshot, quotas)
+    by_slack = sorted(draw.streams, key=lambda s: (
+        draw.snapshot.eligible_count(s[0], s[1]) - draw.quotas[s[0]][s[1]], s[0], s[1]))  # type: ignore[arg-type,index]
+    for venue, code in by_slack:
+        while draw.open_slots(code, venue) > 0 and draw.peek(code, venue) is not None:
+            expert_id = draw.call(code, venue)
+            draw.answer(expert_id, respond(venue, code, expert_id))  # type: ignore[arg-type]
+    return draw.log
+
+
 # --------------------------------------------------------------------------- verification
 
 
@@ -732,14 +1099,15 @@ class VerifyResult:
     """``ok``: the commitments match and every call is the one the seed gives.
     ``first_mismatch``: index in the log of the first wrong call (``None`` if the problem is not
     a call, e.g. a commitment). ``expected``: ``(code, expert id or None)`` due at that index.
-    ``complete``: every quota was reached. ``accepted``: accepted experts per specialty."""
+    ``complete``: every quota was reached. ``accepted``: accepted experts per specialty (in a
+    venue draw, per venue and then per specialty)."""
 
     ok: bool
     first_mismatch: int | None
     expected: tuple[str, str | None] | None
     detail: str
     complete: bool = False
-    accepted: dict[str, list[str]] = field(default_factory=dict)
+    accepted: dict[str, Any] = field(default_factory=dict)
 
 
 def verify_draw(
@@ -760,6 +1128,27 @@ def verify_draw(
     next expert of its specialty's order not already called in the draw, and that no call was
     placed once a specialty's accepted plus awaited calls had reached its quota.
     """
+    return _verify(seed, snapshot, quotas, calls, seed_commitment_hex, snapshot_commitment_hex, venues=False)
+
+
+def verify_venue_draw(
+    seed: bytes,
+    snapshot: VenueSnapshotLike,
+    quotas: Mapping[str, Mapping[str, int]],
+    calls: DrawLog | Iterable[CallLike],
+    *,
+    seed_commitment_hex: str,
+    snapshot_commitment_hex: str,
+) -> VerifyResult:
+    """``verify_draw`` for a draw across venues: ``snapshot`` is ``{venue: {code: ids}}``,
+    ``quotas`` ``{venue: {code: quota}}`` and each call ``(venue, specialty, expert_id,
+    answer)`` (or a ``DrawCall`` / mapping with a venue). Each call must be the next expert of
+    its venue's order for its specialty not already called anywhere in the draw."""
+    return _verify(seed, snapshot, quotas, calls, seed_commitment_hex, snapshot_commitment_hex, venues=True)
+
+
+def _verify(seed: object, snapshot: Any, quotas: Any, calls: DrawLog | Iterable[CallLike],
+            seed_commitment_hex: str, snapshot_commitment_hex: str, *, venues: bool) -> VerifyResult:
     try:
         seed = _check_seed(seed)
     except DrawError as error:
@@ -767,31 +1156,32 @@ def verify_draw(
     if seed_commitment(seed) != str(seed_commitment_hex).strip().lower():
         return VerifyResult(False, None, None, "the seed does not match the seed commitment")
     try:
-        snapshot = _as_snapshot(snapshot)
+        snapshot = _as_venue_snapshot(snapshot) if venues else _as_snapshot(snapshot)
     except DrawError as error:
         return VerifyResult(False, None, None, f"malformed snapshot: {error}")
     if snapshot.commitment != str(snapshot_commitment_hex).strip().lower():
         return VerifyResult(False, None, None, "the snapshot does not match the snapshot commitment")
     try:
-        draw = Draw(seed, snapshot, quotas)
+        draw: Draw | VenueDraw = VenueDraw(seed, snapshot, quotas) if venues else Draw(seed, snapshot, quotas)
     except DrawError as error:
         return VerifyResult(False, None, None, str(error))
     for index, item in enumerate(calls):
         try:
             call = _as_call(item)
-            draw.record(call.specialty, call.expert_id, call.answer)
+            draw.record(call.specialty, call.expert_id, call.answer, venue=call.venue)
         except DrawMismatch as error:
             return VerifyResult(False, index, error.expected, f"call {index}: {error}",
                                 accepted=draw.accepted())
         except DrawError as error:
             return VerifyResult(False, index, None, f"call {index}: {error}", accepted=draw.accepted())
-    remaining = {code: missing for code, missing in draw.remaining().items() if missing}
-    if not remaining:
+    short = [(venue, code) for venue, code in draw.streams if draw.still_needed(code, venue)]
+    if not short:
         detail = "every call is the one the seed gives; every quota is filled"
     else:
         states = ", ".join(
-            f"{code} {draw.accepted_count(code)}/{draw.quotas[code]}"
-            + (" (exhausted)" if draw.exhausted(code) else "")
-            for code in remaining)
+            f"{code if venue is None else f'{venue} {code}'} "
+            f"{draw.accepted_count(code, venue)}/{draw.accepted_count(code, venue) + draw.still_needed(code, venue)}"
+            + (" (exhausted)" if draw.exhausted(code, venue) else "")
+            for venue, code in short)
         detail = f"every call is the one the seed gives; quotas not filled: {states}"
-    return VerifyResult(True, None, None, detail, complete=not remaining, accepted=draw.accepted())
+    return VerifyResult(True, None, None, detail, complete=not short, accepted=draw.accepted())

@@ -7,6 +7,12 @@ commitment to the expert's code; the reveal entry publishes the seed, the snapsh
 expert codes, no names) and every salt, so anyone can re-run the draw from the ledger
 alone (`bidhall draw verify DRAW_ID`). Centre staff see counts and commitments, never who.
 
+A draw for remote off-site evaluation (region rule "venues") spans a main venue and secondary
+venues, each with its own region, quotas and eligible pool; each (venue, specialty) follows its
+own order from the same seed, an expert eligible in two venues is called once, and each call
+records its venue (the ledger names the venue by its key, ``V1``..., never by name). It is
+filled when every venue's quotas are met. Each expert is told the place of their own venue.
+
 A draw is "filled" or "unfillable" when it is over; a recusal at the evaluation
 (:mod:`expert_pool.committee`) sends it back to "calling" for a replacement. Whoever needs
 to know when a committee is complete again registers with :func:`on_committee_change`: the
@@ -79,6 +85,8 @@ async def request_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -
     if early is not None:
         rule, why = early
         raise RuleViolation(f"too early to draw (nothing was drawn): {why}", rule=rule.id)
+    if data.region_rule == "venues":
+        return await _request_venue_draw(session, actor, data)
     pool = await eligible_snapshot(session, list(data.quotas), evaluation_at=data.evaluation_at,
                                    avoid_parties=data.avoid_parties,
                                    region_code=data.region_code if data.region_rule == "local" else None)
@@ -110,6 +118,100 @@ async def request_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -
     return draw
 
 
+async def _request_venue_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -> Draw:
+    """Each venue's pool is drawn from its own region; nothing is stored unless every venue
+    can be filled (an expert eligible in two venues counts once)."""
+    venues = [{"key": f"V{number}", "name": venue.name, "place": venue.where, "region_code": venue.region_code,
+               "quotas": dict(sorted(venue.quotas.items()))} for number, venue in enumerate(data.venues, start=1)]
+    pools = {venue["key"]: await eligible_snapshot(
+        session, list(venue["quotas"]), evaluation_at=data.evaluation_at, avoid_parties=data.avoid_parties,
+        region_code=venue["region_code"]) for venue in venues}
+    snapshot = algorithm.VenueSnapshot(pools)
+    try:
+        algorithm.check_venue_quotas(snapshot, venue_quotas(venues))
+    except algorithm.DrawError as error:
+        raise RuleViolation(f"the pool cannot fill this draw (nothing was drawn): {_shortfall(error, venues)}",
+                            rule="draw.quota_within_eligible_pool") from None
+    totals: dict[str, int] = {}
+    for venue in venues:
+        for code, quota in venue["quotas"].items():
+            totals[code] = totals.get(code, 0) + quota
+    seed = algorithm.new_seed()
+    main = venues[0]
+    draw = Draw(
+        lot_reference=data.lot_reference, evaluation_at=data.evaluation_at, venue=main["name"],
+        region_rule="venues", region_code=main["region_code"], quotas=dict(sorted(totals.items())), venues=venues,
+        avoid_parties=data.avoid_parties, status="calling", seed_commitment=algorithm.seed_commitment(seed),
+        snapshot_commitment=snapshot.commitment, requested_by=actor.user_id, created_at=utcnow(),
+    )
+    session.add(draw)
+    await session.flush()
+    session.add(DrawSecret(draw_id=draw.id, seed=seed, snapshot=snapshot.as_dict()))  # type: ignore[arg-type]
+    enqueue_after_commit(session, "expert_pool.notify_next", draw.id)  # type: ignore[arg-type]
+    # Venues appear by key and region only: their names and places stay in the table.
+    await append(session, stream=draw_stream(draw.id), event_type=DRAW_COMMITTED, actor=actor, payload={
+        "draw_id": draw.id, "lot_reference": draw.lot_reference, "evaluation_at": draw.evaluation_at,
+        "region_rule": draw.region_rule, "region_code": draw.region_code, "quotas": draw.quotas,
+        "venues": [{"key": v["key"], "main": index == 0, "region_code": v["region_code"], "quotas": v["quotas"]}
+                   for index, v in enumerate(venues)],
+        "avoid_parties": draw.avoid_parties, "segment": data.segment, "procedure": data.procedure,
+        "seed_commitment": draw.seed_commitment,
+        "snapshot_commitment": draw.snapshot_commitment,
+        "eligible": {v["key"]: {code: snapshot.eligible_count(v["key"], code) for code in v["quotas"]}
+                     for v in venues},
+    })
+    return draw
+
+
+def venue_quotas(venues: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    return {venue["key"]: venue["quotas"] for venue in venues}
+
+
+def _venue_label(venues: list[dict[str, Any]], key: str) -> str:
+    index = next(i for i, venue in enumerate(venues) if venue["key"] == key)
+    field = "main_venue" if index == 0 else f"secondary_venues[{index - 1}]"
+    return f"venue {venues[index]['name']!r} ({field})"
+
+
+def _shortfall(error: algorithm.DrawError, venues: list[dict[str, Any]]) -> str:
+    """The algorithm's refusal with each venue key replaced by the venue's name and field."""
+    if error.venues:
+        return "; ".join(f"{_venue_label(venues, key)}: {str(problem).removesuffix('; nothing was drawn')}"
+                         for key, problem in error.venues.items())
+    if error.combined:
+        def stream(name: str) -> str:
+            key, _, code = name.partition("/")
+            return f"{code} at {_venue_label(venues, key)}"
+        return "experts eligible in several venues are too few: " + ", ".join(
+            f"{' + '.join(stream(name) for name in names)} need {needed} distinct experts but have {available}"
+            for names, needed, available in error.combined)
+    return str(error)
+
+
+def venue_place(draw: Draw, key: str | None) -> str:
+    """Where the expert of a call must come: their own venue's place (never another venue's)."""
+    for venue in draw.venues or []:
+        if venue["key"] == key:
+            return str(venue["place"])
+    return draw.venue
+
+
+def venue_name(draw: Draw, key: str | None) -> str | None:
+    return next((str(v["name"]) for v in draw.venues or [] if v["key"] == key), None)
+
+
+async def venue_counts(session: AsyncSession, draw: Draw) -> list[dict[str, Any]] | None:
+    """Per venue: its quotas and how many have accepted (what centre staff may know), or None
+    for a single-venue draw."""
+    if not draw.venues:
+        return None
+    rows = await session.execute(sa.select(DrawCall.venue, sa.func.count()).where(
+        DrawCall.draw_id == draw.id, DrawCall.answer == algorithm.Answer.ACCEPTED.value).group_by(DrawCall.venue))
+    accepted = {key: count for key, count in rows.all()}
+    return [{**venue, "main": index == 0, "accepted": accepted.get(venue["key"], 0)}
+            for index, venue in enumerate(draw.venues)]
+
+
 async def call_next(session: AsyncSession, actor: Actor, draw_id: int) -> DrawCall | None:
     """Call the next expert the seed gives for the specialty that most needs one.
 
@@ -119,20 +221,33 @@ async def call_next(session: AsyncSession, actor: Actor, draw_id: int) -> DrawCa
     draw, live, calls = await _live_draw(session, draw_id)
     if draw.status != "calling":
         return None
-    due = [code for code in draw.quotas if live.open_slots(code) > 0 and live.peek(code) is not None]
+    due = [(venue, code) for venue, code in live.streams
+           if live.open_slots(code, venue) > 0 and live.peek(code, venue) is not None]
     if not due:
         await _finish_if_over(session, actor, draw, live)
         return None
-    code = min(due, key=lambda c: (live.remaining()[c], c))  # the tightest specialty first
-    expert_code = live.call(code)
+    venue, code = min(due, key=lambda stream: _urgency(live, *stream))
+    expert_code = live.call(code, venue)
     expert_id = await session.scalar(sa.select(Expert.id).where(Expert.code == expert_code))
-    call = DrawCall(draw_id=draw.id, position=len(calls), specialty=code, expert_id=expert_id,  # type: ignore[arg-type]
-                    salt=secrets.token_hex(16), called_at=utcnow())
+    call = DrawCall(draw_id=draw.id, position=len(calls), specialty=code, venue=venue,  # type: ignore[arg-type]
+                    expert_id=expert_id, salt=secrets.token_hex(16), called_at=utcnow())
     session.add(call)
     await session.flush()
-    await append(session, stream=draw_stream(draw.id), event_type=EXPERT_CALLED, actor=actor, payload={
-        "position": call.position, "specialty": code, "expert_commitment": call_commitment(call.salt, expert_code)})
+    payload = {"position": call.position, "specialty": code, "expert_commitment": call_commitment(call.salt, expert_code)}
+    await append(session, stream=draw_stream(draw.id), event_type=EXPERT_CALLED, actor=actor,
+                 payload=payload if venue is None else {**payload, "venue": venue})
     return call
+
+
+def _urgency(live: algorithm.Draw | algorithm.VenueDraw, venue: str | None, code: str) -> tuple[int, str, str]:
+    """Which due stream is called first. A single-venue draw: the specialty with the fewest
+    acceptances still needed (as it always was). A venue draw: the scarcest (venue, specialty)
+    (eligible minus quota), so that an expert eligible in two venues goes first to the venue
+    that cannot do without them."""
+    if isinstance(live, algorithm.VenueDraw):
+        slack = live.snapshot.eligible_count(venue, code) - live.quotas[venue][code]  # type: ignore[arg-type,index]
+        return slack, venue or "", code
+    return live.still_needed(code), "", code
 
 
 async def record_answer(session: AsyncSession, actor: Actor, call_id: int, answer: str) -> DrawCall:
@@ -168,11 +283,15 @@ async def reveal_draw(session: AsyncSession, actor: Actor, draw_id: int) -> Draw
     secret = await session.get(DrawSecret, draw_id)
     codes = await _codes(session, [call.expert_id for call in calls])
     draw.status, draw.revealed_at = "revealed", utcnow()
-    await append(session, stream=draw_stream(draw_id), event_type=DRAW_REVEALED, actor=actor, payload={
-        "seed": secret.seed.hex(), "snapshot": secret.snapshot,  # type: ignore[union-attr]
-        "calls": [{"position": c.position, "specialty": c.specialty, "expert": codes[c.expert_id],
-                   "salt": c.salt, "answer": c.answer} for c in calls],
-    })
+    published = [{"position": c.position, "specialty": c.specialty, "expert": codes[c.expert_id],
+                  "salt": c.salt, "answer": c.answer} for c in calls]
+    payload: dict[str, Any] = {"seed": secret.seed.hex(), "snapshot": secret.snapshot,  # type: ignore[union-attr]
+                               "calls": published}
+    if draw.venues:  # once names may be known, so may the venues
+        payload["calls"] = [{**shown, "venue": c.venue} for shown, c in zip(published, calls, strict=True)]
+        payload["venues"] = [{"key": v["key"], "name": v["name"], "region_code": v["region_code"]}
+                             for v in draw.venues]
+    await append(session, stream=draw_stream(draw_id), event_type=DRAW_REVEALED, actor=actor, payload=payload)
     return draw
 
 
@@ -186,8 +305,11 @@ async def read_drawn_list(session: AsyncSession, actor: Actor, draw_id: int) -> 
         Expert.id.in_([c.expert_id for c in calls])))}
     await append(session, stream=draw_stream(draw_id), event_type=DRAWN_LIST_READ, actor=actor,
                  payload={"calls": len(calls)})
-    return [{"position": c.position, "specialty": c.specialty, "expert": experts[c.expert_id].code,
+    rows = [{"position": c.position, "specialty": c.specialty, "expert": experts[c.expert_id].code,
              "name": experts[c.expert_id].name, "answer": c.answer} for c in calls]
+    if draw.venues:  # every venue alike: the main one is no more visible than the others
+        rows = [{**row, "venue": venue_name(draw, c.venue), "venue_key": c.venue} for row, c in zip(rows, calls, strict=True)]
+    return rows
 
 
 @use_case("expert_pool.get_draw", REQUESTERS | OVERSIGHT)
@@ -219,7 +341,7 @@ class DrawVerification:
     ok: bool
     detail: str
     complete: bool = False
-    accepted: dict[str, list[str]] | None = None
+    accepted: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "detail": self.detail, "complete": self.complete, "accepted": self.accepted}
@@ -256,17 +378,28 @@ async def verify_from_ledger(session: AsyncSession, draw_id: int) -> DrawVerific
         if call_commitment(shown["salt"], shown["expert"]) != entry["expert_commitment"]:
             return DrawVerification(False, f"call {entry['position']}: the revealed expert does not match "
                                            "the commitment recorded when the call was made")
-        log.append((entry["specialty"], shown["expert"], answers.get(entry["position"])))
-    result = algorithm.verify_draw(
-        bytes.fromhex(revealed["seed"]), revealed["snapshot"], committed["quotas"], log,
-        seed_commitment_hex=committed["seed_commitment"], snapshot_commitment_hex=committed["snapshot_commitment"])
+        # The venue is the one sealed when the call was made (None in a single-venue draw).
+        log.append(algorithm.DrawCall(entry["specialty"], shown["expert"], answers.get(entry["position"]),  # type: ignore[arg-type]
+                                      entry.get("venue")))
+    try:
+        seed = bytes.fromhex(revealed["seed"])
+    except (TypeError, ValueError):
+        return DrawVerification(False, "the revealed seed is not hexadecimal")
+    commitments = {"seed_commitment_hex": committed["seed_commitment"],
+                   "snapshot_commitment_hex": committed["snapshot_commitment"]}
+    if committed.get("venues"):
+        result = algorithm.verify_venue_draw(seed, revealed["snapshot"], venue_quotas(committed["venues"]), log,
+                                             **commitments)
+    else:
+        result = algorithm.verify_draw(seed, revealed["snapshot"], committed["quotas"], log, **commitments)
     return DrawVerification(result.ok, result.detail, result.complete, result.accepted)
 
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-async def _live_draw(session: AsyncSession, draw_id: int) -> tuple[Draw, algorithm.Draw, list[DrawCall]]:
+async def _live_draw(session: AsyncSession, draw_id: int
+                     ) -> tuple[Draw, algorithm.Draw | algorithm.VenueDraw, list[DrawCall]]:
     draw = await session.get(Draw, draw_id)
     secret = await session.get(DrawSecret, draw_id)
     if draw is None or secret is None:
@@ -274,10 +407,14 @@ async def _live_draw(session: AsyncSession, draw_id: int) -> tuple[Draw, algorit
     calls = list(await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw_id)
                                        .order_by(DrawCall.position)))
     codes = await _codes(session, [call.expert_id for call in calls])
-    live = algorithm.Draw(secret.seed, secret.snapshot, draw.quotas)
+    live: algorithm.Draw | algorithm.VenueDraw
+    if draw.venues:
+        live = algorithm.VenueDraw(secret.seed, secret.snapshot, venue_quotas(draw.venues))  # type: ignore[arg-type]
+    else:
+        live = algorithm.Draw(secret.seed, secret.snapshot, draw.quotas)
     for call in calls:
         try:
-            live.record(call.specialty, codes[call.expert_id], call.answer)
+            live.record(call.specialty, codes[call.expert_id], call.answer, venue=call.venue)
         except algorithm.DrawError as error:
             raise DrawIntegrityError(
                 f"draw {draw_id}: stored call {call.position} does not follow the committed seed ({error}); "
@@ -295,12 +432,13 @@ async def _codes(session: AsyncSession, expert_ids: list[int]) -> dict[int, str]
     return {expert_id: code for expert_id, code in rows}
 
 
-async def _finish_if_over(session: AsyncSession, actor: Actor, draw: Draw, live: algorithm.Draw) -> None:
+async def _finish_if_over(session: AsyncSession, actor: Actor, draw: Draw,
+                          live: algorithm.Draw | algorithm.VenueDraw) -> None:
     if draw.status != "calling":
         return
-    if live.complete:
+    if live.complete:  # a venue draw: every venue's quotas
         draw.status = "filled"
-    elif any(live.exhausted(code) for code in draw.quotas):
+    elif any(live.exhausted(code, venue) for venue, code in live.streams):  # any venue short: unfillable
         draw.status = "unfillable"
     else:
         return
@@ -337,12 +475,17 @@ def clear_hooks() -> None:
 def apply_draw(state: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any] | None:
     kind, payload = entry["type"], entry["payload"]
     if kind == DRAW_COMMITTED:
-        return {"status": "calling", "quotas": payload["quotas"], "seed_commitment": payload["seed_commitment"],
-                "snapshot_commitment": payload["snapshot_commitment"], "calls": {}}
+        state = {"status": "calling", "quotas": payload["quotas"], "seed_commitment": payload["seed_commitment"],
+                 "snapshot_commitment": payload["snapshot_commitment"], "calls": {}}
+        if payload.get("venues"):
+            state["venues"] = venue_quotas(payload["venues"])
+        return state
     if state is None:
         return None
     if kind == EXPERT_CALLED:
         call = {"specialty": payload["specialty"], "answer": None}
+        if "venue" in payload:
+            call["venue"] = payload["venue"]
         return {**state, "calls": {**state["calls"], str(payload["position"]): call}}
     if kind == CALL_ANSWERED:
         key = str(payload["position"])
@@ -366,9 +509,13 @@ async def load_draw(session: AsyncSession, stream: str) -> dict[str, Any] | None
     if draw is None:
         return None
     calls = await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw.id))
-    return {"status": draw.status, "quotas": draw.quotas, "seed_commitment": draw.seed_commitment,
-            "snapshot_commitment": draw.snapshot_commitment,
-            "calls": {str(c.position): {"specialty": c.specialty, "answer": c.answer} for c in calls}}
+    state = {"status": draw.status, "quotas": draw.quotas, "seed_commitment": draw.seed_commitment,
+             "snapshot_commitment": draw.snapshot_commitment,
+             "calls": {str(c.position): {"specialty": c.specialty, "answer": c.answer,
+                                         **({} if c.venue is None else {"venue": c.venue})} for c in calls}}
+    if draw.venues:
+        state["venues"] = venue_quotas(draw.venues)
+    return state
 
 
 async def list_draw_streams(session: AsyncSession) -> list[str]:
@@ -389,10 +536,11 @@ async def my_invitations(session: AsyncSession, actor: Actor) -> list[dict[str, 
     if expert is None:
         raise NotFound("this account is not linked to an expert of the pool")
     rows = await session.execute(
-        sa.select(DrawCall, Draw.evaluation_at, Draw.venue).join(Draw, Draw.id == DrawCall.draw_id)
+        sa.select(DrawCall, Draw).join(Draw, Draw.id == DrawCall.draw_id)
         .where(DrawCall.expert_id == expert.id).order_by(DrawCall.called_at.desc()))
-    return [{"invitation": call.id, "evaluation_at": evaluation_at, "venue": venue, "answer": call.answer,
-             "called_at": call.called_at} for call, evaluation_at, venue in rows]
+    # In a venue draw, the place of the expert's own venue only.
+    return [{"invitation": call.id, "evaluation_at": draw.evaluation_at, "venue": venue_place(draw, call.venue),
+             "answer": call.answer, "called_at": call.called_at} for call, draw in rows]
 
 
 @use_case("expert_pool.answer_invitation", {Role.EXPERT})

@@ -7,6 +7,7 @@ ledger payloads (the ledger records who was admitted, not how to reach them).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -94,6 +95,10 @@ class Draw(SQLModel, table=True):
     region_rule: str = Field(sa_column=sa.Column(sa.String(24), nullable=False))
     region_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(6)))
     quotas: dict[str, int] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # region_rule "venues": the main venue first, then the secondary ones, each
+    # {"key": "V1", "name", "place", "region_code", "quotas": {code: n}}; ``venue`` is then the
+    # main venue's name and ``quotas`` the totals per specialty. None for a single-venue draw.
+    venues: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     avoid_parties: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, index=True))
     seed_commitment: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
@@ -128,6 +133,8 @@ class DrawCall(SQLModel, table=True):
         sa.Integer, sa.ForeignKey("expert_pool_draws.id", ondelete="CASCADE"), nullable=False, index=True))
     position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     specialty: str = Field(sa_column=sa.Column(sa.String(12), nullable=False))
+    # The key of the venue the expert is called to (a venue draw), None otherwise.
+    venue: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
     expert_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("expert_pool_experts.id"), nullable=False,
                                                index=True))
     salt: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))

@@ -48,8 +48,10 @@ async def claim_invitation(session: AsyncSession, call_id: int, window: timedelt
     draw = await session.get(Draw, call.draw_id)
     expert = await session.get(Expert, call.expert_id)
     call.invited_at = utcnow()
+    # The place of the expert's own venue: a venue draw's other venues are never named.
     return Invitation(reference=str(call.id), phone=expert.phone, evaluation_time=draw.evaluation_at,  # type: ignore[union-attr]
-                      place=draw.venue, reply_deadline=call.invited_at + window)  # type: ignore[union-attr]
+                      place=draws.venue_place(draw, call.venue),  # type: ignore[arg-type]
+                      reply_deadline=call.invited_at + window)
 
 
 async def send(provider: NotificationProvider, invitation: Invitation) -> str | None:

@@ -15,7 +15,7 @@ from core.actors import Actor
 from core.errors import InvalidInput
 from core.schemas import Input, Output
 from expert_pool import assessments, draws, import_service, service
-from expert_pool.models import Expert
+from expert_pool.models import Draw, Expert
 from expert_pool.schemas import (
     Admission,
     DrawOut,
@@ -162,13 +162,19 @@ async def import_experts(request: Request) -> Response:
 # --- draws --------------------------------------------------------------------------------
 
 
-@api.operation("POST", "/draws", "Request an expert draw for a lot (trading centre)", request=DrawRequest,
-               response=DrawOut, status=201, tag="draws", errors=(409,))
+async def _draw_out(session: AsyncSession, draw: Draw) -> DrawOut:
+    """Counts and commitments; for a venue draw each venue's quotas and acceptances, never who."""
+    return DrawOut.model_validate({**draw.model_dump(), "venues": await draws.venue_counts(session, draw)})
+
+
+@api.operation("POST", "/draws", "Request an expert draw for a lot (trading centre); region_rule venues draws "
+               "for a main venue and secondary venues, each from its own region with its own quotas",
+               request=DrawRequest, response=DrawOut, status=201, tag="draws", errors=(409, 422))
 async def request_draw(request: Request) -> Response:
     data = await parse_body(request, DrawRequest)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
-        return json_response(DrawOut.model_validate(await draws.request_draw(session, actor, data)), 201)
+        return json_response(await _draw_out(session, await draws.request_draw(session, actor, data)), 201)
 
     return await with_actor(request, work)
 
@@ -179,7 +185,7 @@ async def get_draw(request: Request) -> Response:
     draw_id = path_int(request, "draw_id")
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
-        return json_response(DrawOut.model_validate(await draws.get_draw(session, actor, draw_id)))
+        return json_response(await _draw_out(session, await draws.get_draw(session, actor, draw_id)))
 
     return await with_actor(request, work)
 
@@ -201,7 +207,7 @@ async def reveal(request: Request) -> Response:
     draw_id = path_int(request, "draw_id")
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
-        return json_response(DrawOut.model_validate(await draws.reveal_draw(session, actor, draw_id)))
+        return json_response(await _draw_out(session, await draws.reveal_draw(session, actor, draw_id)))
 
     return await with_actor(request, work)
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = '0017'
 down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # A venue draw's venues (key, name, place, region, quotas); empty for a single-venue draw.
+    op.add_column('expert_pool_draws', sa.Column('venues', sa.JSON(), nullable=True))
+    # The venue key ("V1", "V2"...) each call was made for; empty in a single-venue draw.
+    op.add_column('expert_pool_draw_calls', sa.Column('venue', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('expert_pool_draw_calls') as batch:
+        batch.drop_column('venue')
+    with op.batch_alter_table('expert_pool_draws') as batch:
+        batch.drop_column('venues')

@@ -270,3 +270,64 @@ async def test_members_only_vote_for_active_members(
                   {"member_id": seats[2].id}, InvalidInput, "only an active member can chair")
     await refused(database, evaluation_services, session_id, scene.experts[2].actor, "vote_chair",
                   {"member_id": seats[0].id}, Conflict, "needs a member who is active")
+
+
+# --- a committee drawn across venues -------------------------------------------------------------
+
+
+async def test_an_expert_of_a_venue_draw_signs_in_only_at_their_own_venue(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    from expert_pool.models import DrawCall
+    from tests.evaluation.test_session_open import venue_scene
+
+    async with database.transaction() as session:
+        scene = await venue_scene(session, evaluation_services, main=2, secondary=2)
+        ev = await opened_session(session, scene, evaluation_services)
+        keys = dict((await session.execute(sa.select(DrawCall.expert_id, DrawCall.venue).where(
+            DrawCall.draw_id == scene.draw_id))).all())
+    session_id: int = ev.id  # type: ignore[assignment]
+    own = {h.expert_id: MAIN_VENUE if keys[h.expert_id] == "V1" else SECOND_VENUE for h in scene.experts}
+    assert sorted(own.values()) == [MAIN_VENUE, MAIN_VENUE, SECOND_VENUE, SECOND_VENUE]
+    for hand in scene.experts:
+        elsewhere = SECOND_VENUE if own[hand.expert_id] == MAIN_VENUE else MAIN_VENUE
+        error = await refused(database, evaluation_services, session_id, hand.actor, "sign_in",
+                              {"venue": elsewhere, "signature": sign_in_signature(hand, session_id, elsewhere)},
+                              InvalidInput, f"drawn for the venue {own[hand.expert_id]!r}")
+        assert error.errors[0].pointer == "$.venue"  # type: ignore[attr-defined]
+    async with database.transaction() as session:
+        for hand in scene.experts:
+            await seat_in(session, scene, evaluation_services, session_id, hand, venue=own[hand.expert_id])
+        seats = await members_of(session, session_id)
+        assert (await session.get(EvaluationSession, session_id)).stage == Stage.CHAIR_ELECTION  # type: ignore[union-attr]
+    assert {m.expert_id: m.venue for m in seats} == own
+
+
+async def test_a_secondary_venue_recusal_is_replaced_from_the_same_venue(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    from expert_pool.models import DrawCall
+    from tests.evaluation.test_session_open import venue_scene
+
+    async with database.transaction() as session:
+        scene = await venue_scene(session, evaluation_services, main=2, secondary=2, spares=1)
+        ev = await opened_session(session, scene, evaluation_services)
+        keys = dict((await session.execute(sa.select(DrawCall.expert_id, DrawCall.venue).where(
+            DrawCall.draw_id == scene.draw_id))).all())
+    session_id: int = ev.id  # type: ignore[assignment]
+    leaving = next(h for h in scene.experts if keys[h.expert_id] == "V2")
+    async with database.transaction() as session:
+        await act_as(session, leaving.actor, session_id, "recuse", {"reason": "my employer bids"},
+                     evaluation_services)
+    async with database.transaction() as session:  # the notification worker calls the next expert
+        await answer_calls(session, scene.draw_id)
+        keys = dict((await session.execute(sa.select(DrawCall.expert_id, DrawCall.venue).where(
+            DrawCall.draw_id == scene.draw_id))).all())
+        seats = await members_of(session, session_id)
+    recused = next(m for m in seats if m.expert_id == leaving.expert_id)
+    newcomer = next(m for m in seats if m.replaces_member_id == recused.id)
+    assert keys[newcomer.expert_id] == "V2" and newcomer.status == MemberStatus.SEATED
+    hand = scene.hand(newcomer.expert_id)
+    await refused(database, evaluation_services, session_id, hand.actor, "sign_in",
+                  {"venue": MAIN_VENUE, "signature": sign_in_signature(hand, session_id, MAIN_VENUE)},
+                  InvalidInput, "only at their own venue")
+    async with database.transaction() as session:
+        await seat_in(session, scene, evaluation_services, session_id, hand, venue=SECOND_VENUE)

@@ -23,15 +23,22 @@ from expert_pool.draw_algorithm import (
     DrawMismatch,
     Snapshot,
     SpecialtyOrder,
+    VenueDraw,
+    VenueSnapshot,
     call_sequence,
     check_quotas,
+    check_venue_quotas,
     new_seed,
     run_draw,
+    run_venue_draw,
     seed_commitment,
     seed_from_hex,
     snapshot_bytes,
     snapshot_commitment,
+    venue_call_sequence,
+    venue_snapshot_bytes,
     verify_draw,
+    verify_venue_draw,
 )
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "draw-algorithm.md"
@@ -709,3 +716,181 @@ def test_speed_on_a_million_experts(capsys):
             f"commitment {hashed * 1000:.0f}ms, first 20 {drawn * 1000:.2f}ms, "
             f"live draw {len(draw.log)} calls {ran * 1000:.2f}ms, verify {verified * 1000:.2f}ms"
         )
+
+
+# ----------------------------------------------------------------------------- single-venue draws stay as they were
+
+# Taken from the implementation before venue draws existed: a draw without venues must give
+# exactly these orders and commitments forever, or draws already in the ledger stop verifying.
+SINGLE_VENUE_SEED = bytes.fromhex("e7cd4dafb4a1e05dcde6d046a1b0c97a0faf51862d7ae712d2b00881c9c19364")
+SINGLE_VENUE_POOL = {"A04": [f"X{n:03d}" for n in range(1, 13)], "C02": [f"X{n:03d}" for n in range(8, 18)],
+                     "B11": ["X001", "X020"]}
+SINGLE_VENUE_QUOTAS = {"A04": 3, "C02": 2, "B11": 1}
+SINGLE_VENUE_COMMITMENT = "22e3068aca9deca5d4e1776eeb20bd9d631325d0685add7317241fd56bb7b75c"
+SINGLE_VENUE_ORDERS = {
+    "A04": ["X011", "X007", "X012", "X008", "X005", "X004", "X009", "X006", "X001", "X002", "X010", "X003"],
+    "B11": ["X001", "X020"],
+    "C02": ["X011", "X008", "X013", "X017", "X012", "X009", "X014", "X010", "X015", "X016"],
+}
+SINGLE_VENUE_LOG = [("B11", "X001", "declined"), ("B11", "X020", "accepted"), ("C02", "X011", "no_answer"),
+                    ("C02", "X008", "accepted"), ("C02", "X013", "accepted"), ("A04", "X007", "declined"),
+                    ("A04", "X012", "accepted"), ("A04", "X005", "accepted"), ("A04", "X004", "accepted")]
+
+
+def test_a_draw_without_venues_gives_the_orders_and_commitments_it_always_gave():
+    snapshot = Snapshot(SINGLE_VENUE_POOL)
+    assert snapshot.commitment == SINGLE_VENUE_COMMITMENT
+    assert call_sequence(SINGLE_VENUE_SEED, snapshot, SINGLE_VENUE_QUOTAS) == SINGLE_VENUE_ORDERS
+    answers = iter(answer for _, _, answer in SINGLE_VENUE_LOG)
+    log = run_draw(SINGLE_VENUE_SEED, snapshot, SINGLE_VENUE_QUOTAS, lambda code, expert: next(answers))
+    assert [(c.specialty, c.expert_id, c.answer.value) for c in log] == SINGLE_VENUE_LOG
+    result = verify(SINGLE_VENUE_SEED, SINGLE_VENUE_POOL, SINGLE_VENUE_QUOTAS, SINGLE_VENUE_LOG,
+                    committed_snapshot=SINGLE_VENUE_COMMITMENT)
+    assert result.ok and result.complete
+    assert result.accepted == {"A04": ["X012", "X005", "X004"], "B11": ["X020"], "C02": ["X008", "X013"]}
+
+
+# ----------------------------------------------------------------------------- draws across venues
+
+VENUE_POOLS = {"V1": {"A04": ["E001", "E002", "E003", "E004"], "C02": ["E005", "E006"]},
+               "V2": {"A04": ["E003", "E007", "E008"], "C02": ["E006", "E010"]}}
+VENUE_QUOTAS = {"V1": {"A04": 2, "C02": 1}, "V2": {"A04": 1, "C02": 1}}
+VENUE_COMMITMENT = "6d58038a11d1a40a9be22e72730ee72453715090dd3fa0c7f790b6fd887c0e08"
+VENUE_ORDERS = {"V1": {"A04": ["E003", "E001", "E004", "E002"], "C02": ["E006", "E005"]},
+                "V2": {"A04": ["E003", "E008", "E007"], "C02": ["E010", "E006"]}}
+VENUE_LOG = [("V1", "A04", "E003", "accepted"), ("V1", "A04", "E001", "declined"), ("V1", "A04", "E004", "accepted"),
+             ("V1", "C02", "E006", "accepted"), ("V2", "A04", "E008", "accepted"), ("V2", "C02", "E010", "accepted")]
+VENUE_RECUSED_LOG = VENUE_LOG[:4] + [("V2", "A04", "E008", "recused"), VENUE_LOG[5], ("V2", "A04", "E007", "accepted")]
+
+
+def verify_venues(seed, pools, quotas, calls):
+    snapshot = VenueSnapshot(pools)
+    return verify_venue_draw(seed, snapshot, quotas, calls, seed_commitment_hex=seed_commitment(seed),
+                             snapshot_commitment_hex=snapshot.commitment)
+
+
+def random_venue_pools(rng: random.Random, venues=("V1", "V2", "V3"), size=30) -> dict:
+    experts = [f"E{n:06d}" for n in rng.sample(range(1_000_000), size)]
+    pools = {venue: {code: [e for e in experts if rng.random() < 0.35] for code in ("A04", "C02")}
+             for venue in venues[:rng.randint(2, len(venues))]}
+    return {venue: {code: ids for code, ids in codes.items() if ids} for venue, codes in pools.items()}
+
+
+def test_the_venue_worked_example_matches_the_doc():
+    snapshot = VenueSnapshot(VENUE_POOLS)
+    assert snapshot.commitment == VENUE_COMMITMENT
+    assert snapshot.commitment == hashlib.sha256(venue_snapshot_bytes(snapshot)).hexdigest()
+    block = re.search(r"```\n(bidhall draw venue snapshot v1\n.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert block and block.group(1).encode("ascii") == venue_snapshot_bytes(snapshot)
+    assert venue_call_sequence(EXAMPLE_SEED, snapshot, VENUE_QUOTAS) == VENUE_ORDERS
+    result = verify_venues(EXAMPLE_SEED, VENUE_POOLS, VENUE_QUOTAS, VENUE_LOG)
+    assert result.ok and result.complete, result.detail
+    assert result.accepted == {"V1": {"A04": ["E003", "E004"], "C02": ["E006"]}, "V2": {"A04": ["E008"], "C02": ["E010"]}}
+    assert DrawLog.from_calls(VENUE_LOG).accepted_by_venue() == result.accepted
+    assert verify_venues(EXAMPLE_SEED, VENUE_POOLS, VENUE_QUOTAS, VENUE_RECUSED_LOG).complete
+    shared = verify_venues(EXAMPLE_SEED, VENUE_POOLS, VENUE_QUOTAS, VENUE_LOG[:4] + [("V2", "A04", "E003", "accepted")])
+    assert (shared.ok, shared.first_mismatch, shared.expected) == (False, 4, ("A04", "E008"))
+    assert "already called" in shared.detail and "venue V2" in shared.detail
+    wrong_venue = verify_venues(EXAMPLE_SEED, VENUE_POOLS, VENUE_QUOTAS,
+                                VENUE_RECUSED_LOG[:6] + [("V1", "A04", "E002", "accepted")])
+    assert (wrong_venue.ok, wrong_venue.first_mismatch) == (False, 6) and "V1" in wrong_venue.detail
+
+
+def test_the_venue_is_in_every_order_and_in_the_snapshot():
+    same = {"A04": [f"E{n:03d}" for n in range(30)]}
+    snapshot = VenueSnapshot({"V1": same, "V2": same})
+    first, second = (list(SpecialtyOrder(EXAMPLE_SEED, snapshot, "A04", venue)) for venue in ("V1", "V2"))
+    assert sorted(first) == sorted(second) and first != second  # one seed, independent venues
+    assert first != list(SpecialtyOrder(EXAMPLE_SEED, Snapshot(same), "A04"))
+    moved = VenueSnapshot({"V1": same, "V3": same})  # another venue key: another commitment
+    assert moved.commitment != snapshot.commitment
+    assert VenueSnapshot({"V2": same, "V1": {**same, "C02": []}}) == snapshot  # canonical, empties dropped
+    with pytest.raises(DrawError, match="venue"):
+        VenueSnapshot({"main venue": same})  # keys are tokens: no spaces
+
+
+def test_venue_quotas_are_checked_per_venue_and_across_venues():
+    with pytest.raises(DrawError) as refused:
+        check_venue_quotas(VENUE_POOLS, {"V1": {"A04": 9}, "V2": {"B11": 1}})
+    assert set(refused.value.venues) == {"V1", "V2"}
+    assert refused.value.venues["V1"].shortfalls == {"A04": 5} and refused.value.venues["V2"].unknown == ("B11",)
+    assert "venue V1" in str(refused.value) and "venue V2" in str(refused.value)
+    with pytest.raises(DrawError) as shared:  # E003 can serve one venue only: 4 + 3 needs 7 of 6
+        check_venue_quotas(VENUE_POOLS, {"V1": {"A04": 4}, "V2": {"A04": 3}})
+    assert shared.value.combined == ((("V1/A04", "V2/A04"), 7, 6),)
+    assert check_venue_quotas(VENUE_POOLS, VENUE_QUOTAS) == VENUE_QUOTAS
+
+
+def test_a_venue_draw_never_calls_an_expert_twice_and_replays():
+    rng = random.Random(11)
+    drawn = 0
+    for n in range(60):
+        pools = random_venue_pools(rng)
+        quotas = {venue: {code: rng.randint(1, 2) for code in codes} for venue, codes in pools.items()}
+        try:
+            check_venue_quotas(pools, quotas)
+        except DrawError:
+            continue
+        seed = seed_for(("venues", n))
+        log = run_venue_draw(seed, pools, quotas, lambda venue, code, expert: rng.choice(["accepted", "declined"]))
+        assert len({call.expert_id for call in log}) == len(log)
+        assert all(call.expert_id in pools[call.venue][call.specialty] for call in log)
+        result = verify_venues(seed, pools, quotas, log)
+        assert result.ok, result.detail
+        drawn += 1
+    assert drawn > 20
+
+
+def test_venues_and_single_venue_logs_do_not_mix():
+    single = verify(EXAMPLE_SEED, EXAMPLE_POOL, EXAMPLE_QUOTAS, [("V1", "A04", "E004", "declined")])
+    assert not single.ok and single.first_mismatch == 0 and "not part of this draw" in single.detail
+    unplaced = verify_venues(EXAMPLE_SEED, VENUE_POOLS, VENUE_QUOTAS, [("A04", "E003", "accepted")])
+    assert not unplaced.ok and unplaced.first_mismatch == 0 and "venue" in unplaced.detail
+    live = VenueDraw(EXAMPLE_SEED, VENUE_POOLS, VENUE_QUOTAS)
+    assert live.call("A04", "V1") == "E003" and live.peek("A04", "V2") == "E008"  # passed over at V2
+    live.answer("E003", "accepted")
+    live.recuse("E003")
+    assert live.peek("A04", "V1") == "E001" and live.remaining() == {"V1": {"A04": 2, "C02": 1},
+                                                                      "V2": {"A04": 1, "C02": 1}}
+
+
+def test_the_reference_implementation_agrees_on_venue_draws():
+    ref = reference_namespace()
+    assert ref["venue_snapshot_commitment"](VENUE_POOLS) == VENUE_COMMITMENT
+    assert ref["first_wrong_venue_call"](EXAMPLE_SEED, VENUE_POOLS, VENUE_QUOTAS, VENUE_RECUSED_LOG) is None
+    rng = random.Random(13)
+    checked = 0
+    for n in range(40):
+        pools = random_venue_pools(rng)
+        quotas = {venue: {code: rng.randint(1, 2) for code in codes} for venue, codes in pools.items()}
+        try:
+            check_venue_quotas(pools, quotas)
+        except DrawError:
+            continue
+        seed = seed_for(("venue reference", n))
+        snapshot = VenueSnapshot(pools)
+        assert ref["venue_snapshot_commitment"](pools) == snapshot.commitment
+        for venue, codes in pools.items():
+            for code, ids in codes.items():
+                assert list(ref["order"](seed, snapshot.commitment, code, ids, venue)) == list(
+                    SpecialtyOrder(seed, snapshot, code, venue))
+        log = [(c.venue, c.specialty, c.expert_id, c.answer.value) for c in run_venue_draw(
+            seed, snapshot, quotas, lambda venue, code, expert: rng.choice(["accepted", "accepted", "declined"]))]
+        mutations = [log]
+        if len(log) >= 2:
+            i = rng.randrange(len(log) - 1)
+            mutations.append(log[:i] + [log[i + 1], log[i]] + log[i + 2:])
+            mutations.append(log[:i] + log[i + 1:])
+        if log:
+            i = rng.randrange(len(log))
+            venue, code, expert, answer = log[i]
+            other_venue = rng.choice([v for v in pools if v != venue] or [venue])
+            mutations.append(log[:i] + [(other_venue, code, expert, answer)] + log[i + 1:])  # another venue
+            other = rng.choice([e for codes in pools.values() for ids in codes.values() for e in ids])
+            mutations.append(log[:i] + [(venue, code, other, answer)] + log[i + 1:])
+        for calls in mutations:
+            module = verify_venue_draw(seed, snapshot, quotas, calls, seed_commitment_hex=seed_commitment(seed),
+                                       snapshot_commitment_hex=snapshot.commitment)
+            assert ref["first_wrong_venue_call"](seed, pools, quotas, calls) == module.first_mismatch, (calls, module)
+            checked += 1
+    assert checked > 40

@@ -13,6 +13,7 @@ from core.clock import utcnow
 from core.database import Database
 from core.errors import NotFound, RuleViolation
 from expert_pool import draws, service
+from expert_pool.draw_index import refresh_draw_index
 from expert_pool.eligibility import FrequencyLimit, eligible_snapshot
 from expert_pool.models import Draw, DrawCall, DrawSecret, Expert
 from expert_pool.schemas import (
@@ -71,6 +72,7 @@ async def test_eligibility_excludes_what_the_rules_exclude(database: Database, p
             end_date=date(2020, 1, 1)))
         await session.execute(sa.update(Expert).where(Expert.id == employed.id).values(employer_uscc=BIDDER))
         await session.execute(sa.update(Expert).where(Expert.id == far_away.id).values(region_code="440300"))
+        await refresh_draw_index(session, [employed.id, far_away.id])  # as every write path does after its change
         snapshot = await eligible_snapshot(session, ["A04"], evaluation_at=EVALUATION, avoid_parties=[BIDDER],
                                            region_code="350100")
     assert snapshot == {"A04": sorted([old_tie.code, fine.code])}  # A0401 serves a request for A04
@@ -196,3 +198,45 @@ async def test_an_expert_sees_time_and_place_and_answers(database: Database, peo
     async with database.reader() as session:
         assert (await session.get(Draw, draw.id)).status == "filled"  # type: ignore[union-attr]
         assert (await check_stream(session, build_registry(), f"expert:{expert.id}")).matches
+
+
+async def test_a_single_venue_draw_in_the_ledger_format_of_before_venues_still_verifies(
+        database: Database, people: dict) -> None:
+    """Entries written as draws were written before venue draws existed (no venue anywhere)."""
+    from expert_pool.draw_algorithm import seed_commitment
+    from tests.expert_pool.test_draw_algorithm import (
+        SINGLE_VENUE_COMMITMENT,
+        SINGLE_VENUE_LOG,
+        SINGLE_VENUE_POOL,
+        SINGLE_VENUE_QUOTAS,
+        SINGLE_VENUE_SEED,
+    )
+
+    regulator = people[Role.REGULATOR]
+
+    async def write(draw_id: int, log: list[tuple[str, str, str]]) -> None:
+        stream = f"draw:{draw_id}"
+        async with database.transaction() as session:
+            await append(session, stream=stream, event_type=draws.DRAW_COMMITTED, actor=SYSTEM, payload={
+                "draw_id": draw_id, "quotas": SINGLE_VENUE_QUOTAS, "region_rule": "remote_pool",
+                "seed_commitment": seed_commitment(SINGLE_VENUE_SEED), "snapshot_commitment": SINGLE_VENUE_COMMITMENT})
+            for position, (code, expert, answer) in enumerate(log):
+                await append(session, stream=stream, event_type=draws.EXPERT_CALLED, actor=SYSTEM, payload={
+                    "position": position, "specialty": code,
+                    "expert_commitment": draws.call_commitment(f"{position:032x}", expert)})
+                await append(session, stream=stream, event_type=draws.CALL_ANSWERED, actor=SYSTEM,
+                             payload={"position": position, "answer": answer})
+            await append(session, stream=stream, event_type=draws.DRAW_REVEALED, actor=regulator, payload={
+                "seed": SINGLE_VENUE_SEED.hex(), "snapshot": SINGLE_VENUE_POOL,
+                "calls": [{"position": p, "specialty": c, "expert": e, "salt": f"{p:032x}", "answer": a}
+                          for p, (c, e, a) in enumerate(log)]})
+
+    await write(90001, SINGLE_VENUE_LOG)
+    swapped = SINGLE_VENUE_LOG[:6] + [("A04", "X008", "accepted")] + SINGLE_VENUE_LOG[7:]
+    await write(90002, swapped)
+    async with database.reader() as session:
+        kept = await draws.verify_from_ledger(session, 90001)
+        forged = await draws.verify_from_ledger(session, 90002)
+    assert kept.ok and kept.complete, kept.detail
+    assert kept.accepted == {"A04": ["X012", "X005", "X004"], "B11": ["X020"], "C02": ["X008", "X013"]}
+    assert not forged.ok and "call 6" in forged.detail

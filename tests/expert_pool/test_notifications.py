@@ -176,3 +176,34 @@ async def test_a_callback_for_an_unknown_call_changes_nothing(client: httpx.Asyn
         assert await session.scalar(sa.select(sa.func.count()).select_from(DrawCall)) == 0
     garbage = await client.post(push.path, content=b"{not json", headers=dict(push.headers))
     assert garbage.status_code == 403 and "Traceback" not in garbage.text
+
+
+async def test_each_expert_of_a_venue_draw_hears_only_their_own_venue(database: Database,
+                                                                     as_worker: Settings) -> None:
+    from expert_pool.tasks import notify_next, provider, send_invitation
+
+    main_place, second_place = "Fuzhou centre, room 5", "Xiamen branch, room 1"
+    phones = {"350100": ["13900000011", "13900000012"], "350200": ["13900000021", "13900000022"]}
+    async with database.transaction() as session:
+        admin = actor_of(await make_user(session, Role.EXPERT_ADMIN))
+        for region, numbers in phones.items():
+            for phone in numbers:
+                await admitted_expert(session, admin, specialties=["A04"], phone=phone, region_code=region)
+        staff = actor_of(await make_user(session, Role.CENTER_STAFF))
+        draw = await draws.request_draw(session, staff, DrawRequest.model_validate({
+            "lot_reference": "FJ-8/1", "evaluation_at": utcnow() + timedelta(days=2), "region_rule": "venues",
+            "main_venue": {"name": "Fuzhou", "place": main_place, "region_code": "350100", "quotas": {"A04": 1}},
+            "secondary_venues": [{"name": "Xiamen", "place": second_place, "region_code": "350200",
+                                  "quotas": {"A04": 1}}]}))
+    for call_id in notify_next(draw.id):  # type: ignore[arg-type]
+        send_invitation(call_id)
+    async with database.reader() as session:
+        assert (await session.get(Draw, draw.id)).status == "filled"  # type: ignore[union-attr]
+    simulator = provider()
+    sent = simulator.placed_calls + simulator.sent_sms
+    region_of = {phone: region for region, numbers in phones.items() for phone in numbers}
+    assert {region_of[s.invitation.phone] for s in sent} == {"350100", "350200"}  # an expert at each venue
+    for message in sent:
+        own, other = (main_place, second_place) if message.invitation.phone in phones["350100"] else (
+            second_place, main_place)
+        assert own in message.text and other not in message.text and "FJ-8" not in message.text
