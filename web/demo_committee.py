@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ca_interop.demo_pki import Issued, Usage
 from ca_interop.demo_pki_set import load_demo_ca
 from core.actors import SYSTEM, Role
+from evaluation.members import drawn_venues
 from expert_pool.models import DrawCall, Expert
 from identities import service
 from identities.models import User
@@ -31,6 +32,7 @@ class DemoExpert:
     name: str
     expert_code: str
     signing: Issued
+    venue: str | None = None  # the venue of a venue draw the expert was called to
 
 
 async def enrol_drawn_experts(session: AsyncSession, draw_id: int, pki_dir: Path) -> list[DemoExpert]:
@@ -39,10 +41,11 @@ async def enrol_drawn_experts(session: AsyncSession, draw_id: int, pki_dir: Path
     experts = list(await session.scalars(
         sa.select(Expert).join(DrawCall, DrawCall.expert_id == Expert.id)
         .where(DrawCall.draw_id == draw_id, DrawCall.answer == "accepted").order_by(DrawCall.position)))
-    return [await _enrol(session, expert, ca) for expert in experts]
+    venues = await drawn_venues(session, draw_id)
+    return [await _enrol(session, expert, ca, venues.get(expert.id)) for expert in experts]
 
 
-async def _enrol(session: AsyncSession, expert: Expert, ca) -> DemoExpert:  # type: ignore[no-untyped-def]
+async def _enrol(session: AsyncSession, expert: Expert, ca, venue: str | None) -> DemoExpert:  # type: ignore[no-untyped-def]
     username = f"expert-{expert.code.lower()}"
     user_id = await session.scalar(sa.select(User.id).where(User.username == username))
     if user_id is None:
@@ -53,4 +56,4 @@ async def _enrol(session: AsyncSession, expert: Expert, ca) -> DemoExpert:  # ty
     session.add(expert)
     await session.flush()
     signing = ca.issue(expert.name, usage=Usage.SIGNING, person_id=expert.id_number)
-    return DemoExpert(username=username, name=expert.name, expert_code=expert.code, signing=signing)
+    return DemoExpert(username=username, name=expert.name, expert_code=expert.code, signing=signing, venue=venue)

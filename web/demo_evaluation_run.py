@@ -48,7 +48,7 @@ from web.runtime import Runtime
 
 MAIN_VENUE = "Fuzhou Public Resource Trading Center, evaluation room 2"
 SECONDARY_VENUE = "Xiamen secondary venue, room 1"
-SECONDARY_SEATS = (4, 5)
+MAIN_VENUE_REGION, SECONDARY_VENUE_REGION = "350100", "350200"  # the experts of each venue come from its city
 CHAIR_SEAT = 1
 OBJECTIVE_FACTORS = ["credit"]  # a credit rating is read off the record, not judged
 
@@ -89,7 +89,8 @@ class Member:
 
     @property
     def venue(self) -> str:
-        return SECONDARY_VENUE if self.seat in SECONDARY_SEATS else MAIN_VENUE
+        """Where the expert was drawn to sit (their invitation told them)."""
+        return self.expert.venue or MAIN_VENUE
 
 
 # --- the evaluation session -----------------------------------------------------------------

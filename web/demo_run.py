@@ -26,12 +26,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import parse_rfc3339, rfc3339, travel, utcnow
 from expert_pool import draws, notifications
-from expert_pool.models import Draw, DrawCall, ExpertSpecialty
+from expert_pool.models import Draw, DrawCall, Expert, ExpertSpecialty
 from expert_pool.notify.simulator import SimulatedProvider
 from expert_pool.schemas import DrawRequest
 from identities.models import Party
 from web.demo import DEMO_PARTIES, demo_actor
-from web.demo_evaluation_run import MAIN_VENUE, run_award_demo, run_evaluation_demo
+from web.demo_evaluation_run import (
+    MAIN_VENUE,
+    MAIN_VENUE_REGION,
+    SECONDARY_VENUE,
+    SECONDARY_VENUE_REGION,
+    run_award_demo,
+    run_evaluation_demo,
+)
 from web.demo_supervision_run import run_supervision_demo
 from web.demo_tender_run import demo_server, run_tender_demo
 from web.runtime import Runtime
@@ -86,17 +93,26 @@ def _regulator_files(supervision: dict[str, Any]) -> dict[str, str]:
     return {(name if name == "ocds" else f"supervision_{name}"): path for name, path in supervision["files"].items()}
 
 
+# Enough experts of a specialty in each venue's region that a decline can be replaced.
+MIN_EXPERTS_PER_VENUE_SPECIALTY = 6
+
+
 async def _draw_committee(runtime: Runtime, lot_code: str) -> dict[str, Any]:
-    """Staff request the draw; the simulator calls until five experts have accepted."""
+    """Staff request the draw for remote off-site evaluation: three experts from Fuzhou at the
+    main venue, two from Xiamen at the secondary one; the simulator calls until all five
+    have accepted."""
     async with runtime.database.transaction() as session:
         staff = await demo_actor(session, "staff")
         avoid = [p.uscc for p in await session.scalars(sa.select(Party).where(Party.uscc.in_(
             [uscc for _, uscc, _ in DEMO_PARTIES.values()])))]
-        quotas = await _committee_quotas(session)
+        first, second = await _committee_specialties(session)
+        quotas = {first: 3, second: 2}
         evaluation_at = utcnow() + timedelta(days=1)
-        draw = await draws.request_draw(session, staff, DrawRequest(
-            lot_reference=lot_code, evaluation_at=evaluation_at, venue=MAIN_VENUE,
-            region_rule="remote_pool", quotas=quotas, avoid_parties=avoid))
+        draw = await draws.request_draw(session, staff, DrawRequest.model_validate({
+            "lot_reference": lot_code, "evaluation_at": evaluation_at, "region_rule": "venues", "avoid_parties": avoid,
+            "main_venue": {"name": MAIN_VENUE, "region_code": MAIN_VENUE_REGION, "quotas": {first: 2, second: 1}},
+            "secondary_venues": [{"name": SECONDARY_VENUE, "region_code": SECONDARY_VENUE_REGION,
+                                  "quotas": {first: 1, second: 1}}]}))
     await _notify_until_done(runtime, draw.id, SimulatedProvider(behaviour=FirstDeclines(),  # type: ignore[arg-type]
                                                                  callback_token="demo-simulator-token-0001"))
     async with runtime.database.reader() as session:
@@ -104,8 +120,11 @@ async def _draw_committee(runtime: Runtime, lot_code: str) -> dict[str, Any]:
                                            .order_by(DrawCall.position)))
     return {
         "draw": {"id": draw.id, "lot_reference": lot_code, "quotas": quotas, "evaluation_at": rfc3339(evaluation_at),
+                 "venues": [{"name": v["name"], "region_code": v["region_code"], "quotas": v["quotas"]}
+                            for v in draw.venues or []],
                  "seed_commitment": draw.seed_commitment, "snapshot_commitment": draw.snapshot_commitment},
-        "calls": [{"position": c.position, "specialty": c.specialty, "answer": c.answer} for c in calls],
+        "calls": [{"position": c.position, "specialty": c.specialty, "venue": c.venue, "answer": c.answer}
+                  for c in calls],
     }
 
 
@@ -120,14 +139,26 @@ async def _reveal_draw(runtime: Runtime, draw_id: int) -> dict[str, Any]:
             "verification": verification.to_dict()}
 
 
-async def _committee_quotas(session: AsyncSession) -> dict[str, int]:
-    """Five experts, as construction requires at least: three and two of the two specialties
-    (second level, e.g. A04) that the pool covers best."""
-    prefix = sa.func.substr(ExpertSpecialty.code, 1, 3)
-    rows = await session.execute(sa.select(prefix, sa.func.count()).group_by(prefix)
-                                 .order_by(sa.func.count().desc(), prefix).limit(2))
-    first, second = [code for code, _ in rows]
-    return {first: 3, second: 2}
+async def _committee_specialties(session: AsyncSession) -> tuple[str, str]:
+    """The two specialties best covered in both venues' regions: five experts, as construction
+    requires at least, are drawn of them. Second-level codes (e.g. A04) when each venue has
+    enough experts of them to replace a decline, else first-level ones (a small demo pool)."""
+    for level in (3, 1):
+        prefix = sa.func.substr(ExpertSpecialty.code, 1, level)
+        rows = await session.execute(
+            sa.select(Expert.region_code, prefix, sa.func.count(sa.distinct(Expert.id)))
+            .join(ExpertSpecialty, ExpertSpecialty.expert_id == Expert.id)
+            .where(Expert.region_code.in_([MAIN_VENUE_REGION, SECONDARY_VENUE_REGION]))
+            .group_by(Expert.region_code, prefix))
+        coverage: dict[str, dict[str, int]] = {}
+        for region, code, count in rows:
+            coverage.setdefault(code, {})[region] = count
+        ranked = sorted(coverage, key=lambda code: (-min(coverage[code].get(MAIN_VENUE_REGION, 0),
+                                                         coverage[code].get(SECONDARY_VENUE_REGION, 0)), code))
+        weakest = min(coverage[ranked[1]].values(), default=0) if len(ranked) > 1 else 0
+        if weakest >= MIN_EXPERTS_PER_VENUE_SPECIALTY and len(coverage[ranked[1]]) == 2:
+            return ranked[0], ranked[1]
+    return ranked[0], ranked[1]
 
 
 async def _notify_until_done(runtime: Runtime, draw_id: int, simulator: SimulatedProvider) -> None:
