@@ -12,12 +12,16 @@ Layout (format ``bidhall-archive/1``)::
     opening/lot-<n>/record.json         the opening record, and opening/lot-<n>/packages/
                                         bid-<id>.package, the opened packages
     award/lot-<n>/candidates.json       the candidate list (and evaluation-report, if any)
+    award/lot-<n>/deal-confirmation.json  a price competition's deal confirmation (成交确认书)
+                                        as its award's first entry recorded it at the close
+    competition/lot-<n>/competition.json  the lot's price competition as stored, with
+                                        registrations/<id>.json and quotes/<id>.json
     award/lot-<n>/award-notice.docx     the sealed award notice and award-notice.docx.ses,
                                         its GB/T 38540 seal signature
     contract/lot-<n>/contract.<ext>     the contract and signature-<party>.p7s
     notices/notice-<id>.json            every notice as stored
     ledger/entries.json                 every entry of the project's streams (project,
-                                        bid, opening, award, archive) with its inclusion
+                                        bid, opening, award, competition, archive) with its inclusion
                                         proof against ledger/head.json, the signed tree
                                         head, checked with ledger/platform-key.pem
 
@@ -67,6 +71,7 @@ from trading.award import is_project_side
 from trading.award_events import (
     ARCHIVE_CONTENTS_LISTED,
     ARCHIVE_MADE,
+    DEAL_CONCLUDED,
     archive_stream,
     award_stream,
 )
@@ -79,6 +84,8 @@ from trading.award_models import (
 from trading.bid_models import Bid
 from trading.models import Lot, Notice, Project, TenderDocument
 from trading.opening_models import Opening, OpeningRow
+from trading.price_bidding_events import competition_stream
+from trading.price_bidding_models import PriceCompetition, PriceQuote, PriceRegistration
 from trading.projects import change_project_status
 from trading.states import LotStatus, ProjectStatus
 
@@ -177,8 +184,11 @@ async def project_streams(session: AsyncSession, project: Project, lots: list[Lo
     """The ledger streams of a project: its own, each bid's, each lot's opening and award."""
     lot_ids = [lot.id for lot in lots]
     bid_ids = await session.scalars(sa.select(Bid.id).where(Bid.lot_id.in_(lot_ids)).order_by(Bid.id))  # type: ignore[union-attr]
+    competition_ids = await session.scalars(sa.select(PriceCompetition.id).where(
+        PriceCompetition.lot_id.in_(lot_ids)).order_by(PriceCompetition.id))  # type: ignore[attr-defined]
     return [events.project_stream(project.id), *(f"bid:{bid_id}" for bid_id in bid_ids),
-            *(f"opening:{lot_id}" for lot_id in lot_ids), *(award_stream(lot_id) for lot_id in lot_ids)]
+            *(f"opening:{lot_id}" for lot_id in lot_ids), *(award_stream(lot_id) for lot_id in lot_ids),
+            *(competition_stream(competition_id) for competition_id in competition_ids)]
 
 
 async def _stream_entries(session: AsyncSession, streams: list[str]) -> list[dict[str, Any]]:
@@ -235,10 +245,44 @@ async def _lot_files(session: AsyncSession, lot: Lot, recorded: list[dict[str, A
         files.append(_blob(f"bids/{base}/bid-{bid.id}.envelope", bid.envelope_sha256, bid.envelope_size,
                            _attesting(recorded, bid.envelope_sha256, f"bid:{bid.id}")))
     files.extend(await _opening_files(session, lot, base, recorded))
+    files.extend(await _competition_files(session, lot, base, recorded))
     award = await session.scalar(sa.select(Award).where(Award.lot_id == lot.id))
     if award is not None:
         files.extend(await _award_files(session, award, base, recorded))
     return files
+
+
+async def _competition_files(session: AsyncSession, lot: Lot, base: str,
+                             recorded: list[dict[str, Any]]) -> list[ArchiveFile]:
+    """The price competition of a lot as stored, proven by its last entry (each entry carries
+    the competition after its step; after the close nothing changes it), and its
+    registrations and quotes, each proven by the entry that last wrote it."""
+    competition = await session.scalar(sa.select(PriceCompetition).where(PriceCompetition.lot_id == lot.id))
+    if competition is None:
+        return []
+    stream = competition_stream(competition.id)
+    own = [entry for entry in recorded if entry["stream"] == stream]
+    item = _generated(f"competition/{base}/competition.json", events.row_snapshot(competition))
+    item.attested_by = [{"seq": own[-1]["seq"], "match": "json", "pointer": "/payload/competition"}] if own else []
+    files = [item]
+    for model, collection in ((PriceRegistration, "registrations"), (PriceQuote, "quotes")):
+        rows = await session.scalars(sa.select(model).where(model.competition_id == competition.id)  # type: ignore[attr-defined]
+                                     .order_by(model.id))  # type: ignore[attr-defined]
+        for row in rows:
+            files.append(_collection_row(f"competition/{base}/{collection}/{row.id}.json", row, collection, own))
+    return files
+
+
+def _collection_row(path: str, row: Any, collection: str, own: list[dict[str, Any]]) -> ArchiveFile:
+    item = _generated(path, events.row_snapshot(row))
+    for entry in reversed(own):
+        rows = entry["payload"].get("changes", {}).get(collection, [])
+        for index, recorded_row in enumerate(rows):
+            if recorded_row.get("id") == row.id:
+                item.attested_by = [{"seq": entry["seq"], "match": "json",
+                                     "pointer": f"/payload/changes/{collection}/{index}"}]
+                return item
+    return item
 
 
 async def _opening_files(session: AsyncSession, lot: Lot, base: str, recorded: list[dict[str, Any]]) -> list[ArchiveFile]:
@@ -264,6 +308,11 @@ async def _award_files(session: AsyncSession, award: Award, base: str, recorded:
                                        .order_by(AwardCandidate.rank))
     files = [_generated(f"award/{base}/candidates.json", {"award": events.row_snapshot(award),
                                                           "candidates": [events.row_snapshot(c) for c in candidates]})]
+    deals = [entry for entry in recorded if entry["stream"] == stream and entry["type"] == DEAL_CONCLUDED]
+    if deals:  # a price competition's deal: its confirmation as recorded at the close
+        item = _generated(f"award/{base}/deal-confirmation.json", deals[0]["payload"]["deal"])
+        item.attested_by = [{"seq": deals[0]["seq"], "match": "json", "pointer": "/payload/deal"}]
+        files.append(item)
     named = [(f"award/{base}/evaluation-report", award.report_sha256, None),
              (f"award/{base}/award-notice.docx", award.award_notice_sha256, award.award_notice_size),
              (f"award/{base}/award-notice.docx.ses", award.seal_signature_sha256, None),

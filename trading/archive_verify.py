@@ -13,7 +13,9 @@ checked, each failure named:
    format) is the one recorded in the ``archive:<project>`` entry, itself proven in 3;
 5. each file's hash (or JSON) appears in the ledger entry that recorded it (a bid
    envelope in its submission entry, a document in its upload entry, a notice in its
-   publication entry, the award notice and contract in the award's entries).
+   publication entry, the award notice and contract in the award's entries; a price
+   competition, its registrations and quotes in the competition's entries, its deal
+   confirmation in the award's first entry).
 
 The archive format (``bidhall-archive/1``) is laid out in ``trading.archive``.
 """
@@ -247,8 +249,14 @@ def _strings(value: Any) -> list[str]:
 
 
 def _pointer(document: Any, pointer: str) -> Any:
+    """The value at a JSON pointer (RFC 6901 without escapes: keys and list indices)."""
     for part in [p for p in pointer.split("/") if p]:
-        document = document.get(part) if isinstance(document, dict) else None
+        if isinstance(document, dict):
+            document = document.get(part)
+        elif isinstance(document, list) and part.isdigit() and int(part) < len(document):
+            document = document[int(part)]
+        else:
+            return None
     return document
 
 

@@ -2,7 +2,9 @@
 
 The lot moves EVALUATING -> PUBLICITY (candidates published) -> AWARDED (winner confirmed,
 award notice sealed, result notice out); the contract (``trading.contracts``) takes it to
-CONTRACTED. Every step is an entry of ``award:<lot_id>``; the notices, the lot's status
+CONTRACTED. A price competition's lot is awarded at the close of its concluded competition
+(``trading.price_bidding_deal``), and its award notice is the sealed deal confirmation
+(``trading.award_notice.issue_deal_notice``). Every step is an entry of ``award:<lot_id>``; the notices, the lot's status
 changes and the publicity objections are entries of the project's stream.
 
 The time limits (publicity length, objection window, reply due) come from the rule table
@@ -80,7 +82,8 @@ async def lot_and_project(session: AsyncSession, lot_id: int, *, for_update: boo
 async def award_of(session: AsyncSession, lot: Lot) -> Award:
     award = await session.scalar(sa.select(Award).where(Award.lot_id == lot.id))
     if award is None:
-        raise NotFound(f"lot {lot.code} has no candidate list yet: the evaluation has not reported")
+        raise NotFound(f"lot {lot.code} has no award yet: no candidate list is recorded and no price "
+                       "competition of it has concluded")
     return award
 
 
@@ -285,6 +288,8 @@ async def get_award(
     award = await award_of(session, lot)
     if award.status == AwardStatus.CANDIDATES:
         require_reader(actor, project, "the unpublished candidate list")
+    if award.status == AwardStatus.CONCLUDED:  # public with the result notice; the board shows numbers meanwhile
+        require_reader(actor, project, "a deal whose result notice is not out yet")
     candidates = await session.scalars(sa.select(AwardCandidate).where(AwardCandidate.award_id == award.id)
                                        .order_by(AwardCandidate.rank))
     parties = {c["bid_id"]: c for c in await candidate_facts(session, award)}

@@ -4,7 +4,8 @@ Two stream kinds:
 
 - ``award:<lot_id>``: the award of one lot. Every entry carries the award row as it is after
   the step (so the fold is a plain merge), plus the rows the step added (the candidates,
-  a contract signature). The notices and the lot's status changes the award causes are on
+  a contract signature). A price competition's lot starts at ``DEAL_CONCLUDED`` (written by
+  the competition's close, with the deal confirmation as ``deal``) instead of the candidates. The notices and the lot's status changes the award causes are on
   the project's stream (``trading.notices.record_notice``, ``change_lot_status``), and so
   are the publicity objections (the ``trading_objections`` rows belong to the project).
 - ``archive:<project_id>``: the archive of a project. The first entry lists what the zip
@@ -31,12 +32,15 @@ from trading.events import row_snapshot
 CANDIDATES_RECORDED = "trading.award_candidates_recorded"
 PUBLICITY_STARTED = "trading.candidate_publicity_started"
 WINNER_CONFIRMED = "trading.winner_confirmed"
+DEAL_CONCLUDED = "trading.deal_concluded"
+DEAL_NOTICE_ISSUED = "trading.deal_notice_issued"
 CONTRACT_UPLOADED = "trading.contract_uploaded"
 CONTRACT_SIGNED = "trading.contract_signed"
 ARCHIVE_CONTENTS_LISTED = "trading.archive_contents_listed"
 ARCHIVE_MADE = "trading.archive_made"
 
-_AWARD_EVENTS = (CANDIDATES_RECORDED, PUBLICITY_STARTED, WINNER_CONFIRMED, CONTRACT_UPLOADED, CONTRACT_SIGNED)
+_AWARD_EVENTS = (CANDIDATES_RECORDED, PUBLICITY_STARTED, WINNER_CONFIRMED, DEAL_CONCLUDED, DEAL_NOTICE_ISSUED,
+                 CONTRACT_UPLOADED, CONTRACT_SIGNED)
 
 
 def award_stream(lot_id: int | None) -> str:

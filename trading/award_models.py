@@ -26,6 +26,9 @@ class AwardStatus(StrEnum):
     """Where the award of a lot stands; the lot's status follows (see ``Award``)."""
 
     CANDIDATES = "candidates"  # the candidate list is recorded; the lot is still evaluating
+    # A price competition's deal (成交): buyer and price fixed at the close, the lot awarded at once;
+    # the sealed award notice (the deal confirmation, 成交确认书) and the result notice follow.
+    CONCLUDED = "concluded"
     PUBLICITY = "publicity"  # candidates published; the lot is in publicity
     AWARDED = "awarded"  # winner confirmed, award notice sealed, result notice out
     CONTRACTED = "contracted"  # the contract is signed by both parties

@@ -1,5 +1,8 @@
 """Confirming the winner: the award notice (中标通知书) as a sealed .docx, the result notice.
 
+A price competition's deal has no winner to confirm: its award notice is the deal
+confirmation (成交确认书) as a sealed .docx, issued after the close (:func:`issue_deal_notice`).
+
 The notice is written with python-docx and sealed with the platform e-seal
 (``ca_interop.eseal.seal_docx``): the seal's picture is placed in the document and a
 GB/T 38540 SES_Signature over the saved file's exact bytes is kept beside it. Both are
@@ -17,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from asn1crypto import x509
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,10 +28,16 @@ from ca_interop.eseal import seal_docx, verify_signature
 from ca_interop.platform_seal import PlatformSeal
 from ca_interop.revocation import RevocationSource
 from ca_interop.validation import CertificateValidator, TrustAnchor
-from core.actors import Actor
+from core.actors import Actor, Role
 from core.blobs import BlobStore
 from core.clock import rfc3339, to_shanghai, utcnow
-from core.errors import Conflict, FieldError, InvalidInput, RuleViolation
+from core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+)
 from core.usecases import ANY_ROLE, use_case
 from identities import trust_service
 from identities.models import Party
@@ -36,16 +46,23 @@ from trading.award import (
     PROJECT_SIDE,
     award_of,
     candidate_facts,
+    is_project_side,
     lot_and_project,
     open_objections,
     require_lot_status,
     require_project_side,
 )
-from trading.award_events import WINNER_CONFIRMED, award_payload, award_stream
+from trading.award_events import (
+    DEAL_NOTICE_ISSUED,
+    WINNER_CONFIRMED,
+    award_payload,
+    award_stream,
+)
 from trading.award_models import Award, AwardStatus
 from trading.award_schemas import WinnerConfirmation
 from trading.models import Lot, Project
 from trading.notices import record_notice
+from trading.price_bidding_deal import competition_of_lot, deal_facts
 from trading.projects import change_lot_status
 from trading.states import LotStatus, NoticeKind
 
@@ -178,12 +195,141 @@ def award_notice_docx(facts: AwardFacts) -> bytes:
 
 def seal_award_notice(facts: AwardFacts, seal: PlatformSeal) -> tuple[bytes, bytes]:
     """The sealed .docx and its SES_Signature (blocking: run it in a thread)."""
+    return seal_document(award_notice_docx(facts), facts.lot, facts.confirmed_at, seal)
+
+
+def seal_document(document: bytes, lot: Lot, moment: datetime, seal: PlatformSeal) -> tuple[bytes, bytes]:
+    """``document`` (a .docx) with the platform seal placed, and its SES_Signature (blocking)."""
     with tempfile.TemporaryDirectory(prefix="award-notice-") as directory:
-        source, sealed = Path(directory) / "draft.docx", Path(directory) / f"award-notice-{facts.lot.code}.docx"
-        source.write_bytes(award_notice_docx(facts))
-        signature = seal_docx(source, seal.seal_der, seal.key, seal.certificate, sealed, time=facts.confirmed_at,
-                              property_info=f"award-notice:lot={facts.lot.id}")
+        source, sealed = Path(directory) / "draft.docx", Path(directory) / f"award-notice-{lot.code}.docx"
+        source.write_bytes(document)
+        signature = seal_docx(source, seal.seal_der, seal.key, seal.certificate, sealed, time=moment,
+                              property_info=f"award-notice:lot={lot.id}")
         return sealed.read_bytes(), signature
+
+
+# --- a price competition's deal --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DealFacts:
+    """What the award notice of a price competition's deal states."""
+
+    project: Project
+    lot: Lot
+    transferor: Party
+    agency: Party | None
+    deal: dict[str, Any]
+    issued_at: datetime
+
+
+@use_case("trading.issue_deal_notice", PROJECT_SIDE | {Role.CENTER_STAFF})
+async def issue_deal_notice(
+    session: AsyncSession, actor: Actor, lot_id: int, *, blobs: BlobStore, seal: PlatformSeal
+) -> Award:
+    """Issue the award notice of a concluded price competition: the deal confirmation
+    (成交确认书) as a .docx sealed with the platform e-seal, and the result notice
+    (成交结果公告). The project's tenderer or agency, or centre staff (the exchange). The
+    award becomes awarded, so the contract can follow; the lot was awarded at the close."""
+    lot, project = await lot_and_project(session, lot_id, for_update=True)
+    if not (actor.has_any({Role.CENTER_STAFF}) or is_project_side(actor, project)):
+        raise PermissionDenied(f"issuing the deal notice of lot {lot.code} is for the tenderer or agency of project "
+                               f"{project.code} and centre staff")
+    award = await session.scalar(sa.select(Award).where(Award.lot_id == lot.id))
+    competition = await competition_of_lot(session, lot.id)
+    if award is None or competition is None or award.status not in (AwardStatus.CONCLUDED, AwardStatus.AWARDED,
+                                                                    AwardStatus.CONTRACTED):
+        raise Conflict(f"lot {lot.code} has no concluded price competition; a tender's award notice is issued "
+                       "by confirming the winner after the candidate publicity")
+    if award.status != AwardStatus.CONCLUDED:
+        raise Conflict(f"the deal notice of lot {lot.code} is already issued (the award is {award.status})")
+    deal = await deal_facts(session, competition)
+    transferor = await session.get(Party, project.tenderer_party_id)
+    agency = await session.get(Party, project.agency_party_id) if project.agency_party_id else None
+    assert transferor is not None
+    now = utcnow()
+    facts = DealFacts(project=project, lot=lot, transferor=transferor, agency=agency, deal=deal, issued_at=now)
+    document, signature = await asyncio.to_thread(seal_document, deal_notice_docx(facts), lot, now, seal)
+    stored, stored_signature = await blobs.put_bytes(document), await blobs.put_bytes(signature)
+    notice = await record_notice(
+        session, actor, project=project, lot=lot, kind=NoticeKind.RESULT,
+        title=f"{project.title} {lot.title}: deal result notice (成交结果公告)", body=_deal_body(facts),
+        details={"lot_id": lot.id, "competition_id": competition.id, "winner": deal["winner"], "price": deal["price"],
+                 "concluded_at": deal["concluded_at"], "reserve": deal["reserve"],
+                 "award_notice_sha256": stored.sha256, "seal_signature_sha256": stored_signature.sha256},
+        document_sha256=stored.sha256)
+    award.status, award.confirmed_by, award.confirmed_at = AwardStatus.AWARDED, actor.user_id, now
+    award.award_notice_sha256, award.award_notice_size = stored.sha256, stored.size
+    award.seal_signature_sha256, award.result_notice_id, award.updated_at = stored_signature.sha256, notice.id, now
+    session.add(award)
+    await session.flush()
+    await append(session, stream=award_stream(lot.id), event_type=DEAL_NOTICE_ISSUED, actor=actor,
+                 payload=award_payload(award))
+    return award
+
+
+def _deal_body(facts: DealFacts) -> str:
+    deal = facts.deal
+    return (f"Lot {facts.lot.code} {facts.lot.title} of project {facts.project.code}: price competition "
+            f"{deal['competition_id']} ({deal['mode']}) concluded on {deal['concluded_at']}. Buyer: bidder number "
+            f"{deal['winner']['bidder_number']}, {deal['winner']['name']} ({deal['winner']['uscc']}), at "
+            f"{deal['price']} yuan. {_reserve_line(deal['reserve'])}")
+
+
+def _reserve_line(reserve: dict[str, Any]) -> str:
+    if not reserve["set"]:
+        return "No reserve price was set."
+    checked = "matches" if reserve["verified"] else "DOES NOT match"
+    return (f"Reserve price {reserve['price']} (salt {reserve['salt']}) {checked} the commitment "
+            f"{reserve['commitment']} recorded at setup.")
+
+
+def deal_notice_docx(facts: DealFacts) -> bytes:
+    """The deal confirmation as the award notice of a price competition, Chinese and English."""
+    import docx
+
+    deal, project, lot = facts.deal, facts.project, facts.lot
+    winner, reserve = deal["winner"], deal["reserve"]
+    document = docx.Document()
+    document.add_heading("成交确认书 Deal confirmation", level=1)
+    document.add_paragraph(f"致 To: {winner['name']} (统一社会信用代码 USCC {winner['uscc']})")
+    document.add_paragraph(
+        "你单位在下列竞价中以最高有效报价竞得标的，成交已于竞价结束时确认。You bought the lot below with the "
+        "highest valid quote; the deal was confirmed at the close of the competition.")
+    rows = [
+        ("项目 Project", f"{project.code} {project.title}"),
+        ("标的 Lot", f"{lot.code} {lot.title}"),
+        ("竞价编号 Competition", f"{deal['competition_id']} ({deal['mode']})"),
+        ("竞得人 Buyer", winner["name"] or ""),
+        ("统一社会信用代码 USCC", winner["uscc"] or ""),
+        ("竞买号 Bidder number", winner["bidder_number"]),
+        ("成交价 Price (yuan)", deal["price"]),
+        ("成交时间 Concluded", deal["concluded_at"]),
+        ("保留价 Reserve price", _reserve_cell(reserve)),
+        ("账本 Ledger", f"{deal['ledger']['stream']}: setup entry {deal['ledger']['setup_seq']}, "
+                        f"result entry {deal['ledger']['result_seq']}"),
+        ("出让人/转让方 Transferor", f"{facts.transferor.name} ({facts.transferor.uscc})"),
+        ("签发日期 Issued", _local(facts.issued_at)),
+    ]
+    if facts.agency is not None:
+        rows.append(("代理机构 Agency", f"{facts.agency.name} ({facts.agency.uscc})"))
+    table = document.add_table(rows=0, cols=2)
+    for label, value in rows:
+        cells = table.add_row().cells
+        cells[0].text, cells[1].text = label, value
+    document.add_paragraph("请按公告约定的期限签订成交合同（出让合同/产权交易合同）。Please sign the contract "
+                           "within the time the notice set.")
+    document.add_paragraph(f"{facts.transferor.name}  {_local(facts.issued_at)}")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _reserve_cell(reserve: dict[str, Any]) -> str:
+    if not reserve["set"]:
+        return "未设 none"
+    checked = "承诺值核验一致 commitment verified" if reserve["verified"] else "承诺值核验不符 commitment NOT verified"
+    return f"{reserve['price']}; {checked} (SHA-256 {reserve['commitment']})"
 
 
 def _local(moment: datetime) -> str:

@@ -90,7 +90,8 @@ async def _round_had_quotes(session: AsyncSession, competition: PriceCompetition
 
 async def close(session: AsyncSession, actor: Actor | None, competition: PriceCompetition, *, closed_at: datetime,
                 accepted: PriceQuote | None = None) -> PriceCompetition:
-    """Reveal what was hidden, decide the result, record it; a failed competition (流拍) fails its lot."""
+    """Reveal what was hidden, decide the result, record it. A concluded competition (成交) awards
+    its lot with the deal (``price_bidding_deal.award_deal``); a failed one (流拍) fails it."""
     revealed = await _reveal(session, competition)
     winner = _sealed_winner(revealed) if competition.mode == rules.SEALED_QUOTE else accepted
     if winner is not None:
@@ -103,6 +104,11 @@ async def close(session: AsyncSession, actor: Actor | None, competition: PriceCo
         competition.winner_number = competition.leader_number
     competition.phase, competition.closed_at, competition.updated_at = CLOSED, closed_at, clock.utcnow()
     await events.record(session, actor, competition, events.CLOSED, rows=revealed, reason=competition.result_reason)
+    if competition.result == CONCLUDED:
+        # imported here: the deal module reads this one's constants
+        from trading.price_bidding_deal import award_deal
+
+        await award_deal(session, competition)
     if competition.result == FAILED:
         lot = await session.get(Lot, competition.lot_id)
         if lot is not None and lot.status == LotStatus.BIDDING:

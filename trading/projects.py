@@ -25,10 +25,12 @@ from trading import events
 from trading.lot_fields import LOT_INPUT_COLUMNS, TIMETABLE_COLUMNS, lot_values
 from trading.models import Lot, Project
 from trading.notices import record_notice
+from trading.price_bidding_models import PriceCompetition
 from trading.schemas import LotCreate, LotEdit, ProjectCreate, TimetableIn
 from trading.states import (
     ALLOWED_LOT_TRANSITIONS,
     ALLOWED_PROJECT_TRANSITIONS,
+    COMPETITION_LOT_MOVES,
     LotStatus,
     NoticeKind,
     ProjectStatus,
@@ -55,6 +57,8 @@ async def change_lot_status(
     """
     current = LotStatus(lot.status)
     check_transition(f"lot {lot.code}", current, target, ALLOWED_LOT_TRANSITIONS)
+    if (current, target) in COMPETITION_LOT_MOVES:
+        await _require_concluded_competition(session, lot, current, target)
     lot.status = target
     lot.updated_at = utcnow()
     session.add(lot)
@@ -66,6 +70,16 @@ async def change_lot_status(
                      "columns": events.row_snapshot(lot, without=LOT_STATUS_COLUMNS_EXCLUDED),
                  })
     return lot
+
+
+async def _require_concluded_competition(session: AsyncSession, lot: Lot, current: LotStatus,
+                                         target: LotStatus) -> None:
+    """Only a concluded price competition awards a lot straight from bidding (``COMPETITION_LOT_MOVES``)."""
+    result = await session.scalar(sa.select(PriceCompetition.result).where(PriceCompetition.lot_id == lot.id))
+    if result != "concluded":
+        raise Conflict(f"lot {lot.code} is {current}; it cannot become {target}: only the close of a concluded "
+                       "price competition awards a lot straight from bidding (a tender is awarded after its "
+                       "candidate publicity)")
 
 
 async def change_project_status(

@@ -1,7 +1,8 @@
 """Publishing a project: the tender notice, then change notices (clarifications).
 
 The tender notice is refused when a lot's timetable breaks a legal time limit
-(``trading.rules``), naming every broken rule. A clarification later than the rules allow
+(``trading.rules``), naming every broken rule, and when a price competition set up before
+publication no longer keeps the notice, listing or disclosure periods counted from now. A clarification later than the rules allow
 does not refuse: the bid deadline (and the opening with it) moves out to the earliest
 lawful moment, and the change notice says so with the old and the new deadline.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ca_interop.opening_keys import create_opening_key
@@ -20,11 +22,12 @@ from core.errors import Conflict, FieldError, InvalidInput, RuleViolation
 from core.states import check_transition
 from core.usecases import use_case
 from supervision.ledger.append import append
-from trading import events, rules
+from trading import events, price_bidding_rules, rules
 from trading.calendar import WorkingCalendar
 from trading.models import Lot, Notice, Project, TenderDocument
 from trading.notice_schemas import ClarificationCreate, PublishTender
 from trading.notices import record_notice
+from trading.price_bidding_models import PriceCompetition
 from trading.projects import (
     MANAGERS,
     PUBLISHERS,
@@ -64,6 +67,7 @@ async def publish_tender(session: AsyncSession, actor: Actor, project_id: int, d
         raise Conflict(f"project {project.code} has no draft lot to publish; add a lot first")
     now = utcnow()
     _refuse_broken_timetables(project, lots, now)
+    await _refuse_broken_competitions(session, project, lots, now)
     for lot in lots:
         check_transition(f"lot {lot.code}", LotStatus(lot.status), LotStatus.BIDDING, ALLOWED_LOT_TRANSITIONS)
         _make_opening_key(lot)
@@ -94,6 +98,26 @@ def _refuse_broken_timetables(project: Project, lots: list[Lot], now: datetime) 
         detail = "; ".join(f"lot {lot.code}: {breach.rule}: {breach.message}" for lot, breach in broken)
         names = ", ".join(dict.fromkeys(breach.rule for _, breach in broken))
         raise RuleViolation(f"the timetable breaks {len(broken)} rule(s): {detail}", rule=names)
+
+
+async def _refuse_broken_competitions(session: AsyncSession, project: Project, lots: list[Lot], now: datetime) -> None:
+    """A price competition set up before publication was checked against its setup time; the
+    legal notice, listing and disclosure periods run from the real publication, so check again."""
+    codes = {lot.id: lot.code for lot in lots}
+    competitions = await session.scalars(sa.select(PriceCompetition).where(
+        PriceCompetition.lot_id.in_(list(codes))).order_by(PriceCompetition.lot_id))  # type: ignore[attr-defined]
+    broken: list[tuple[str, Any]] = []
+    for competition in competitions:
+        times = {"starts_at": ensure_utc(competition.starts_at),
+                 "ends_at": ensure_utc(competition.listing_ends_at or competition.ends_at)}
+        for breach in price_bidding_rules.time_rule_breaches(project.segment, project.procedure, competition.mode,
+                                                             published_at=now, times=times):
+            broken.append((codes[competition.lot_id], breach))
+    if broken:
+        detail = "; ".join(f"lot {code}: price competition: {breach.rule}: {breach.message}" for code, breach in broken)
+        names = ", ".join(dict.fromkeys(breach.rule for _, breach in broken))
+        raise RuleViolation(f"publishing now, the price competition's times break {len(broken)} rule(s): {detail}; "
+                            "the periods are counted from the publication, which is now", rule=names)
 
 
 def _make_opening_key(lot: Lot) -> None:

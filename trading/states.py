@@ -73,7 +73,9 @@ class LotStatus(StrEnum):
 
 ALLOWED_LOT_TRANSITIONS: dict[LotStatus, frozenset[LotStatus]] = {
     LotStatus.DRAFT: frozenset({LotStatus.BIDDING, LotStatus.CANCELLED}),
-    LotStatus.BIDDING: frozenset({LotStatus.SUSPENDED, LotStatus.OPENING, LotStatus.CANCELLED, LotStatus.FAILED}),
+    # bidding -> awarded is a price competition's deal only (COMPETITION_LOT_MOVES below).
+    LotStatus.BIDDING: frozenset({LotStatus.SUSPENDED, LotStatus.OPENING, LotStatus.CANCELLED, LotStatus.FAILED,
+                                  LotStatus.AWARDED}),
     # A regulator handling a complaint may suspend a lot after the deadline too; it resumes where it was.
     LotStatus.SUSPENDED: frozenset({LotStatus.BIDDING, LotStatus.CANCELLED, LotStatus.EVALUATING, LotStatus.PUBLICITY}),
     LotStatus.OPENING: frozenset({LotStatus.EVALUATING, LotStatus.FAILED}),
@@ -84,6 +86,13 @@ ALLOWED_LOT_TRANSITIONS: dict[LotStatus, frozenset[LotStatus]] = {
     LotStatus.FAILED: frozenset(),
     LotStatus.CANCELLED: frozenset(),
 }
+
+# Moves only the close of a concluded price competition makes (``trading.price_bidding_deal``):
+# land listing and auction (MLR Order 39 art. 20: the seller signs a deal confirmation with the
+# buyer) and state-property transactions (SASAC/MOF Order 32 art. 23) fix buyer and price at
+# the close, so there is no opening, evaluation or candidate publicity. ``trading.projects.change_lot_status`` refuses them for a
+# lot without a concluded competition, so a tender lot cannot skip its publicity.
+COMPETITION_LOT_MOVES: frozenset[tuple[LotStatus, LotStatus]] = frozenset({(LotStatus.BIDDING, LotStatus.AWARDED)})
 
 
 class NoticeKind(StrEnum):

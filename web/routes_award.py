@@ -145,6 +145,20 @@ async def confirm_winner(request: Request) -> Response:
     return await with_actor(request, work)
 
 
+@api.operation("POST", "/lots/{lot_id}/award/deal-notice",
+               "Issue the award notice of a concluded price competition: the sealed deal confirmation "
+               "(成交确认书) and the result notice", response=AwardOut, tag=TAG, errors=(403, 404, 409))
+async def issue_deal_notice(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+    runtime = request.app.state.runtime
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        await award_notice.issue_deal_notice(session, actor, lot_id, blobs=runtime.blobs, seal=runtime.platform_seal)
+        return json_response(await _award_out(session, actor, lot_id))
+
+    return await with_actor(request, work)
+
+
 def _notice_part(part: str) -> Callable[[Request], Awaitable[Response]]:
     async def download(request: Request) -> Response:
         lot_id = path_int(request, "lot_id")

@@ -150,6 +150,37 @@ async def _deal(session: AsyncSession, actor: Actor) -> Any:
     return await _as_bidder(session, actor, "dutch", accept_and_read)
 
 
+async def concluded_sale(session: AsyncSession, scene: Scene, buyer: int = 0) -> None:
+    """Bidder ``buyer`` accepts the Dutch start price: the competition closes concluded (run it
+    with the clock at or after ``scene.competition.starts_at``)."""
+    await price_bidding_quotes.accept_dutch(session, scene.bidders[buyer], scene.id, DutchAccept())
+
+
+def play_project_side(scene: Scene, actor: Actor) -> None:
+    """``actor``'s party becomes the project's tenderer or agency, as its role says."""
+    if actor.has_any({Role.TENDERER}):
+        scene.project.tenderer_party_id = actor.party_id  # type: ignore[assignment]
+    if actor.has_any({Role.AGENCY}):
+        scene.project.agency_party_id = actor.party_id
+
+
+async def _issue_deal_notice(session: AsyncSession, actor: Actor) -> Any:
+    """A concluded Dutch sale whose deal notice ``actor`` issues (its party the project side)."""
+    from tests.trading.award_factories import blob_store, demo_seal
+    from trading import award_notice
+
+    seal = demo_seal()  # made (and cached) at the real time, before the clock moves to the sale
+
+    async def issue(scene: Scene) -> Any:
+        play_project_side(scene, actor)
+        session.add(scene.project)
+        await concluded_sale(session, scene)
+        return await award_notice.issue_deal_notice(session, actor, scene.lot.id, blobs=blob_store(),  # type: ignore[arg-type]
+                                                    seal=seal)
+
+    return await _as_bidder(session, actor, "dutch", issue, register=False)
+
+
 CALLS: dict[str, Callable[[AsyncSession, Actor], Awaitable[Any]]] = {
     "trading.set_up_price_competition": _set_up,
     "trading.register_for_price_competition": lambda s, a: _as_bidder(
@@ -165,4 +196,5 @@ CALLS: dict[str, Callable[[AsyncSession, Actor], Awaitable[Any]]] = {
     "trading.read_price_competition_bidders": lambda s, a: _as_bidder(
         s, a, "listing", lambda scene: price_bidding.read_bidders(s, a, scene.id), register=False),
     "trading.read_deal_confirmation": _deal,
+    "trading.issue_deal_notice": _issue_deal_notice,
 }

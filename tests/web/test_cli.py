@@ -71,8 +71,9 @@ async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, databas
     assert output(bidhall("ledger", "verify"))["ok"] is True
     replayed = output(bidhall("replay", "user:1", "--check"))
     assert replayed["matches"] is True and replayed["replayed"]["username"] == "admin"
-    # users, parties, CAs, experts and the tender projects, each rebuilt exactly from the ledger
-    assert output(bidhall("replay", "all", "--check")) == {"streams": 23 + 12 + 4, "mismatched": []}
+    # users, parties, CAs, experts, the tender projects, and the land listing's and the state
+    # property's price competitions with the listing's two bid bonds, each rebuilt exactly from the ledger
+    assert output(bidhall("replay", "all", "--check")) == {"streams": 23 + 12 + 4 + 2 + 2, "mismatched": []}
 
 
 async def test_verify_fails_naming_the_tampered_entry(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]

@@ -93,3 +93,42 @@ async def test_setup_over_http_names_the_bad_field(runtime: Runtime, client: htt
     assert missing.status_code == 404 and "price competition 999999 does not exist" in missing.json()["detail"]
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/price-competitions/{competition_id}/quotes", "/lots/{lot_id}/price-competition"} <= set(paths)
+
+
+async def test_the_deal_notice_over_http(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    from tests.trading.award_factories import install_platform_seal
+    from tests.trading.walk_price_bidding import concluded_sale
+
+    install_platform_seal(runtime)
+    async with runtime.database.transaction() as session:
+        scene = await competition_scene(session, "dutch", bidders=1)
+        stranger = actor_of(await make_user(session, Role.BIDDER))
+    tenderer = await token_for(runtime, scene.tenderer.user_id)  # type: ignore[arg-type]
+    buyer = await token_for(runtime, scene.bidders[0].user_id)  # type: ignore[arg-type]
+    outsider = await token_for(runtime, stranger.user_id)  # type: ignore[arg-type]
+    path = f"/lots/{scene.lot.id}/award"
+    with clock.travel(to=scene.competition.starts_at + timedelta(seconds=30)):
+        early = await client.post(f"{path}/deal-notice", headers=tenderer)
+        assert early.status_code == 409 and "no concluded price competition" in early.json()["detail"]
+        async with runtime.database.transaction() as session:
+            await concluded_sale(session, scene)
+        hidden = await client.get(path, headers=outsider)
+        assert hidden.status_code == 403 and "not out yet" in hidden.json()["detail"]
+        refused = await client.post(f"{path}/deal-notice", headers=buyer)
+        assert refused.status_code == 403
+        issued = await client.post(f"{path}/deal-notice", headers=tenderer)
+        assert issued.status_code == 200, issued.text
+        body = issued.json()
+        assert body["status"] == "awarded" and body["winner_bid_id"] is None and body["price"] == "1200000.00"
+        assert body["award_notice_sha256"] and body["result_notice_id"] and body["candidates"] == []
+        again = await client.post(f"{path}/deal-notice", headers=tenderer)
+        assert again.status_code == 409 and "already issued" in again.json()["detail"]
+        public = await client.get(path, headers=outsider)
+        assert public.status_code == 200 and public.json()["status"] == "awarded"
+        document = await client.get(f"{path}/notice", headers=outsider)
+        checked = await client.get(f"{path}/notice/verification", headers=outsider)
+    assert document.status_code == 200 and document.content.startswith(b"PK")  # the sealed .docx
+    assert document.headers["X-Content-SHA256"] == body["award_notice_sha256"]
+    # the demo seal CA's CRL is a week fresh and the sale weeks ahead: the seal's own checks are what counts here
+    passed = {check["check"]: check["passed"] for check in checked.json()["report"]["checks"]}
+    assert checked.status_code == 200 and passed["document_hash"] and passed["signature"] and passed["seal_signature"]
