@@ -24,6 +24,7 @@ from trading.models import Lot, Project
 from trading.price_bidding_models import PriceCompetition, PriceQuote, PriceRegistration
 
 SET_UP = "trading.competition_set_up"
+AMENDED = "trading.competition_amended"  # terms replaced before publication
 REGISTERED = "trading.competition_registered"
 LIVE_DECLARED = "trading.competition_live_declared"
 QUOTED = "trading.competition_quoted"

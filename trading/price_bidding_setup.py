@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
 from core.actors import Actor
-from core.errors import Conflict, FieldError, InvalidInput, RuleViolation
+from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
 from core.usecases import use_case
 from trading import price_bidding_close as closing
 from trading import price_bidding_events as events
 from trading import price_bidding_rules as rules
-from trading.models import Notice, Project
+from trading.models import Lot, Notice, Project
 from trading.price_bidding_models import PriceCompetition, PriceSecret
 from trading.price_bidding_schemas import CompetitionSetup
 from trading.projects import PUBLISHERS, get_lot_row, require_manager
@@ -31,18 +31,67 @@ SETUP_STATUSES = (LotStatus.DRAFT, LotStatus.BIDDING)
 
 @use_case("trading.set_up_price_competition", PUBLISHERS)
 async def set_up_competition(session: AsyncSession, actor: Actor, lot_id: int, data: CompetitionSetup) -> PriceCompetition:
-    lot = await get_lot_row(session, lot_id, for_update=True)
-    project = await session.get(Project, lot.project_id)
-    assert project is not None
-    require_manager(actor, project, platform_may=True)
-    rules.check_mode(project.segment, project.procedure, data.mode, lot.code)
+    lot, project = await _managed_lot(session, actor, lot_id)
     if lot.status not in SETUP_STATUSES:
         raise RuleViolation(f"lot {lot.code} is {lot.status}; a price competition is set up before or at its "
                             "publication, while it is draft or bidding", rule="price_competition_lot_status")
     now = clock.utcnow()
-    times = _check_setup(data, now)
+    times = await _checked_terms(session, project, lot, data, now)
     if await session.scalar(sa.select(PriceCompetition.id).where(PriceCompetition.lot_id == lot_id)) is not None:
-        raise Conflict(f"lot {lot.code} already has a price competition")
+        raise Conflict(f"lot {lot.code} already has a price competition; while the lot is a draft, change it with "
+                       "PUT /lots/{lot_id}/price-competition")
+    competition = _new_competition(lot_id, data, times, actor, now)
+    session.add(competition)
+    await session.flush()
+    await events.record(session, actor, competition, events.SET_UP, lot_code=lot.code,
+                        reserve=_keep_reserve(session, competition, data))
+    return competition
+
+
+@use_case("trading.amend_price_competition", PUBLISHERS)
+async def amend_competition(session: AsyncSession, actor: Actor, lot_id: int, data: CompetitionSetup) -> PriceCompetition:
+    """Replace the terms of a draft lot's competition (mode, prices, times, reserve), e.g. when
+    publication comes later than planned and the legal periods no longer fit. Once the lot is
+    published its terms are those of the notice and stay; nobody can have registered before."""
+    lot, project = await _managed_lot(session, actor, lot_id)
+    competition = await session.scalar(
+        sa.select(PriceCompetition).where(PriceCompetition.lot_id == lot_id).with_for_update())
+    if competition is None:
+        raise NotFound(f"lot {lot.code} has no price competition to change; set one up with "
+                       "POST /lots/{lot_id}/price-competition")
+    if lot.status != LotStatus.DRAFT:
+        raise RuleViolation(f"lot {lot.code} is {lot.status}: a competition's terms change only before publication "
+                            "(the notice announced them)", rule="price_competition_amend_before_publication")
+    now = clock.utcnow()
+    times = await _checked_terms(session, project, lot, data, now)
+    fresh = _new_competition(lot_id, data, times, actor, now)
+    for name in AMENDABLE:
+        setattr(competition, name, getattr(fresh, name))
+    competition.updated_at = now
+    await session.execute(sa.delete(PriceSecret).where(PriceSecret.competition_id == competition.id))  # type: ignore[arg-type]
+    await events.record(session, actor, competition, events.AMENDED, lot_code=lot.code,
+                        reserve=_keep_reserve(session, competition, data))
+    return competition
+
+
+# What an amendment replaces: everything the setup decided, not who made it or when.
+AMENDABLE = ("mode", "phase", "starting_price", "increment", "starts_at", "ends_at", "listing_ends_at",
+             "countdown_seconds", "round_seconds", "round_number", "dutch_interval_seconds", "dutch_floor_price")
+
+
+async def _managed_lot(session: AsyncSession, actor: Actor, lot_id: int) -> tuple[Lot, Project]:
+    lot = await get_lot_row(session, lot_id, for_update=True)
+    project = await session.get(Project, lot.project_id)
+    assert project is not None
+    require_manager(actor, project, platform_may=True)
+    return lot, project
+
+
+async def _checked_terms(session: AsyncSession, project: Project, lot: Lot, data: CompetitionSetup,
+                         now: datetime) -> dict[str, datetime]:
+    """The mode is one the procedure has, the fields are valid and the times keep the rule table."""
+    rules.check_mode(project.segment, project.procedure, data.mode, lot.code)
+    times = _check_setup(data, now)
     published_at = await _published_at(session, project, now)
     breaches = rules.time_rule_breaches(project.segment, project.procedure, data.mode, published_at=published_at,
                                         times=times)
@@ -50,19 +99,20 @@ async def set_up_competition(session: AsyncSession, actor: Actor, lot_id: int, d
         raise RuleViolation(f"the competition's times break {len(breaches)} rule(s): "
                             + "; ".join(breach.message for breach in breaches),
                             rule=", ".join(breach.rule for breach in breaches))
-    competition = _new_competition(lot_id, data, times, actor, now)
-    salt = rules.new_salt() if data.reserve_price is not None else None
-    if data.reserve_price is not None:
-        competition.reserve_commitment = rules.commitment(data.reserve_price, salt)  # type: ignore[arg-type]
-    session.add(competition)
-    await session.flush()
-    if data.reserve_price is not None:
-        session.add(PriceSecret(competition_id=competition.id, amount=data.reserve_price.quantize(rules.CENTS),  # type: ignore[arg-type]
-                                salt=salt))  # type: ignore[arg-type]
-    await events.record(session, actor, competition, events.SET_UP, lot_code=lot.code,
-                        reserve="a salted SHA-256 commitment; the reserve price is revealed with the result"
-                        if data.reserve_price is not None else "none")
-    return competition
+    return times
+
+
+def _keep_reserve(session: AsyncSession, competition: PriceCompetition, data: CompetitionSetup) -> str:
+    """Store the reserve price apart and commit to it on the competition; returns what the
+    ledger entry says of it (never the price)."""
+    if data.reserve_price is None:
+        competition.reserve_commitment = None
+        return "none"
+    salt = rules.new_salt()
+    competition.reserve_commitment = rules.commitment(data.reserve_price, salt)
+    session.add(PriceSecret(competition_id=competition.id, amount=data.reserve_price.quantize(rules.CENTS),  # type: ignore[arg-type]
+                            salt=salt))
+    return "a salted SHA-256 commitment; the reserve price is revealed with the result"
 
 
 def _new_competition(lot_id: int, data: CompetitionSetup, times: dict[str, datetime], actor: Actor,

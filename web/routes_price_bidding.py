@@ -88,6 +88,20 @@ async def set_up(request: Request) -> Response:
     return await with_actor(request, work)
 
 
+@api.operation("PUT", "/lots/{lot_id}/price-competition", "Change the terms of a draft lot's price competition "
+               "(tenderer, agency, centre staff)", request=CompetitionSetup, response=CompetitionView, tag=TAG,
+               errors=(403, 404, 409, 422))
+async def amend(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+    data = await parse_body(request, CompetitionSetup)
+
+    async def work(session: AsyncSession, actor: Actor) -> Response:
+        competition = await price_bidding_setup.amend_competition(session, actor, lot_id, data)
+        return _view(await price_bidding.read_competition(session, actor, competition.id))  # type: ignore[arg-type]
+
+    return await with_actor(request, work)
+
+
 @api.operation("GET", "/lots/{lot_id}/price-competition", "The lot's price competition", response=CompetitionView,
                tag=TAG, errors=(404,))
 async def read_of_lot(request: Request) -> Response:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from core import clock
 from core.actors import Actor, Role
 from core.database import Database
-from core.errors import RuleViolation
+from core.errors import NotFound, RuleViolation
 from supervision.ledger.models import LedgerEntry
 from supervision.replay import check_stream
 from tests.factories import actor_of, make_user
@@ -136,3 +136,70 @@ async def test_the_project_stream_replays_through_the_deal(database: Database) -
         for stream in (f"project:{project.id}", f"award:{lot.id}", f"competition:{scene.id}"):
             check = await check_stream(session, registry, stream)
             assert check.matches, (stream, check)
+
+
+async def test_a_draft_lots_competition_is_amended_so_a_late_publication_keeps_the_rules(database: Database) -> None:
+    now = clock.utcnow()
+    async with database.transaction() as session:
+        tenderer = actor_of(await make_user(session, Role.TENDERER))
+        project, lot = await draft_land_listing(session, tenderer, now)
+        first = await price_bidding_setup.set_up_competition(session, tenderer, lot.id, listing_setup(now))  # type: ignore[arg-type]
+        first_commitment = first.reserve_commitment
+    later = now + timedelta(days=3)  # too late for the first terms (see the test above)
+    with clock.travel(to=later):
+        async with database.transaction() as session:
+            amended = await price_bidding_setup.amend_competition(session, tenderer, lot.id, listing_setup(later))  # type: ignore[arg-type]
+        assert amended.id == first.id and amended.starts_at == clock.ensure_utc(listing_setup(later).starts_at)
+        assert amended.reserve_commitment != first_commitment  # a new salt: the old commitment says nothing now
+        async with database.transaction() as session:
+            await publication.publish_tender(session, tenderer, project.id, PublishTender())  # type: ignore[arg-type]
+    async with database.reader() as session:
+        assert (await check_stream(session, build_registry(), f"competition:{first.id}")).matches
+        types = list(await session.scalars(sa.select(LedgerEntry.type).where(
+            LedgerEntry.stream == f"competition:{first.id}").order_by(LedgerEntry.seq)))
+    assert types == ["trading.competition_set_up", "trading.competition_amended"]
+
+
+async def test_a_published_lots_competition_is_not_amended(database: Database) -> None:
+    now = clock.utcnow()
+    async with database.transaction() as session:
+        tenderer = actor_of(await make_user(session, Role.TENDERER))
+        project, lot = await draft_land_listing(session, tenderer, now)
+        competition = await price_bidding_setup.set_up_competition(session, tenderer, lot.id, listing_setup(now))  # type: ignore[arg-type]
+        await publication.publish_tender(session, tenderer, project.id, PublishTender())  # type: ignore[arg-type]
+    before = await ledger_size(database)
+    changed = listing_setup(now).model_copy(update={"starting_price": START + STEP})
+    async with database.transaction() as session:
+        with pytest.raises(RuleViolation, match="only before publication") as refused:
+            await price_bidding_setup.amend_competition(session, tenderer, lot.id, changed)  # type: ignore[arg-type]
+    assert refused.value.rule == "price_competition_amend_before_publication"
+    assert await ledger_size(database) == before
+    async with database.reader() as session:
+        assert (await session.get(type(competition), competition.id)).starting_price == START  # type: ignore[union-attr]
+
+
+async def test_an_amendment_breaking_the_rules_changes_nothing(database: Database) -> None:
+    now = clock.utcnow()
+    async with database.transaction() as session:
+        tenderer = actor_of(await make_user(session, Role.TENDERER))
+        _, lot = await draft_land_listing(session, tenderer, now)
+        competition = await price_bidding_setup.set_up_competition(session, tenderer, lot.id, listing_setup(now))  # type: ignore[arg-type]
+    before = await ledger_size(database)
+    too_soon = CompetitionSetup(mode="listing", starting_price=START, increment=STEP,
+                                starts_at=now + timedelta(days=5), ends_at=now + timedelta(days=30))
+    async with database.transaction() as session:
+        with pytest.raises(RuleViolation, match="notice"):
+            await price_bidding_setup.amend_competition(session, tenderer, lot.id, too_soon)  # type: ignore[arg-type]
+    assert await ledger_size(database) == before
+    async with database.reader() as session:
+        stored = await session.get(type(competition), competition.id)
+        assert stored.starts_at == competition.starts_at and stored.reserve_commitment == competition.reserve_commitment  # type: ignore[union-attr]
+
+
+async def test_amending_a_lot_without_a_competition_says_so(database: Database) -> None:
+    now = clock.utcnow()
+    async with database.transaction() as session:
+        tenderer = actor_of(await make_user(session, Role.TENDERER))
+        _, lot = await draft_land_listing(session, tenderer, now)
+        with pytest.raises(NotFound, match="no price competition"):
+            await price_bidding_setup.amend_competition(session, tenderer, lot.id, listing_setup(now))  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from trading.price_bidding_schemas import (
     LiveDeclaration,
     QuoteIn,
 )
-from trading.states import Segment
+from trading.states import LotStatus, Segment
 
 BOND = Decimal("100000.00")
 START = Decimal("1000000.00")
@@ -136,6 +136,24 @@ async def _set_up(session: AsyncSession, actor: Actor) -> Any:
     return await price_bidding_setup.set_up_competition(session, actor, opened.lot.id, setup_data("listing", now))  # type: ignore[arg-type]
 
 
+async def _amend(session: AsyncSession, actor: Actor) -> Any:
+    """A draft land lot's competition, set up by staff, whose terms ``actor`` changes."""
+    now = clock.utcnow()
+    opened = await open_lot(session, segment=Segment.LAND_MINING, procedure="listing", custodian_fallback=False,
+                            deadline=now + timedelta(days=60), ceiling_price=None, bid_bond_amount=BOND)
+    opened.lot.status = LotStatus.DRAFT
+    if actor.has_any({Role.TENDERER}):
+        opened.project.tenderer_party_id = actor.party_id  # type: ignore[assignment]
+    if actor.has_any({Role.AGENCY}):
+        opened.project.agency_party_id = actor.party_id
+    session.add_all([opened.project, opened.lot])
+    await session.flush()
+    staff = actor_of(await make_user(session, Role.CENTER_STAFF))
+    await price_bidding_setup.set_up_competition(session, staff, opened.lot.id, setup_data("listing", now))  # type: ignore[arg-type]
+    later = setup_data("listing", now + timedelta(days=1))
+    return await price_bidding_setup.amend_competition(session, actor, opened.lot.id, later)  # type: ignore[arg-type]
+
+
 async def _deal(session: AsyncSession, actor: Actor) -> Any:
     """A concluded Dutch sale; ``actor`` is its buyer (bidder) or the project's tenderer or agency."""
     async def accept_and_read(scene: Scene) -> Any:
@@ -183,6 +201,7 @@ async def _issue_deal_notice(session: AsyncSession, actor: Actor) -> Any:
 
 CALLS: dict[str, Callable[[AsyncSession, Actor], Awaitable[Any]]] = {
     "trading.set_up_price_competition": _set_up,
+    "trading.amend_price_competition": lambda s, a: _amend(s, a),
     "trading.register_for_price_competition": lambda s, a: _as_bidder(
         s, a, "listing", lambda scene: price_bidding.register(s, a, scene.id), register=False, at_start=False),
     "trading.submit_price_quote": lambda s, a: _as_bidder(

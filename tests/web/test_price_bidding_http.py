@@ -132,3 +132,13 @@ async def test_the_deal_notice_over_http(runtime: Runtime, client: httpx.AsyncCl
     # the demo seal CA's CRL is a week fresh and the sale weeks ahead: the seal's own checks are what counts here
     passed = {check["check"]: check["passed"] for check in checked.json()["report"]["checks"]}
     assert checked.status_code == 200 and passed["document_hash"] and passed["signature"] and passed["seal_signature"]
+
+
+async def test_a_published_lots_competition_is_not_changed_over_http(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    async with runtime.database.transaction() as session:
+        scene = await competition_scene(session, "listing", bidders=0)
+    staff = await token_for(runtime, scene.staff.user_id)  # type: ignore[arg-type]
+    data = setup_data("listing", clock.utcnow()).model_dump(mode="json")
+    published = await client.put(f"/lots/{scene.lot.id}/price-competition", headers=staff, json=data)
+    assert published.status_code == 409 and published.json()["rule"] == "price_competition_amend_before_publication"
+    assert "only before publication" in published.json()["detail"]
