@@ -57,7 +57,11 @@ from trading.opening_schemas import (
     RowOutcome,
     WindowClose,
 )
-from trading.projects import change_lot_status, get_lot_row
+from trading.projects import (
+    change_lot_status,
+    get_lot_row,
+    refuse_if_sold_by_competition,
+)
 from trading.states import LotStatus, NoticeKind, Segment
 
 DEADLINE_RULE = "trading.opening_not_before_deadline"
@@ -76,6 +80,7 @@ async def start_opening(session: AsyncSession, actor: Actor, lot_id: int, data: 
         raise Conflict(f"the opening of lot {lot.code} has already started")
     if lot.status != LotStatus.BIDDING:
         raise Conflict(f"lot {lot.code} is {lot.status}; an opening starts from bidding")
+    await refuse_if_sold_by_competition(session, lot, "an opening of sealed bids")
     now = utcnow()
     if lot.bid_deadline is None or now < ensure_utc(lot.bid_deadline):
         deadline = "not set" if lot.bid_deadline is None else rfc3339(lot.bid_deadline)

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import Actor, Role
 from core.clock import ensure_utc, rfc3339, utcnow
-from core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
 from core.states import check_transition
 from core.usecases import use_case
 from identities.models import Party
@@ -80,6 +87,15 @@ async def _require_concluded_competition(session: AsyncSession, lot: Lot, curren
         raise Conflict(f"lot {lot.code} is {current}; it cannot become {target}: only the close of a concluded "
                        "price competition awards a lot straight from bidding (a tender is awarded after its "
                        "candidate publicity)")
+
+
+async def refuse_if_sold_by_competition(session: AsyncSession, lot: Lot, doing: str) -> None:
+    """A lot sold by a price competition takes quotes there, never sealed bids or an opening."""
+    competition_id = await session.scalar(sa.select(PriceCompetition.id).where(PriceCompetition.lot_id == lot.id))
+    if competition_id is not None:
+        raise RuleViolation(f"lot {lot.code} is sold by price competition {competition_id}: {doing} is not part of "
+                            f"it (bidders register and quote at /price-competitions/{competition_id})",
+                            rule="lot_sold_by_price_competition")
 
 
 async def change_project_status(

@@ -46,6 +46,7 @@ from trading.bid_models import Upload
 from trading.bid_schemas import UploadCreate
 from trading.bid_states import UploadStatus
 from trading.models import Lot
+from trading.projects import refuse_if_sold_by_competition
 from trading.states import LotStatus
 
 WRITE_BATCH = 1 << 20  # bytes handed to the writing thread at once
@@ -146,6 +147,7 @@ async def create_upload(
         raise RuleViolation("only a bidder acting for a party can upload a bid", rule="bidder_party")
     lot = await load_lot(session, lot_id)
     check_lot_accepts_bids(lot)
+    await refuse_if_sold_by_competition(session, lot, "a sealed bid")
     if data.size > max_bytes:
         raise InvalidInput(f"the envelope is {data.size} bytes; the largest accepted is {max_bytes} bytes",
                            [FieldError("$.size", f"over the limit of {max_bytes} bytes")])

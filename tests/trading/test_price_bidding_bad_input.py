@@ -176,3 +176,23 @@ async def test_state_property_bidding_waits_for_the_disclosure(database: Databas
             await price_bidding_setup.set_up_competition(session, staff, opened.lot.id,  # type: ignore[arg-type]
                                                    setup_data("dutch", now))
     assert (await stored(database))[1] == 0
+
+
+async def test_a_lot_sold_by_competition_takes_no_sealed_bid_and_no_opening(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trading import opening, uploads
+    from trading.bid_schemas import UploadCreate
+    from trading.opening_schemas import OpeningStart
+
+    async with database.transaction() as session:
+        scene = await competition_scene(session, "listing", bidders=1)
+    before = await stored(database)
+    async with database.transaction() as session:
+        with pytest.raises(RuleViolation, match="sold by price competition") as refused:
+            await uploads.create_upload(session, scene.bidders[0], scene.lot.id, UploadCreate(size=1000, sha256="0" * 64),
+                                        max_bytes=10_000, spool=uploads.UploadSpool(tmp_path))
+    assert refused.value.rule == "lot_sold_by_price_competition"
+    with clock.travel(to=scene.lot.bid_deadline + timedelta(seconds=1)):  # type: ignore[operator]
+        async with database.transaction() as session:
+            with pytest.raises(RuleViolation, match="an opening of sealed bids"):
+                await opening.start_opening(session, scene.staff, scene.lot.id, OpeningStart())
+    assert await stored(database) == before
