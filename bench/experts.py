@@ -9,10 +9,8 @@ Figures (one JSON line each, see bench/common.py for the format):
   broker nobody consumes), for quotas {A04: 5, C02: 2}, 5 parties to avoid, region rule
   remote_pool. Baseline: p95 of a plain indexed SELECT of the same specialties' admitted
   experts (no avoidance, leave, term or frequency check) through the same session path.
-  Target p95 < 100 ms. ``detail`` splits the use case into its phases.
-- ``draw_latency_prototype`` (only when the target is missed and ``--no-prototype`` is not
-  given): the same measurement after a what-if index is created in the bench's own scratch
-  database (the project's migrations are not changed). Information only.
+  Target p95 < 100 ms. ``detail`` splits the use case into its phases and checks once that
+  the snapshot equals the one a straightforward query over the base tables gives.
 - ``notify_rate``: calls placed per second through one real worker subprocess (``bidhall
   worker --pool solo``, file broker, simulator accepting every call) from the commit of a batch
   of draws until the last of them is filled; baseline: the same task executions
@@ -20,7 +18,8 @@ Figures (one JSON line each, see bench/common.py for the format):
   the other, so the ratio is what the queue costs. Information only.
 
 The pool (default 1,000,000 experts; ``--quick`` 50,000) is COPYed in, built by worker
-processes; every run makes its own PostgreSQL database and drops it at the end.
+processes, with the draw index rows the application would have written for it; every run
+makes its own PostgreSQL database and drops it at the end.
 """
 
 from __future__ import annotations
@@ -84,6 +83,7 @@ EXPERT_COLUMNS = ["id", "code", "name", "id_number", "phone", "employer_name", "
                   "title", "years_of_practice", "birth_date", "status", "status_reason", "suspended_until",
                   "term_until", "user_id", "created_at", "updated_at"]
 SPECIALTY_COLUMNS = ["expert_id", "code"]
+DRAW_INDEX_COLUMNS = ["expert_id", "specialty", "expert_code", "region_code", "term_until"]
 RELATION_COLUMNS = ["id", "expert_id", "kind", "party_uscc", "party_name", "start_date", "end_date"]
 LEAVE_COLUMNS = ["id", "expert_id", "start_date", "end_date", "reason"]
 DRAW_COLUMNS = ["id", "lot_reference", "evaluation_at", "venue", "region_rule", "region_code", "quotas",
@@ -149,6 +149,7 @@ def make_rows(start: int, end: int, today_ordinal: int) -> dict[str, list[tuple[
     created = datetime(2024, 3, 1, 1, 0, tzinfo=UTC)
     experts: list[tuple[Any, ...]] = []
     specialties: list[tuple[Any, ...]] = []
+    draw_index: list[tuple[Any, ...]] = []  # what expert_pool.draw_index writes for an admitted expert
     relations: list[tuple[Any, ...]] = []
     leave: list[tuple[Any, ...]] = []
     for index in range(start, end):
@@ -172,12 +173,16 @@ def make_rows(start: int, end: int, today_ordinal: int) -> dict[str, list[tuple[
             rng.choices(REGIONS, REGION_WEIGHTS)[0], "senior" if senior else "mid", rng.randrange(8, 36), born,
             "admitted", None, None, today + timedelta(days=rng.randrange(30, 5 * 365)), None, when, when,
         ))
+        row = experts[-1]
+        code, region, term = row[1], row[7], row[14]  # code, region_code, term_until
         wanted = rng.randrange(1, 4)
         chosen: set[str] = set()
         while len(chosen) < wanted:
             chosen.add(second[_pick(cumulative, rng.random())])
-        for code in sorted(chosen):
-            specialties.append((expert_id, rng.choice(leaves[code])))
+        for second_level in sorted(chosen):
+            held = rng.choice(leaves[second_level])
+            specialties.append((expert_id, held))
+            draw_index.append((expert_id, held, code, region, term))
         if rng.random() < 0.05:
             for number in range(rng.randrange(1, 3)):
                 party = rng.randrange(PARTY_COUNT)
@@ -189,7 +194,8 @@ def make_rows(start: int, end: int, today_ordinal: int) -> dict[str, list[tuple[
             begins = today + timedelta(days=rng.randrange(-30, 60))
             leave.append((expert_id, expert_id, begins, begins + timedelta(days=rng.randrange(2, 30)),
                           rng.choice(["年休假", "出差", "病假", "培训"])))
-    return {"experts": experts, "specialties": specialties, "relations": relations, "leave": leave}
+    return {"experts": experts, "specialties": specialties, "draw_index": draw_index, "relations": relations,
+            "leave": leave}
 
 
 def _accumulate(weights: list[float]) -> list[float]:
@@ -271,6 +277,7 @@ async def fill(url: str, experts: int, workers: int) -> dict[str, Any]:
                     for table, key, columns in (
                         ("expert_pool_experts", "experts", EXPERT_COLUMNS),
                         ("expert_pool_specialties", "specialties", SPECIALTY_COLUMNS),
+                        ("expert_pool_draw_index", "draw_index", DRAW_INDEX_COLUMNS),
                         ("expert_pool_relations", "relations", RELATION_COLUMNS),
                         ("expert_pool_unavailability", "leave", LEAVE_COLUMNS),
                     ):
@@ -291,13 +298,16 @@ async def fill(url: str, experts: int, workers: int) -> dict[str, Any]:
                         f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)")
         copy_seconds = time.perf_counter() - started
         await connection.execute("RESET session_replication_role")
-        for table in ("expert_pool_experts", "expert_pool_specialties", "expert_pool_relations",
-                      "expert_pool_unavailability", "expert_pool_draws", "expert_pool_draw_calls"):
+        # VACUUM also sets the visibility map the draw index's index-only scans rely on.
+        for table in ("expert_pool_experts", "expert_pool_specialties", "expert_pool_draw_index",
+                      "expert_pool_relations", "expert_pool_unavailability", "expert_pool_draws",
+                      "expert_pool_draw_calls"):
             await connection.execute(f"VACUUM ANALYZE {table}")
         fill_seconds = time.perf_counter() - started
         sizes = await connection.fetchrow(
             "SELECT pg_total_relation_size('expert_pool_experts') AS experts, "
-            "pg_total_relation_size('expert_pool_specialties') AS specialties")
+            "pg_total_relation_size('expert_pool_specialties') AS specialties, "
+            "pg_total_relation_size('expert_pool_draw_index') AS draw_index")
     finally:
         await connection.close()
     return {
@@ -307,6 +317,7 @@ async def fill(url: str, experts: int, workers: int) -> dict[str, Any]:
         "foreign_key_triggers": triggers,
         "experts_table_mb": round(sizes["experts"] / 2**20, 1),
         "specialties_table_mb": round(sizes["specialties"] / 2**20, 1),
+        "draw_index_table_mb": round(sizes["draw_index"] / 2**20, 1),
     }
 
 
@@ -403,16 +414,12 @@ class DrawBench:
             region_rule="remote_pool", quotas=quotas, avoid_parties=parties,
         )
 
-    async def draw(self, quotas: dict[str, int], *, jit_off: bool = False) -> tuple[float, float, Any]:
-        """One committed ``request_draw``: (seconds of the call, seconds including the commit, draw).
-
-        ``jit_off``: the what-if of the same call with ``SET LOCAL jit = off`` first (not timed)."""
+    async def draw(self, quotas: dict[str, int]) -> tuple[float, float, Any]:
+        """One committed ``request_draw``: (seconds of the call, seconds including the commit, draw)."""
         from expert_pool.draws import request_draw
 
         data = self.request(quotas)
         async with self.database.transaction() as session:
-            if jit_off:
-                await session.execute(sa.text("SET LOCAL jit = off"))
             started = time.perf_counter()
             draw = await request_draw(session, self.staff, data)
             called = time.perf_counter() - started
@@ -473,6 +480,8 @@ def _statement_kind(statement: str) -> str:
         return f"INSERT {words[2]}"
     if verb in ("UPDATE", "DELETE") and len(words) > 1:
         return f"{verb} {words[1] if verb == 'UPDATE' else words[2]}"
+    if verb == "WITH":  # the eligibility statement: name every table it reads
+        return "WITH ... SELECT " + "+".join(sorted(set(re.findall(r"\bFROM\s+(expert_pool_\w+)", statement))))
     match = re.search(r"\bFROM\s+(\w+)", statement)
     return f"SELECT {match.group(1)}" if match else verb
 
@@ -481,13 +490,12 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-async def sample_draws(bench: DrawBench, samples: int, warmup: int, label: str,
-                       jit_off_variant: bool = False) -> dict[str, Any]:
-    """``samples`` draws and as many baselines (and, with ``jit_off_variant``, as many draws with
-    ``SET LOCAL jit = off``), interleaved in a rotating order so that none always runs first."""
+async def sample_draws(bench: DrawBench, samples: int, warmup: int, label: str) -> dict[str, Any]:
+    """``samples`` draws and as many baselines, interleaved in a rotating order so that neither
+    always runs first."""
     phases = Phases()
     phases.install()
-    kinds = ["draw", "plain"] + (["draw_jit_off"] if jit_off_variant else [])
+    kinds = ["draw", "plain"]
     runs: dict[str, dict[str, Any]] = {
         kind: {"totals": [], "calls": [], "per_phase": {}, "statements": Counter()}
         for kind in kinds if kind != "plain"}
@@ -506,7 +514,7 @@ async def sample_draws(bench: DrawBench, samples: int, warmup: int, label: str,
                 run = runs[which]
                 phases.last = {}
                 with StatementTimer(bench.database.engine) as timer:
-                    called, total, _ = await bench.draw(QUOTAS, jit_off=which == "draw_jit_off")
+                    called, total, _ = await bench.draw(QUOTAS)
                 run["statements"].update(timer.seconds)
                 run["calls"].append(called)
                 run["totals"].append(total)
@@ -519,10 +527,7 @@ async def sample_draws(bench: DrawBench, samples: int, warmup: int, label: str,
                      + f", plain {plains[-1] * 1000:.0f} ms")
     finally:
         phases.restore()
-    result = _summary(runs["draw"], plains)
-    if jit_off_variant:
-        result["jit_off"] = _summary(runs["draw_jit_off"], plains)
-    return result
+    return _summary(runs["draw"], plains)
 
 
 def _summary(run: dict[str, Any], plains: list[float]) -> dict[str, Any]:
@@ -560,17 +565,21 @@ async def eligible_counts(database: Any, url: str) -> dict[str, Any]:
     return {"holders": holders, "server": settings}
 
 
-def eligibility_sql(specialty: str, data: Any) -> str:
-    """The query ``eligible_snapshot`` runs for one specialty, with its values inlined."""
-    from sqlalchemy.dialects import postgresql
-
+def eligibility_query(data: Any) -> Any:
+    """The one statement ``eligible_snapshot`` runs on PostgreSQL for the request ``data``."""
     from core.clock import to_shanghai
     from expert_pool import eligibility
 
-    day = to_shanghai(data.evaluation_at).date()
-    query = eligibility._eligible_query(specialty, day, data.evaluation_at, data.avoid_parties, None,
-                                        eligibility.FrequencyLimit())
-    return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    criteria = eligibility._Criteria(to_shanghai(data.evaluation_at).date(), data.evaluation_at,
+                                     sorted(data.avoid_parties), None, eligibility.FrequencyLimit())
+    return eligibility._snapshot_query(sorted(data.quotas), criteria, aggregate=True)
+
+
+def eligibility_sql(data: Any) -> str:
+    """That statement with its values inlined."""
+    from sqlalchemy.dialects import postgresql
+
+    return str(eligibility_query(data).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def _plan_lines(node: dict[str, Any], depth: int = 0) -> list[str]:
@@ -608,6 +617,10 @@ async def explain(url: str, sql: str, generic: tuple[str, list[Any]] | None = No
 
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
+        # As eligible_snapshot sets them for its transaction (it also forces custom plans, which
+        # is what a statement with its values inlined gets).
+        await connection.execute("SET jit = off")
+        await connection.execute("SET max_parallel_workers_per_gather = 0")
         started = time.perf_counter()
         rows = len(await connection.fetch(sql))
         fetched = time.perf_counter() - started
@@ -645,20 +658,6 @@ def _sql_literal(value: Any) -> str:
     if isinstance(value, date | datetime):
         return f"'{value.isoformat()}'"
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def eligibility_statement(specialty: str, data: Any) -> tuple[str, list[Any]]:
-    """The eligibility query as the asyncpg driver gets it: $n placeholders and their values."""
-    from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
-
-    from core.clock import to_shanghai
-    from expert_pool import eligibility
-
-    day = to_shanghai(data.evaluation_at).date()
-    query = eligibility._eligible_query(specialty, day, data.evaluation_at, data.avoid_parties, None,
-                                        eligibility.FrequencyLimit())
-    compiled = query.compile(dialect=pg_asyncpg.dialect(), compile_kwargs={"render_postcompile": True})
-    return compiled.string, [compiled.params[name] for name in compiled.positiontup or []]
 
 
 async def make_staff(database: Any) -> Any:
@@ -710,125 +709,64 @@ DRAW_NOTE = (
 )
 
 
-PROTOTYPE_INDEXES = {
-    # LIKE 'A04%' cannot use ix_expert_pool_specialties_code unless the collation is "C": a
-    # pattern_ops index serves the prefix match (and, with expert_id, as an index-only scan).
-    "specialty_prefix": "CREATE INDEX bench_proto_specialties_code_prefix ON expert_pool_specialties "
-                        "(code varchar_pattern_ops, expert_id)",
-    # What the per-expert probe reads, without visiting the 330-byte-wide heap row.
-    "experts_covering": "CREATE INDEX bench_proto_experts_eligibility ON expert_pool_experts (id) "
-                        "INCLUDE (code, status, term_until, employer_uscc)",
-}
-
-
-# A narrow, denormalised "who holds which code" table whose index answers the prefix match
-# with the public code in the index (no visit to expert_pool_experts per eligible expert), and
-# an index for the one expert attribute that had none; see narrow_pool_query.
-NARROW_POOL = [
-    ("CREATE TABLE bench_proto_pool AS SELECT s.code, s.expert_id, e.code AS expert_code "
-     "FROM expert_pool_specialties s JOIN expert_pool_experts e ON e.id = s.expert_id"),
-    "CREATE INDEX bench_proto_pool_code ON bench_proto_pool (code varchar_pattern_ops) INCLUDE (expert_id, expert_code)",
-    "CREATE INDEX bench_proto_experts_term ON expert_pool_experts (term_until)",
-    "VACUUM ANALYZE bench_proto_pool",
-    "ANALYZE expert_pool_experts",
-]
-NARROW_POOL_CLEANUP = ["DROP TABLE IF EXISTS bench_proto_pool", "DROP INDEX IF EXISTS bench_proto_experts_term"]
-
-
-def narrow_pool_query(specialty: str, day: date, evaluation_at: datetime, avoid: list[str],
-                      region_code: str | None, limit: Any) -> sa.Select[tuple[str]]:
-    """WHAT-IF for ``expert_pool.eligibility._eligible_query`` (same arguments, same result):
-    the holders of the specialty from the narrow table's index, minus small sets each computed
-    once and hashed (not admitted, term over, employed by / tied to a party to avoid, on leave,
-    at the frequency limit), instead of four probes per candidate expert."""
+def reference_query(specialty: str, day: date, evaluation_at: datetime, avoid: list[str],
+                    region_code: str | None, limit: Any) -> sa.Select[tuple[str]]:
+    """The eligibility rules written the plain way, on the base tables (no draw index): one
+    candidate at a time, each rule a correlated probe. Slow on a big pool; it is here to check
+    that the shipped query gives the very same snapshot."""
     from expert_pool.eligibility import AVOIDANCE_DAYS
     from expert_pool.models import (
         DrawCall,
         Expert,
         ExpertRelation,
+        ExpertSpecialty,
         ExpertUnavailability,
     )
-    from expert_pool.states import ExpertStatus
 
+    holds_specialty = sa.exists().where(
+        ExpertSpecialty.expert_id == Expert.id,
+        sa.or_(ExpertSpecialty.code == specialty, ExpertSpecialty.code.startswith(specialty)))
+    on_leave = sa.exists().where(
+        ExpertUnavailability.expert_id == Expert.id, ExpertUnavailability.start_date <= day,
+        ExpertUnavailability.end_date >= day)
+    related = sa.exists().where(
+        ExpertRelation.expert_id == Expert.id, ExpertRelation.party_uscc.in_(avoid or [""]),
+        sa.or_(ExpertRelation.end_date.is_(None),
+               ExpertRelation.end_date >= day - timedelta(days=AVOIDANCE_DAYS)))
+    recent = (
+        sa.select(sa.func.count()).select_from(DrawCall)
+        .where(DrawCall.expert_id == Expert.id, DrawCall.answer == "accepted",
+               DrawCall.answered_at >= evaluation_at - timedelta(days=limit.days))
+        .scalar_subquery())
+    query = sa.select(Expert.code).where(
+        Expert.status == "admitted", sa.or_(Expert.term_until.is_(None), Expert.term_until >= day),
+        holds_specialty, ~on_leave, ~related,
+        sa.or_(Expert.employer_uscc.is_(None), Expert.employer_uscc.not_in(avoid or [""])),
+        recent < limit.evaluations)
     if region_code is not None:
-        raise NotImplementedError("the prototype covers region rule remote_pool only")
-    avoid = avoid or [""]
-    pool = sa.table("bench_proto_pool", sa.column("code"), sa.column("expert_id"), sa.column("expert_code"))
-    horizon = day - timedelta(days=AVOIDANCE_DAYS)
-    excluded = [
-        sa.select(Expert.id).where(Expert.status.in_([s.value for s in ExpertStatus if s != ExpertStatus.ADMITTED])),
-        sa.select(Expert.id).where(Expert.term_until < day),
-        sa.select(Expert.id).where(Expert.employer_uscc.in_(avoid)),
-        sa.select(ExpertUnavailability.expert_id).where(ExpertUnavailability.start_date <= day,
-                                                        ExpertUnavailability.end_date >= day),
-        sa.select(ExpertRelation.expert_id).where(
-            ExpertRelation.party_uscc.in_(avoid),
-            sa.or_(ExpertRelation.end_date.is_(None), ExpertRelation.end_date >= horizon)),
-        sa.select(DrawCall.expert_id).where(
-            DrawCall.answer == "accepted", DrawCall.answered_at >= evaluation_at - timedelta(days=limit.days),
-        ).group_by(DrawCall.expert_id).having(sa.func.count() >= limit.evaluations),
-    ]
-    return sa.select(pool.c.expert_code).where(
-        pool.c.code.startswith(specialty), *(pool.c.expert_id.not_in(query) for query in excluded))
+        query = query.where(Expert.region_code.startswith(region_code.rstrip("0") or region_code))
+    return query
 
 
-async def aggregated_eligible_snapshot(session: Any, specialties: list[str], *, evaluation_at: datetime,
-                                       avoid_parties: list[str], region_code: str | None = None,
-                                       limit: Any = None) -> dict[str, list[str]]:
-    """WHAT-IF for ``expert_pool.eligibility.eligible_snapshot`` (same arguments, same result):
-    the same query per specialty, but its codes come back as ONE sorted, newline-joined text
-    (``string_agg ... ORDER BY code COLLATE "C"``, i.e. byte order, as Snapshot sorts) instead of
-    one ORM row per eligible expert."""
-    from sqlalchemy.dialects.postgresql import aggregate_order_by
-
+async def same_as_reference(database: Any, bench: DrawBench) -> dict[str, Any]:
+    """Whether ``eligible_snapshot`` gives, for one request, exactly what ``reference_query`` gives."""
     from core.clock import to_shanghai
-    from expert_pool import eligibility
-
-    limit = limit or eligibility.FrequencyLimit()
-    day = to_shanghai(evaluation_at).date()
-    snapshot: dict[str, list[str]] = {}
-    for specialty in sorted(set(specialties)):
-        inner = eligibility._eligible_query(specialty, day, evaluation_at, avoid_parties, region_code,
-                                            limit).subquery()
-        code = next(iter(inner.c))
-        joined = await session.scalar(sa.select(
-            sa.func.string_agg(code, aggregate_order_by(sa.literal("\n"), code.collate("C")))))
-        snapshot[specialty] = joined.split("\n") if joined else []
-    return snapshot
-
-
-async def same_snapshot(database: Any, bench: DrawBench, query: Callable[..., Any],
-                        snapshot: Callable[..., Any] | None = None) -> dict[str, Any]:
-    """Whether ``query`` in place of ``_eligible_query`` (and ``snapshot`` in place of
-    ``eligible_snapshot``) gives the very same snapshot as the shipped code."""
-    from expert_pool import eligibility
+    from expert_pool.eligibility import FrequencyLimit, eligible_snapshot
 
     data = bench.request(QUOTAS)
-    results = []
-    for builder, function in ((eligibility._eligible_query, eligibility.eligible_snapshot),
-                              (query, snapshot or eligibility.eligible_snapshot)):
-        shipped, eligibility._eligible_query = eligibility._eligible_query, builder
-        try:
-            async with database.reader() as session:
-                results.append(await function(
-                    session, list(QUOTAS), evaluation_at=data.evaluation_at, avoid_parties=data.avoid_parties))
-        finally:
-            eligibility._eligible_query = shipped
-    return {"same_snapshot_as_shipped_query": results[0] == results[1],
-            "eligible": {code: len(codes) for code, codes in results[1].items()}}
-
-
-async def _admin_sql(url: str, *statements: str) -> float:
-    import asyncpg
-
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    started = time.perf_counter()
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-    return time.perf_counter() - started
+    day = to_shanghai(data.evaluation_at).date()
+    async with database.reader() as session:
+        shipped = await eligible_snapshot(session, list(QUOTAS), evaluation_at=data.evaluation_at,
+                                          avoid_parties=data.avoid_parties)
+        started = time.perf_counter()
+        reference = {
+            specialty: sorted((await session.scalars(reference_query(
+                specialty, day, data.evaluation_at, data.avoid_parties, None, FrequencyLimit()))).all())
+            for specialty in sorted(QUOTAS)}
+        seconds = time.perf_counter() - started
+    return {"same_snapshot_as_reference_query": shipped == reference,
+            "eligible": {code: len(codes) for code, codes in shipped.items()},
+            "reference_query_ms": _ms(seconds)}
 
 
 async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespace,
@@ -837,9 +775,7 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
     bench = DrawBench(database, staff, SEED)
     progress(f"draw: {args.samples} request_draw + {args.samples} plain selects "
              f"(specialty holders: {counts['holders']})")
-    # The shipped use case; interleaved with it, the same call after SET LOCAL jit = off (a
-    # what-if, reported with the prototypes: interleaving keeps the VM's load swings out of it).
-    result = await sample_draws(bench, args.samples, args.warmup, "draw", jit_off_variant=True)
+    result = await sample_draws(bench, args.samples, args.warmup, "draw")
     with StatementCounter(database.engine) as statements:
         _, _, last = await bench.draw(QUOTAS)
     async with database.reader() as session:
@@ -848,89 +784,25 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
         secret = await session.get(DrawSecret, last.id)
         eligible = {code: len(codes) for code, codes in secret.snapshot.items()}
         snapshot_json_bytes = len(json.dumps(secret.snapshot))
-    p95 = percentile(result["totals"], 0.95) * 1000
+    progress("draw: checking the snapshot against the plain query on the base tables")
+    checked = await same_as_reference(database, bench)
+    if not checked["same_snapshot_as_reference_query"]:
+        progress("draw: WARNING: the eligibility query and the reference query disagree")
     target = Target("value", "<", 100.0)
+    data = bench.request(QUOTAS)
     detail: dict[str, Any] = {
         "experts": args.experts,
         "eligible_in_last_draw": eligible,
         "specialty_holders": counts["holders"],
         "snapshot_json_bytes": snapshot_json_bytes,
         "sql_statements_per_draw": statements.count,
-        "what_if_jit_off_interleaved": {"median_ms": _ms(median(result["jit_off"]["totals"])),
-                                        "p95_ms": _ms(percentile(result["jit_off"]["totals"], 0.95))},
+        "reference_check": checked,
         "fill": fill_detail,
         "server": counts["server"],
+        # The plan eligible_snapshot runs (a custom plan: made for the request's own values).
+        "explain": await explain(url, eligibility_sql(data)),
     }
-    if not target.met(p95, None):
-        progress("draw: target missed; EXPLAIN ANALYZE of the eligibility queries")
-        data = bench.request(QUOTAS)
-        detail["explain"] = {code: await explain(url, eligibility_sql(code, data)) for code in sorted(QUOTAS)}
-        detail["explain_generic"] = {
-            code: await explain(url, eligibility_sql(code, data), eligibility_statement(code, data))
-            for code in sorted(QUOTAS)}
     emit(draw_figure("draw_latency", result, args.samples, target, DRAW_NOTE, detail))
-    if target.met(p95, None) or args.no_prototype:
-        return
-
-    # What-ifs, in the bench's own scratch database only; undone before the next figure.
-    from expert_pool import draws, eligibility
-
-    stages: list[dict[str, Any]] = []
-    database_name = sa.engine.make_url(url).database
-    stages.append({"stage": "jit_off", "how": "SET LOCAL jit = off before request_draw, samples interleaved with "
-                   "draw_latency's (same count, same baseline samples)", "result": result["jit_off"]})
-    try:
-        progress("prototype: jit = off for this database from now on")
-        await _admin_sql(url, f'ALTER DATABASE "{database_name}" SET jit = off')
-        await database.engine.dispose()  # new connections pick the setting up
-        for name, statement in PROTOTYPE_INDEXES.items():
-            progress(f"prototype: {statement}")
-            built = await _admin_sql(url, statement, "ANALYZE expert_pool_specialties",
-                                     "ANALYZE expert_pool_experts")
-            stages.append({"stage": f"jit_off + {name}", "index": statement, "build_seconds": round(built, 1),
-                           "result": await sample_draws(bench, args.prototype_samples, 2, f"prototype {name}")})
-        progress("prototype: narrow pool table and a rewritten eligibility query (bench-only)")
-        built = await _admin_sql(url, *NARROW_POOL)
-        checked = await same_snapshot(database, bench, narrow_pool_query)
-        shipped, eligibility._eligible_query = eligibility._eligible_query, narrow_pool_query
-        try:
-            stages.append({"stage": "jit_off + both indexes + narrow_pool_query", "schema": NARROW_POOL[:3],
-                           "build_seconds": round(built, 1), **checked,
-                           "result": await sample_draws(bench, args.prototype_samples, 2, "prototype narrow_pool")})
-            data = bench.request(QUOTAS)
-            explained = {code: await explain(url, eligibility_sql(code, data)) for code in sorted(QUOTAS)}
-            progress("prototype: ... and the codes fetched as one string_agg per specialty")
-            checked = await same_snapshot(database, bench, narrow_pool_query, aggregated_eligible_snapshot)
-            uses, draws.eligible_snapshot = draws.eligible_snapshot, aggregated_eligible_snapshot
-            try:
-                stages.append({"stage": "jit_off + both indexes + narrow_pool_query + string_agg fetch", **checked,
-                               "result": await sample_draws(bench, args.prototype_samples, 2,
-                                                            "prototype string_agg")})
-            finally:
-                draws.eligible_snapshot = uses
-        finally:
-            eligibility._eligible_query = shipped
-    finally:
-        await _admin_sql(url, f'ALTER DATABASE "{database_name}" RESET jit', *NARROW_POOL_CLEANUP,
-                         *(f"DROP INDEX IF EXISTS {statement.split()[2]}" for statement in PROTOTYPE_INDEXES.values()))
-        await database.engine.dispose()
-    final = stages[-1]["result"]
-    emit(draw_figure(
-        "draw_latency_prototype", final, args.prototype_samples, None,
-        "WHAT-IF, not the shipped code or schema: the same measurement as draw_latency after cumulative changes "
-        "made in the bench's scratch database and process only (detail.stages: jit = off, two indexes, a narrow "
-        "code table with a rewritten eligibility query, then the codes fetched as one string_agg per specialty; "
-        "the last two checked to give the same snapshot as the shipped code); value and baseline are the last "
-        "stage's; information only",
-        {"stages": [{"stage": stage["stage"], **{k: v for k, v in stage.items() if k not in ("stage", "result")},
-                     "samples": len(stage["result"]["totals"]),
-                     "median_ms": _ms(median(stage["result"]["totals"])),
-                     "p95_ms": _ms(percentile(stage["result"]["totals"], 0.95)),
-                     "baseline_median_ms": _ms(median(stage["result"]["plains"])),
-                     "baseline_p95_ms": _ms(percentile(stage["result"]["plains"], 0.95)),
-                     "phases_median_ms": stage["result"]["phases_median_ms"]} for stage in stages],
-         "explain_with_narrow_pool_query": explained},
-    ))
 
 
 # --- figure 2: notification throughput ---------------------------------------------------------
@@ -1173,8 +1045,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 50,000 experts, fewer samples")
     parser.add_argument("--samples", type=int, default=None, help="request_draw samples (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed draws first")
-    parser.add_argument("--prototype-samples", type=int, default=None, help="samples per what-if stage (default 15)")
-    parser.add_argument("--no-prototype", action="store_true", help="skip the what-if indexes when the target is missed")
     parser.add_argument("--draws", type=int, default=None, help="draws in the notification figure (default 20)")
     parser.add_argument("--notify-timeout", type=float, default=300, help="seconds to wait for the worker's draws")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes building fill rows")
@@ -1184,7 +1054,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     quick = args.quick
     args.experts = args.experts or (50_000 if quick else 1_000_000)
     args.samples = args.samples or (10 if quick else 30)
-    args.prototype_samples = args.prototype_samples or (5 if quick else 15)
     args.draws = args.draws or (10 if quick else 20)
     args.only = args.only or list(PARTS)
     return args

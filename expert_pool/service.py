@@ -19,6 +19,7 @@ from core.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from core.states import check_transition
 from core.usecases import use_case
 from expert_pool import events
+from expert_pool.draw_index import refresh_draw_index
 from expert_pool.models import (
     Expert,
     ExpertRelation,
@@ -88,6 +89,7 @@ async def _register(session: AsyncSession, actor: Actor, data: ExpertCreate, *, 
     specialties = sorted(set(data.specialties))
     session.add_all([ExpertSpecialty(expert_id=expert.id, code=code) for code in specialties])  # type: ignore[arg-type]
     await session.flush()
+    await refresh_draw_index(session, [expert.id])
     await append(session, stream=events.expert_stream(expert.id), event_type=events.EXPERT_REGISTERED,
                  actor=actor, payload=events.expert_snapshot(expert, specialties))
     return expert
@@ -243,8 +245,10 @@ async def _change(session: AsyncSession, actor: Actor, expert: Expert, target: E
 
 
 async def _record_status(session: AsyncSession, actor: Actor, expert: Expert) -> Expert:
+    """Every status or term change ends here: the draw index follows it in this transaction."""
     expert.updated_at = utcnow()
     await session.flush()
+    await refresh_draw_index(session, [expert.id])  # type: ignore[list-item]
     await append(session, stream=events.expert_stream(expert.id), event_type=events.STATUS_CHANGED, actor=actor,
                  payload=events.status_payload(expert))
     return expert
