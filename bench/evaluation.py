@@ -14,9 +14,17 @@ Figures (one JSON line each, see bench/common.py):
   receive a second, against a bare ``websockets`` broadcast server (same protocol, same
   fan-out of one entry to the session's 10 connections, same client code) measured in the
   same run. Target ratio >= 0.5.
-- ``fanout_reads_per_score`` (information): database transactions the server ran per
-  score submission during that phase (``pg_stat_database``): each connection reads the
-  ledger on every wake-up, so one score costs one write and one read per follower.
+- ``fanout_reads_per_score`` (information): database transactions per score submission
+  during that phase (``pg_stat_database``, the whole database): the score's own, and
+  whatever else ran; the server's followers take a score's entry from the transaction
+  that wrote it (``supervision.live.publish``) and read the ledger only for what they
+  were not handed.
+- ``fanout_ceiling_messages_per_second`` (information): what the fan-out figure could be
+  at most with every score a durable, ordered ledger write: PostgreSQL commits a second of
+  bare ledger-like transactions (lock one counter row, insert one entry row of the size of
+  a score entry, commit), ``--ceiling-connections`` (16) at once for ``--ceiling-seconds``
+  with raw asyncpg on this machine in this run, times the session's connections, against
+  the bare server's figure. Its ratio bounds the fan-out ratio.
 - ``replay_10k_events``: an evaluation stream of ``--replay-events`` (10,000) entries folded
   to its final state by the evaluation reducer (``evaluation.replay``), decoded from the
   stored leaves, against decoding alone. Target value < 200 ms.
@@ -29,6 +37,10 @@ completes and every submission is a real ``BID_SCORED`` step. The replay stream 
 first session's real stream followed by real score entries of this run (renumbered), as
 no session is taken to the end here.
 
+The measuring clients of all sessions run in this one process; once they are connected
+its garbage collector is frozen and slowed (for both servers alike), so that its own
+pauses are not counted as the server's latency.
+
 ``--quick`` is a small smoke run (2 sessions of 3 experts, short phases).
 """
 
@@ -36,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import resource
@@ -74,10 +87,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="submissions per expert in the latency phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the throughput phase")
     parser.add_argument("--replay-events", type=int, default=10_000)
+    parser.add_argument("--ceiling-seconds", type=float, default=3.0,
+                        help="length of the PostgreSQL commit ceiling measurement")
+    parser.add_argument("--ceiling-connections", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     args = parser.parse_args(argv)
     if args.quick:
         args.sessions, args.experts, args.rate, args.rounds, args.seconds, args.replay_events = 2, 3, 20.0, 2, 1.5, 500
+        args.ceiling_seconds = 0.5
     return args
 
 
@@ -388,6 +405,7 @@ async def run_channel(base: str, seeded: Seeded, args: argparse.Namespace, bare:
     label = "bare websockets" if bare else "bidhall"
     harness = await connect_all(base, seeded, bare)
     progress(f"{label}: {len(harness.experts) + len(harness.others)} clients connected")
+    _quiet_collector()
     latencies = await latency_phase(harness, seeded, args)
     progress(f"{label}: latency p50 {1000 * percentile(latencies, 0.5):.1f} ms, "
              f"p99 {1000 * percentile(latencies, 0.99):.1f} ms over {len(latencies)} submissions")
@@ -398,10 +416,29 @@ async def run_channel(base: str, seeded: Seeded, args: argparse.Namespace, bare:
     after = await transactions() if transactions else None
     progress(f"{label}: {rate:,.0f} entry messages/s ({sent} scores in {args.seconds} s)")
     await close_all(harness)
+    _restore_collector()
     return {"latencies": latencies, "rate": rate, "sent": sent, "refused": len(harness.refused),
             "server_cpu_ms_per_score": round(1000 * server_cpu / sent, 2) if sent else None,
             "expected": len(harness.experts) * args.rounds,
             "transactions": (after - before) if transactions else None}
+
+
+def _quiet_collector() -> None:
+    """Keep the measuring client's own collection pauses out of the figures: a thousand
+    connections in this one process make a full collection take a few hundred
+    milliseconds, which would show as the server's latency. What the clients hold once
+    connected is frozen, and young collections come less often (both servers alike)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
+
+
+def _restore_collector() -> None:
+    gc.set_threshold(*DEFAULT_COLLECTOR)
+    gc.unfreeze()
+
+
+DEFAULT_COLLECTOR = gc.get_threshold()
 
 
 async def _transactions(url: str) -> int:
@@ -415,6 +452,78 @@ async def _transactions(url: str) -> int:
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"))
     finally:
         await connection.close()
+
+
+# --- the ceiling: durable ordered appends a second ----------------------------------------------------
+
+
+CEILING_TABLES = """
+CREATE TABLE bench_ceiling_counter (id integer PRIMARY KEY, size bigint NOT NULL);
+INSERT INTO bench_ceiling_counter VALUES (1, 0);
+CREATE TABLE bench_ceiling_entries (seq bigint PRIMARY KEY, stream varchar(100) NOT NULL, type varchar(100) NOT NULL,
+                                    recorded_at timestamptz NOT NULL, leaf bytea NOT NULL, leaf_hash bytea NOT NULL);
+CREATE INDEX ON bench_ceiling_entries (stream, seq);
+"""
+
+
+async def commit_ceiling(url: str, seconds: float, connections: int, leaf_bytes: int) -> dict[str, Any]:
+    """Ledger-like transactions a second, as many connections at once as asked: each takes
+    the next number under the counter's row lock (as ``ledger.append`` does), inserts one
+    entry row and commits (durably: the server's own settings)."""
+    import hashlib
+
+    import asyncpg
+
+    from bench.common import asyncpg_dsn
+
+    dsn = asyncpg_dsn(url)
+    setup = await asyncpg.connect(dsn)
+    try:
+        await setup.execute(CEILING_TABLES)
+        synchronous_commit = await setup.fetchval("SHOW synchronous_commit")
+        fsync = await setup.fetchval("SHOW fsync")
+    finally:
+        await setup.close()
+    leaf = b"x" * leaf_bytes
+    leaf_hash = hashlib.sha256(leaf).digest()
+    stop = time.perf_counter() + seconds
+    done = 0
+
+    async def appender(number: int) -> None:
+        nonlocal done
+        connection = await asyncpg.connect(dsn)
+        try:
+            while time.perf_counter() < stop:
+                async with connection.transaction():
+                    seq = await connection.fetchval(
+                        "UPDATE bench_ceiling_counter SET size = size + 1 WHERE id = 1 RETURNING size")
+                    await connection.execute(
+                        "INSERT INTO bench_ceiling_entries VALUES ($1, $2, 'evaluation.bid_scored', now(), $3, $4)",
+                        seq, f"evaluation:{number}", leaf, leaf_hash)
+                done += 1
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(appender(number) for number in range(connections)))
+    elapsed = time.perf_counter() - started
+    return {"commits_per_second": done / elapsed, "commits": done, "seconds": round(elapsed, 2),
+            "connections": connections, "leaf_bytes": leaf_bytes, "synchronous_commit": synchronous_commit,
+            "fsync": fsync}
+
+
+async def _score_leaf_bytes(url: str) -> int:
+    import asyncpg
+
+    from bench.common import asyncpg_dsn
+
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        size = await connection.fetchval(
+            "SELECT avg(length(leaf)) FROM ledger_entries WHERE type = 'evaluation.bid_scored'")
+    finally:
+        await connection.close()
+    return int(size or 600)
 
 
 # --- replay -----------------------------------------------------------------------------------------
@@ -484,9 +593,14 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             async with app_server(seeded.url, seeded.data_dir) as (base, pid):
                 app = await run_channel(base, seeded, args, bare=False, transactions=lambda: _transactions(url),
                                         pid=pid)
+            ceiling = await commit_ceiling(url, args.ceiling_seconds, args.ceiling_connections,
+                                           await _score_leaf_bytes(url))
+            progress(f"PostgreSQL: {ceiling['commits_per_second']:,.0f} ledger-like commits/s "
+                     f"({args.ceiling_connections} connections)")
             async with bare_server("bench.evaluation") as (base, pid):
                 bare = await run_channel(base, seeded, args, bare=True, pid=pid)
             records.extend(_channel_figures(app, bare, args))
+            records.append(_ceiling_figure(ceiling, bare, args))
             records.append(await replay_figure(seeded, args.replay_events))
     return records
 
@@ -521,9 +635,22 @@ def _channel_figures(app: dict[str, Any], bare: dict[str, Any], args: argparse.N
                               baseline=None, target=None,
                               detail={"transactions": app["transactions"], "scores": app["sent"],
                                       "connections_per_session": args.experts + args.observers},
-                              note="database transactions per score submission in the throughput phase: one write, "
-                                   "then one ledger read per follower per wake-up (supervision.live.follow)"))
+                              note="database transactions per score submission in the throughput phase (the whole "
+                                   "database): the score's own and whatever else ran; the server's followers take a "
+                                   "score's entry from the transaction that wrote it and read the ledger only for what "
+                                   "they were not handed (supervision.live.publish)"))
     return records
+
+
+def _ceiling_figure(ceiling: dict[str, Any], bare: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    connections = args.experts + args.observers
+    return figure(BENCH, "fanout_ceiling_messages_per_second",
+                  value=ceiling["commits_per_second"] * connections, unit="messages/s", baseline=bare["rate"],
+                  target=None, detail={**ceiling, "messages_per_commit": connections},
+                  note="the most entry messages a second the fan-out could reach if the server did nothing but "
+                       "commit each score as one durable ledger entry under the ledger's counter lock: bare "
+                       "ledger-like PostgreSQL transactions a second (raw asyncpg, measured in this run, same "
+                       "machine) times the connections each entry goes to, against the bare websockets server")
 
 
 def main(argv: list[str]) -> int:

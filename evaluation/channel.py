@@ -13,6 +13,7 @@ and the transaction rolls back: the session is unchanged.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +25,25 @@ from core.actors import Actor, Role
 from core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
 from core.usecases import use_case
 from evaluation import stages, views
-from evaluation.context import Context, EvaluationServices
+from evaluation.context import (
+    COMPOSITIONS,
+    RECORDED,
+    Context,
+    EvaluationServices,
+    Recorded,
+    lock_session,
+)
+from evaluation.events import session_stream
 from evaluation.models import CommitteeMember, EvaluatedBid, EvaluationSession
-from evaluation.states import MemberStatus
+from evaluation.states import MemberStatus, Stage
+from supervision import live
 
 OVERSIGHT_ROLES = frozenset({Role.REGULATOR, Role.AUDITOR, Role.ADMIN})
 FOLLOWERS = frozenset({Role.EXPERT, Role.CENTER_STAFF, Role.BIDDER}) | OVERSIGHT_ROLES
 ACTORS = frozenset({Role.EXPERT, Role.CENTER_STAFF, Role.BIDDER})
+READS_COMPOSITION = frozenset({"score", "confirm_score", "request_rescore"})
+"""Message kinds that only read the committee and the bids: in detailed scoring they take
+them from the process's cache, checked against the session's stream (``context.Compositions``)."""
 
 Handler = Callable[[AsyncSession, Context, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -64,6 +77,10 @@ class Viewer:
 
     def visible(self, entry: dict[str, Any]) -> dict[str, Any] | None:
         return views.visible(self.kind, entry, member_id=self.member_id, party_id=self.party_id)
+
+    def audience(self, entry: dict[str, Any]) -> tuple[Any, ...]:
+        """Viewers of one audience see the same of ``entry`` (``views.audience``)."""
+        return views.audience(self.kind, entry, member_id=self.member_id, party_id=self.party_id)
 
 
 @use_case("evaluation.follow", FOLLOWERS)
@@ -102,12 +119,30 @@ async def act(session: AsyncSession, actor: Actor, session_id: int, kind: str, f
     if not isinstance(fields, dict):
         raise InvalidInput("the message's fields form a JSON object", [FieldError("$", "expected an object")])
     ev = await get_session_row(session, session_id, lock=True)
-    member = await member_for(session, session_id, actor) if actor.has_any({Role.EXPERT}) else None
+    composition = None
+    if kind in READS_COMPOSITION and ev.stage == Stage.DETAILED_SCORING:
+        composition = await COMPOSITIONS.load(session, session_id)
+        member: Any = composition.seat_of(actor.user_id) if actor.has_any({Role.EXPERT}) else None
+    else:
+        member = await member_for(session, session_id, actor) if actor.has_any({Role.EXPERT}) else None
     if member is None and not actor.has_any({Role.CENTER_STAFF}):
         await viewer_of(session, actor, ev)  # a stranger is refused here, whatever the message
-    ctx = Context(ev=ev, services=services, actor=actor, member=member)
-    result = await handler(session, ctx, fields)
-    await stages.advance(session, ctx)
+    ctx = Context(ev=ev, services=services, actor=actor, member=member, composition=composition)
+    recorded: Recorded = []
+    session.info[RECORDED] = recorded
+    try:
+        result = await handler(session, ctx, fields)
+        await stages.advance(session, ctx)
+    finally:
+        session.info.pop(RECORDED, None)
+    if composition is not None:
+        COMPOSITIONS.after_message(session, session_id, composition, recorded)
+        # The stream's last entry was read under the lock every writer of it holds: what
+        # this message recorded is every entry after it, so followers here take them as is.
+        live.publish(session, session_stream(session_id), composition.seq,
+                     [json.loads(entry.leaf) for recorded_for, entry in recorded if recorded_for == session_id])
+    else:  # the composition may have changed: a cached copy is not trusted even before the check
+        COMPOSITIONS.forget(session, session_id)
     return result
 
 
@@ -121,13 +156,13 @@ def _handler(kind: object) -> Handler:
 
 
 async def get_session_row(session: AsyncSession, session_id: int, *, lock: bool = False) -> EvaluationSession:
-    query = sa.select(EvaluationSession).where(EvaluationSession.id == session_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    ev = await session.scalar(query)
+    ev = await lock_session(session, session_id) if lock else await session.scalar(
+        sa.select(EvaluationSession).where(EvaluationSession.id == session_id))
     if ev is None:
         raise NotFound(f"evaluation session {session_id} does not exist")
     return ev
+
+
 
 
 async def member_for(session: AsyncSession, session_id: int, actor: Actor) -> CommitteeMember | None:

@@ -64,8 +64,16 @@ def threshold_share(ev: EvaluationSession, max_points: Decimal) -> Decimal:
     return min(Decimal(1), points / max_points)
 
 
-async def scored_bids(session: AsyncSession, ctx: Context) -> list[EvaluatedBid]:
-    return [bid for bid in await session_bids(session, ctx.session_id) if bid.review_passed]
+async def scored_bids(session: AsyncSession, ctx: Context) -> list[Any]:
+    bids = ctx.composition.bids if ctx.composition is not None else await session_bids(session, ctx.session_id)
+    return [bid for bid in bids if bid.review_passed]
+
+
+async def scoring_members(session: AsyncSession, ctx: Context) -> list[Any]:
+    """The active members, from the message's cached composition if it has one."""
+    if ctx.composition is not None:
+        return ctx.composition.active()
+    return await active_members(session, ctx.session_id)
 
 
 async def current_scores(session: AsyncSession, ev: EvaluationSession) -> dict[Key, Score]:
@@ -89,8 +97,11 @@ async def _first_round_complete(session: AsyncSession, ev: EvaluationSession, me
     return all((m.id, b.bid_id, f) in have for m in members for b in bids for f in factors)
 
 
-async def _passed_bid(session: AsyncSession, ctx: Context, bid_id: int, doing: str) -> EvaluatedBid:
-    bid = await session_bid(session, ctx, bid_id)
+async def _passed_bid(session: AsyncSession, ctx: Context, bid_id: int, doing: str) -> Any:
+    if ctx.composition is not None:
+        bid: Any = ctx.composition.bid(ctx.session_id, bid_id)
+    else:
+        bid = await session_bid(session, ctx, bid_id)
     if not bid.review_passed:
         raise RuleViolation(f"bid {bid_id} failed preliminary review; {doing} for a bid that failed preliminary "
                             "review is refused", rule="score_failed_bid")
@@ -117,7 +128,7 @@ async def handle_score(session: AsyncSession, ctx: Context, fields: dict[str, An
     message = parse(ScoreMessage, fields)
     bid = await _passed_bid(session, ctx, message.bid_id, "a score")
     factors = factors_of(ctx.ev)
-    members = await active_members(session, ctx.session_id)
+    members = await scoring_members(session, ctx)
     bids = await scored_bids(session, ctx)
     table = await current_scores(session, ctx.ev)
     _check_scores(message.scores, factors, {f for (m, b, f) in table if m == member.id and b == bid.bid_id})
@@ -238,7 +249,7 @@ async def handle_request_rescore(session: AsyncSession, ctx: Context, fields: di
     message = parse(RequestRescore, fields)
     bid = await _passed_bid(session, ctx, message.bid_id, "a re-score")
     factor = _factor(factors_of(ctx.ev), message.factor)
-    members = await active_members(session, ctx.session_id)
+    members = await scoring_members(session, ctx)
     table = await current_scores(session, ctx.ev)
     if not all((m.id, bid.bid_id, factor) in table for m in members):
         raise Conflict(f"not every member has scored {factor} for bid {bid.bid_id} in its current round yet")
@@ -265,7 +276,7 @@ async def stage_complete(session: AsyncSession, ctx: Context) -> bool:
     if SCORES_MEMO in ctx.memo:  # this message's score just loaded (and updated) them
         members, bids, table = ctx.memo[SCORES_MEMO]
     else:
-        members = await active_members(session, ctx.session_id)
+        members = await scoring_members(session, ctx)
         table = await current_scores(session, ctx.ev)
         bids = await scored_bids(session, ctx)
     if not members or not _complete(table, members, bids, factors_of(ctx.ev)):

@@ -52,6 +52,23 @@ def visible(kind: str, entry: dict[str, Any], *, member_id: int | None = None,
     return None
 
 
+def audience(kind: str, entry: dict[str, Any], *, member_id: int | None = None,
+             party_id: int | None = None) -> tuple[Any, ...]:
+    """Which version of ``entry`` a viewer gets: two viewers with the same audience get the
+    same :func:`visible` result, so the live channel shapes and encodes an entry once per
+    audience rather than once per connection. It follows :func:`visible` exactly: a member
+    differs from another only on individual work (its own, or another's), a bidder only
+    on its own clarifications."""
+    payload = entry.get("payload") or {}
+    if kind == MEMBER and entry.get("type") in INDIVIDUAL_WORK:
+        return (MEMBER, payload.get("member_id") == member_id)
+    if kind == BIDDER:
+        if entry.get("type") not in CLARIFICATIONS or party_id is None or payload.get("party_id") != party_id:
+            return (BIDDER, None)
+        return (BIDDER, party_id)
+    return (kind,)
+
+
 def _without(entry: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {key: value for key, value in entry.items() if key not in keys}
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Final
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket
@@ -25,7 +26,11 @@ from web.problems import from_domain_error, from_validation_error
 AUTH_TIMEOUT = 10.0
 """Seconds a client has to send its ``{"type": "auth"}`` message when the URL has no token."""
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[dict[str, Any] | str], Awaitable[None]]
+"""Sends one message: a dict (encoded here) or its JSON text, already encoded."""
+Audience = Callable[[dict[str, Any]], Hashable]
+ENCODED_KEPT = 4096
+"""Entries whose encoded forms are kept for the connections still to send them."""
 
 
 def problem_body(error: Exception) -> dict[str, Any]:
@@ -64,23 +69,73 @@ async def refuse_connection(websocket: WebSocket, error: Exception) -> None:
         await websocket.close(code=4000 + int(body.get("status", 400)))
 
 
+def encode(message: dict[str, Any]) -> str:
+    """A message's JSON text, as ``WebSocket.send_json`` writes it."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
 def serialised_sender(websocket: WebSocket) -> Send:
     """Entries and replies go out from two tasks; one frame at a time."""
     lock = asyncio.Lock()
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else encode(message)
         async with lock:
-            await websocket.send_json(message)
+            await websocket.send({"type": "websocket.send", "text": text})
 
     return send
 
 
+class _EncodedEntries:
+    """Entry messages already shaped and encoded, per audience.
+
+    The followers of a stream in this process receive the same entry objects from the
+    shared tail (``supervision.live``); the connections of one audience (e.g. a session's
+    observers) get the same text, built by the first of them to send it. Entries are
+    known by identity and kept alive while cached, so an identity is never mistaken.
+    """
+
+    def __init__(self, kept: int = ENCODED_KEPT) -> None:
+        self.kept = kept
+        self._by_entry: OrderedDict[int, tuple[dict[str, Any], dict[Hashable, str | None]]] = OrderedDict()
+
+    def text(self, entry: dict[str, Any], audience: Hashable, visible: live.Visible) -> str | None:
+        cached = self._by_entry.get(id(entry))
+        if cached is None or cached[0] is not entry:
+            cached = (entry, {})
+            self._by_entry[id(entry)] = cached
+            if len(self._by_entry) > self.kept:
+                self._by_entry.popitem(last=False)
+        forms = cached[1]
+        if audience not in forms:
+            shown = visible(entry)
+            forms[audience] = None if shown is None else encode({"type": "entry", "entry": shown})
+        return forms[audience]
+
+
+ENCODED: Final = _EncodedEntries()
+
+
 async def send_entries(send: Send, database: Database, stream: str, from_seq: int,
-                       visible: live.Visible) -> None:
-    """Every entry of ``stream`` from ``from_seq`` the follower may see, as it comes."""
-    feed = live.follow(database, stream, from_seq, visible=visible)
+                       visible: live.Visible, audience: Audience | None = None) -> None:
+    """Every entry of ``stream`` from ``from_seq`` the follower may see, as it comes.
+
+    With ``audience`` (a key such that followers of one audience see the same of every
+    entry), an entry is shaped and encoded once per audience, not once per connection.
+    """
+    if audience is None:
+        feed = live.follow(database, stream, from_seq, visible=visible)
+        try:
+            async for entry in feed:
+                await send({"type": "entry", "entry": entry})
+        finally:
+            await feed.aclose()
+        return
+    every = live.follow(database, stream, from_seq)
     try:
-        async for entry in feed:
-            await send({"type": "entry", "entry": entry})
+        async for entry in every:
+            text = ENCODED.text(entry, audience(entry), visible)
+            if text is not None:
+                await send(text)
     finally:
-        await feed.aclose()
+        await every.aclose()

@@ -59,7 +59,6 @@ from evaluation import assessments, channel, service
 from evaluation.channel_models import EvaluationReceipt
 from evaluation.context import EvaluationServices
 from evaluation.events import session_stream
-from evaluation.models import EvaluationSession
 from evaluation.schemas import SessionOpen
 from expert_pool.schemas import AssessmentIn
 from identities.service import authenticate
@@ -217,15 +216,18 @@ def _refusal(message_id: Any, error: Exception) -> dict[str, Any]:
     return {"type": "reply", "id": message_id, "ok": False, "problem": problem_body(error)}
 
 
-def _repeat(receipt: EvaluationReceipt, message_id: str) -> dict[str, Any]:
-    return {"type": "reply", "id": message_id, **receipt.reply, "repeated": True}
+def _repeat(reply: dict[str, Any], message_id: str) -> dict[str, Any]:
+    return {"type": "reply", "id": message_id, **reply, "repeated": True}
+
+
+RECEIPTS = EvaluationReceipt.__table__
 
 
 async def _receipt(session: AsyncSession, session_id: int, user_id: int | None,
-                   message_id: str) -> EvaluationReceipt | None:
-    return await session.scalar(sa.select(EvaluationReceipt).where(
-        EvaluationReceipt.session_id == session_id, EvaluationReceipt.user_id == user_id,
-        EvaluationReceipt.message_id == message_id))
+                   message_id: str) -> dict[str, Any] | None:
+    """The stored reply of an applied message, if this one was applied before."""
+    return await session.scalar(sa.select(RECEIPTS.c.reply).where(  # type: ignore[no-any-return]
+        RECEIPTS.c.session_id == session_id, RECEIPTS.c.user_id == user_id, RECEIPTS.c.message_id == message_id))
 
 
 async def apply_message(runtime: Runtime, actor: Actor, session_id: int, message_id: str, kind: str,
@@ -237,17 +239,15 @@ async def apply_message(runtime: Runtime, actor: Actor, session_id: int, message
     """
     try:
         async with runtime.database.transaction() as session:
-            await session.execute(sa.select(EvaluationSession.id).where(EvaluationSession.id == session_id)
-                                  .with_for_update())
+            await channel.lock_session(session, session_id)  # act finds it locked and loaded
             earlier = await _receipt(session, session_id, actor.user_id, message_id)
             if earlier is not None:
                 return _repeat(earlier, message_id)
             result = await channel.act(session, actor, session_id, kind, dict(fields), _services(runtime))
             reply = {"ok": True, "result": to_jsonable_python(result)}
-            session.add(EvaluationReceipt(session_id=session_id, user_id=actor.user_id,  # type: ignore[arg-type]
-                                          message_id=message_id, reply=reply,
-                                          received_at=utcnow()))
-            await session.flush()
+            await session.execute(sa.insert(RECEIPTS).values(session_id=session_id, user_id=actor.user_id,
+                                                             message_id=message_id, reply=reply,
+                                                             received_at=utcnow()))
         return {"type": "reply", "id": message_id, **reply}
     except IntegrityError:  # the same message, applied meanwhile by a parallel delivery
         async with runtime.database.reader() as session:
@@ -304,7 +304,7 @@ async def evaluation_channel(websocket: WebSocket) -> None:
     send = serialised_sender(websocket)
     await send({"type": "ready", "from": from_seq})
     sender = asyncio.ensure_future(send_entries(send, runtime.database, session_stream(session_id), from_seq,
-                                                viewer.visible))
+                                                viewer.visible, viewer.audience))
     try:
         await _receive_messages(websocket, send, runtime, actor, session_id)
     except FrameTooLarge:

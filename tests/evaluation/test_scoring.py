@@ -215,3 +215,127 @@ async def test_the_chair_has_one_factor_of_one_bid_scored_again_in_a_new_round(
                    if s["bid_id"] == bid_id and s["factor"] == "technical" and s["final"])
     assert final == ["27.00", "29.00", "30.00"] and concluded["rounds"] == {f"{bid_id}:technical": 2}
     assert requested[0]["round"] == 2 and requested[0]["reason"] == "members read different drawings"
+
+
+# --- the committee and bids a process keeps for scoring ------------------------------------------
+
+
+class Statements:
+    """The SQL statements an engine runs while attached."""
+
+    def __init__(self, database: Database) -> None:
+        self.engine = database.engine.sync_engine
+        self.seen: list[str] = []
+
+    def _seen(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.seen.append(statement)
+
+    def __enter__(self) -> Statements:
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def touching(self, table: str) -> list[str]:
+        return [statement for statement in self.seen if table in statement]
+
+
+async def test_scores_read_the_committee_and_bids_once_while_they_do_not_change(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    scene, session_id = await in_scoring(database, evaluation_services)
+    await score(database, scene, evaluation_services, session_id, 0, 1, technical="30", business="20")
+    with Statements(database) as statements:
+        again = await score(database, scene, evaluation_services, session_id, 1, 1, technical="31", business="21")
+        await score(database, scene, evaluation_services, session_id, 0, 1, technical="29")
+    assert again["factors"] == 2
+    assert not statements.touching("evaluation_members") and not statements.touching("evaluation_bids")
+    assert len(statements.touching("FROM evaluation_sessions")) == 2, "the session row is read (locked) once a message"
+
+
+async def test_a_recusal_recorded_by_another_process_reaches_the_next_score(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    """Another server process changes the committee (its own cache is not this one's): the
+    change is on the session's stream, so this process reads the committee again."""
+    from evaluation.models import CommitteeMember
+    from evaluation.record import record
+    from evaluation.states import MemberStatus
+    from tests.evaluation.factories import member_of
+
+    scene, session_id = await in_scoring(database, evaluation_services)
+    await score(database, scene, evaluation_services, session_id, 1, 1, technical="30", business="20")
+    async with database.transaction() as session:  # what the other process commits
+        await session.execute(sa.select(EvaluationSession.id).where(EvaluationSession.id == session_id)
+                              .with_for_update())
+        member = await member_of(session, session_id, scene.experts[1])
+        await session.execute(sa.update(CommitteeMember).where(CommitteeMember.id == member.id)
+                              .values(status=MemberStatus.RECUSED, recusal_reason="a former employer bids"))
+        await record(session, scene.experts[1].actor, session_id, events.MEMBER_RECUSED,
+                     {"member_id": member.id, "seat": member.seat})
+    with pytest.raises(Conflict, match="needs a member who is active"):
+        await score(database, scene, evaluation_services, session_id, 1, 1, technical="31")
+    assert (await score(database, scene, evaluation_services, session_id, 0, 1, technical="30",
+                        business="20"))["factors"] == 2
+
+
+async def test_a_refused_score_leaves_the_kept_committee_valid(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    scene, session_id = await in_scoring(database, evaluation_services)
+    await score(database, scene, evaluation_services, session_id, 0, 1, technical="30", business="20")
+    with pytest.raises(InvalidInput):
+        await score(database, scene, evaluation_services, session_id, 1, 1, technical="41", business="20")
+    with Statements(database) as statements:
+        await score(database, scene, evaluation_services, session_id, 1, 1, technical="31", business="20")
+    assert not statements.touching("evaluation_members"), "a rolled-back message changed nothing to check"
+    async with database.reader() as session:
+        scored = await entries(session, session_id, events.BID_SCORED)
+    assert [s["scores"]["technical"] for s in scored] == ["30.00", "31.00"]
+
+
+async def test_a_score_reaches_the_followers_in_this_process_without_a_ledger_read(
+        database: Database, evaluation_services: EvaluationServices,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from supervision import live
+
+    await live.stop_listening()
+
+    async def no_listening(_database: Database) -> None:
+        return None
+
+    monkeypatch.setattr(live.LISTENER, "ensure", no_listening)  # only this process's own hand-over
+    scene, session_id = await in_scoring(database, evaluation_services)
+    await score(database, scene, evaluation_services, session_id, 0, 1, technical="30", business="20")
+    async with database.reader() as session:
+        last = (await entries_of(session, session_id))[-1]
+    feeds = [live.follow(database, events.session_stream(session_id), last["seq"], poll_interval=3600)
+             for _ in range(3)]
+    for feed in feeds:
+        assert (await asyncio.wait_for(anext(feed), 10))["seq"] == last["seq"]
+    reads: list[int] = []
+    real_read = live.read_entries
+
+    async def counting_read(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return await real_read(*args, **kwargs)
+
+    monkeypatch.setattr(live, "read_entries", counting_read)
+    pending = [asyncio.ensure_future(asyncio.wait_for(anext(feed), 10)) for feed in feeds]
+    await asyncio.sleep(0.05)
+    await score(database, scene, evaluation_services, session_id, 1, 1, technical="31", business="21")
+    arrived = await asyncio.gather(*pending)
+    assert {entry["type"] for entry in arrived} == {events.BID_SCORED}
+    assert all(entry["payload"]["scores"] == {"technical": "31.00", "business": "21.00"} for entry in arrived)
+    assert reads == [], "the message's transaction handed its entry to the followers"
+    for feed in feeds:
+        await feed.aclose()
+
+
+async def entries_of(session: Any, session_id: int) -> list[dict[str, Any]]:
+    import json
+
+    from supervision.ledger.models import LedgerEntry
+
+    return [json.loads(leaf) for leaf in await session.scalars(sa.select(LedgerEntry.leaf).where(
+        LedgerEntry.stream == events.session_stream(session_id)).order_by(LedgerEntry.seq))]

@@ -201,3 +201,54 @@ async def test_the_project_side_waits_for_the_end(database: Database,
             await service.read_report(session, scene.tender.tenderer, ev.id, evaluation_services.blobs)
         with pytest.raises(Conflict, match="report signing"):
             await service.read_report(session, scene.experts[0].actor, ev.id, evaluation_services.blobs)
+
+
+def assert_one_version_per_audience(viewers: list, stream: list[dict]) -> int:  # type: ignore[type-arg]
+    """Viewers of one audience see the same of every entry (the live channel encodes an
+    entry once per audience); returns the most audiences any entry had."""
+    most = 0
+    for entry in stream:
+        shown_by_audience: dict = {}  # type: ignore[type-arg]
+        for viewer in viewers:
+            shown = viewer.visible(entry)
+            audience = viewer.audience(entry)
+            if audience in shown_by_audience:
+                assert shown_by_audience[audience] == shown, (entry["type"], audience)
+            shown_by_audience[audience] = shown
+        most = max(most, len(shown_by_audience))
+    return most
+
+
+async def test_viewers_of_one_audience_see_the_same_of_every_entry(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    scene, session_id, stream = await finished(database, evaluation_services)
+    async with database.reader() as session:
+        experts = [await join(session, hand.actor, session_id) for hand in scene.experts]
+        others = [await join(session, actor, session_id)
+                  for actor in (scene.staff, scene.regulator, scene.bidders[0].actor, scene.bidders[1].actor)]
+    assert assert_one_version_per_audience(experts + others, stream) <= 5
+    scored = next(e for e in stream if e["type"] == events.BID_SCORED)
+    author = next(v for v in experts if v.member_id == scored["payload"]["member_id"])
+    another = next(v for v in experts if v.member_id != scored["payload"]["member_id"])
+    assert author.audience(scored) != another.audience(scored)  # own work in full, another's as progress
+    assert author.visible(scored) != another.visible(scored)
+    stage = next(e for e in stream if e["type"] == events.STAGE_CHANGED)
+    assert author.audience(stage) == another.audience(stage)
+
+
+async def test_bidders_are_one_audience_only_for_what_none_of_them_sees(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    async with database.transaction() as session:
+        scene = await evaluation_scene(session, evaluation_services, experts=3)
+        ev = await active_session(session, scene, evaluation_services)
+        await act_as(session, scene.experts[0].actor, ev.id, "ask_clarification",  # type: ignore[arg-type]
+                     {"bid_id": scene.bids[0].id, "question": "Explain the unit price of item 3.", "minutes": 60},
+                     evaluation_services)
+    async with database.reader() as session:
+        stream = await entries(session, ev.id)  # type: ignore[arg-type]
+        bidders = [await join(session, hand.actor, ev.id) for hand in scene.bidders[:2]]  # type: ignore[arg-type]
+        oversight = await join(session, scene.regulator, ev.id)  # type: ignore[arg-type]
+    assert_one_version_per_audience([*bidders, oversight], stream)
+    asked = next(e for e in stream if e["type"] == events.CLARIFICATION_ASKED)
+    assert bidders[0].audience(asked) != bidders[1].audience(asked)
+    assert bidders[0].visible(asked) is not None and bidders[1].visible(asked) is None

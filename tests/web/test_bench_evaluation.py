@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = {"score_latency_p50", "score_latency_p99", "fanout_messages_per_second", "fanout_reads_per_score",
-           "replay_10k_events"}
+           "fanout_ceiling_messages_per_second", "replay_10k_events"}
 
 
 @pytest.mark.postgres
