@@ -1,9 +1,9 @@
 """What every live channel (websocket) shares: the bearer token, refusing a connection,
 one frame at a time out, the entries of a ledger stream, and problems as bodies.
 
-The opening (``web.routes_opening``) and the evaluation session
-(``web.routes_evaluation``) each decide who may follow and what a message does; the
-plumbing is here once.
+The opening (``web.routes_opening``), the evaluation session (``web.routes_evaluation``)
+and price competitions (``web.routes_price_bidding``) each decide who may follow and what
+a message does; the plumbing is here once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Final
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from core.database import Database
 from core.errors import BidhallError, InvalidInput, NotAuthenticated
@@ -139,3 +139,28 @@ async def send_entries(send: Send, database: Database, stream: str, from_seq: in
                 await send(text)
     finally:
         await every.aclose()
+
+
+Handle = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Acts on one message (a JSON object) and returns the reply to send."""
+
+
+async def answer_messages(websocket: WebSocket, send: Send, handle: Handle, *, max_bytes: int) -> None:
+    """Read JSON-object messages until the client leaves, answering each with ``handle``'s
+    reply; a message too long or not a JSON object gets a refusal and the channel goes on."""
+    while True:
+        try:
+            text = await websocket.receive_text()
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        try:
+            if len(text) > max_bytes:
+                raise InvalidInput(f"a message is at most {max_bytes} bytes")
+            message = json.loads(text)
+            if not isinstance(message, dict):
+                raise InvalidInput("a message is a JSON object")
+        except (ValueError, InvalidInput) as error:
+            refusal = problem_body(error if isinstance(error, InvalidInput) else InvalidInput(str(error)))
+            await send({"type": "reply", "id": None, "ok": False, "problem": refusal})
+            continue
+        await send(await handle(message))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,7 +57,7 @@ from trading.opening_schemas import (
 from web.api import Api, json_response, parse_body, path_int, query_int
 from web.auth import client_address, with_actor
 from web.live_channel import (
-    Send,
+    answer_messages,
     bearer_token,
     path_id,
     problem_body,
@@ -303,30 +302,12 @@ async def opening_channel(websocket: WebSocket) -> None:
     sender = asyncio.ensure_future(send_entries(send, runtime.database, f"opening:{lot_id}", from_seq,
                                                 opening_record.entry_view(actor)))
     try:
-        await _receive_messages(websocket, send, runtime, actor, lot_id)
+        await answer_messages(websocket, send, lambda message: _handle_message(runtime, actor, lot_id, message),
+                              max_bytes=MAX_MESSAGE_BYTES)
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-
-
-async def _receive_messages(websocket: WebSocket, send: Send, runtime: Runtime, actor: Actor, lot_id: int) -> None:
-    while True:
-        try:
-            text = await websocket.receive_text()
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        try:
-            if len(text) > MAX_MESSAGE_BYTES:
-                raise InvalidInput(f"a message is at most {MAX_MESSAGE_BYTES} bytes")
-            message = json.loads(text)
-            if not isinstance(message, dict):
-                raise InvalidInput("a message is a JSON object")
-        except (ValueError, InvalidInput) as error:
-            refusal = problem_body(error if isinstance(error, InvalidInput) else InvalidInput(str(error)))
-            await send({"type": "reply", "id": None, "ok": False, "problem": refusal})
-            continue
-        await send(await _handle_message(runtime, actor, lot_id, message))
 
 
 WEBSOCKET_ROUTES = [WebSocketRoute("/ws/openings/{lot_id}", opening_channel)]

@@ -51,7 +51,7 @@ from trading.price_bidding_views import entry_view
 from web.api import Api, json_response, parse_body, path_int, query_int
 from web.auth import client_address, with_actor
 from web.live_channel import (
-    Send,
+    answer_messages,
     bearer_token,
     path_id,
     problem_body,
@@ -242,31 +242,13 @@ async def competition_channel(websocket: WebSocket) -> None:
                                                 entry_view(actor, number))),
              asyncio.ensure_future(_close_when_due(runtime, actor, competition_id))]
     try:
-        await _receive(websocket, send, runtime, actor, competition_id)
+        await answer_messages(websocket, send, lambda message: _handle(runtime, actor, competition_id, message),
+                              max_bytes=MAX_MESSAGE_BYTES)
     finally:
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-async def _receive(websocket: WebSocket, send: Send, runtime: Runtime, actor: Actor, competition_id: int) -> None:
-    while True:
-        try:
-            text = await websocket.receive_text()
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        try:
-            if len(text) > MAX_MESSAGE_BYTES:
-                raise InvalidInput(f"a message is at most {MAX_MESSAGE_BYTES} bytes")
-            message = json.loads(text)
-            if not isinstance(message, dict):
-                raise InvalidInput("a message is a JSON object")
-        except (ValueError, InvalidInput) as error:
-            refusal = problem_body(error if isinstance(error, InvalidInput) else InvalidInput(str(error)))
-            await send({"type": "reply", "id": None, "ok": False, "problem": refusal})
-            continue
-        await send(await _handle(runtime, actor, competition_id, message))
 
 
 WEBSOCKET_ROUTES = [WebSocketRoute("/ws/price-competitions/{competition_id}", competition_channel)]
