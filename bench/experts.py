@@ -15,7 +15,8 @@ Figures (one JSON line each, see bench/common.py for the format):
   worker --pool solo``, file broker, simulator accepting every call) from the commit of a batch
   of draws until the last of them is filled; baseline: the same task executions
   (``expert_pool.notify_next`` + ``expert_pool.send_invitation``) called in-process, one after
-  the other, so the ratio is what the queue costs. Information only.
+  the other, so the ratio is what the queue costs; ``detail`` also gives the in-process run
+  with the per-process snapshot cache off, for as many other draws. Information only.
 
 The pool (default 1,000,000 experts; ``--quick`` 50,000) is COPYed in, built by worker
 processes, with the draw index rows the application would have written for it; every run
@@ -779,11 +780,15 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
     with StatementCounter(database.engine) as statements:
         _, _, last = await bench.draw(QUOTAS)
     async with database.reader() as session:
+        from expert_pool.draws import read_stored_snapshot
         from expert_pool.models import DrawSecret
 
         secret = await session.get(DrawSecret, last.id)
-        eligible = {code: len(codes) for code, codes in secret.snapshot.items()}
+        stored = read_stored_snapshot(secret.snapshot, venues=False)
+        eligible = {code: stored.eligible_count(code) for code in stored.codes}
         snapshot_json_bytes = len(json.dumps(secret.snapshot))
+        # The same snapshot as lists of codes (the stored form of draws made before the compact one).
+        snapshot_as_lists_json_bytes = len(json.dumps(stored.as_dict()))
     progress("draw: checking the snapshot against the plain query on the base tables")
     checked = await same_as_reference(database, bench)
     if not checked["same_snapshot_as_reference_query"]:
@@ -795,6 +800,7 @@ async def bench_draw(database: Any, url: str, staff: Any, args: argparse.Namespa
         "eligible_in_last_draw": eligible,
         "specialty_holders": counts["holders"],
         "snapshot_json_bytes": snapshot_json_bytes,
+        "snapshot_as_lists_json_bytes": snapshot_as_lists_json_bytes,
         "sql_statements_per_draw": statements.count,
         "reference_check": checked,
         "fill": fill_detail,
@@ -1002,6 +1008,9 @@ async def bench_notify(database: Any, url: str, staff: Any, args: argparse.Names
         app.close()
     inprocess_calls = await count_calls(url, ids_inprocess)
     progress(f"notify: in-process placed {sum(inprocess_calls.values())} calls in {inprocess_seconds:.2f} s")
+    uncached_seconds, uncached_calls = await inprocess_without_snapshot_cache(database, bench, args, tmp)
+    progress(f"notify: in-process without the snapshot cache placed {uncached_calls} calls in "
+             f"{uncached_seconds:.2f} s")
     placed = sum(worker_calls.values())
     emit(figure(
         BENCH, "notify_rate",
@@ -1029,9 +1038,37 @@ async def bench_notify(database: Any, url: str, staff: Any, args: argparse.Names
             "inprocess_calls": inprocess_calls,
             "inprocess_tasks_until_last_answer": dict(executed_inprocess),
             "inprocess_ms_per_task": round(inprocess_seconds * 1000 / max(sum(executed_inprocess.values()), 1), 2),
+            # The same in-process run with the per-process snapshot cache off: every task parses
+            # its draw's stored snapshot again, as before the cache.
+            "inprocess_without_snapshot_cache_seconds": round(uncached_seconds, 3),
+            "inprocess_without_snapshot_cache_calls_per_second": round(uncached_calls / uncached_seconds, 2),
             "worker_ms_per_task_inside": round(sum(inside.values()) * 1000 / max(sum(executed.values()), 1), 2),
         },
     ))
+
+
+async def inprocess_without_snapshot_cache(database: Any, bench: DrawBench, args: argparse.Namespace,
+                                           tmp: Path) -> tuple[float, int]:
+    """The in-process baseline again, for as many other draws, with ``draws.snapshot_cache``
+    replaced by one that keeps nothing: (seconds to the last answer, calls placed)."""
+    from core.settings import load_settings
+    from core.tasks import close_worker_loop, create_celery_app
+    from expert_pool import draws, tasks
+
+    settings = load_settings(data_dir=tmp / "uncached" / "var", database_url=database.url,
+                             notify_provider="simulator", notify_settings=NOTIFY_SETTINGS)
+    app = create_celery_app(settings)
+    tasks._provider.cache_clear()
+    kept, draws.snapshot_cache = draws.snapshot_cache, draws.SnapshotCache(max_pairs=0)
+    try:
+        ids = await request_batch(database, bench, args.draws, NOTIFY_QUOTAS)
+        seconds, _ = run_tasks_in_process(ids)
+        await wait_filled(database.url, ids, 10)
+    finally:
+        draws.snapshot_cache = kept
+        close_worker_loop()
+        app.close()
+    return seconds, sum((await count_calls(database.url, ids)).values())
 
 
 # --- command line -----------------------------------------------------------------------------

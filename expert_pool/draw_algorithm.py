@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
+import operator
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -166,21 +166,31 @@ def seed_commitment(seed: bytes) -> str:
 # --------------------------------------------------------------------------- snapshot
 
 
-_TOKEN = rf"[\x21-\x7e]{{1,{MAX_TOKEN_LENGTH}}}"
-_TOKEN_LINES = re.compile(f"{_TOKEN}(?:\n{_TOKEN})*")
-
-
 def _check_tokens(kind: str, tokens: Sequence[str], where: str = "") -> None:
     """Every token: 1..128 characters, each printable ASCII other than space (0x21-0x7E)."""
+    _joined_tokens(kind, tokens, where)
+
+
+# What a newline-joined list of valid tokens may contain: printable ASCII without space, and LF.
+_LINE_BYTES = bytes(range(0x21, 0x7F)) + b"\n"
+
+
+def _joined_tokens(kind: str, tokens: Sequence[str], where: str = "") -> str:
+    """The tokens joined by newlines, once each is checked as ``_check_tokens`` does.
+
+    The join is the one pass over the tokens at Python speed; the checks run on the joined
+    text in C (a big pool's ids are checked in well under a millisecond), and the text serves
+    the commitment and the stored form too. Only a bad token is looked for one by one, to name it.
+    """
     if not tokens:
-        return
+        return ""
     try:
         joined = "\n".join(tokens)
     except TypeError:
         bad = next(token for token in tokens if not isinstance(token, str))
         raise DrawError(f"{kind} must be text, got {type(bad).__name__} {bad!r}{where}") from None
-    if joined.count("\n") == len(tokens) - 1 and _TOKEN_LINES.fullmatch(joined):
-        return
+    if _well_formed_lines(joined, len(tokens)) and _longest_line(joined, tokens) <= MAX_TOKEN_LENGTH:
+        return joined
     for token in tokens:
         if not 1 <= len(token) <= MAX_TOKEN_LENGTH:
             raise DrawError(f"{kind} {token!r}{where} must be 1 to {MAX_TOKEN_LENGTH} characters")
@@ -189,6 +199,37 @@ def _check_tokens(kind: str, tokens: Sequence[str], where: str = "") -> None:
                 f"{kind} {token!r}{where} may only use printable ASCII without spaces (0x21-0x7E)"
             )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _longest_line(joined: str, tokens: Sequence[str]) -> int:
+    """The length of the longest token, for a ``joined`` text that passed ``_well_formed_lines``.
+    When every token has the same length (a pool's ids usually do) one slice of the joined text
+    proves it: its ``count - 1`` newlines are exactly one every ``width`` characters."""
+    count = len(tokens)
+    width, rest = divmod(len(joined) + 1, count)
+    if not rest and joined[width - 1::width].count("\n") == count - 1:
+        return width - 1
+    return max(map(len, tokens))
+
+
+def _well_formed_lines(joined: str, count: int) -> bool:
+    """``joined`` is ``count`` non-empty lines of printable ASCII without space (lengths aside)."""
+    return (
+        joined.isascii()
+        and joined.count("\n") == count - 1  # no token holds a newline of its own
+        and not joined.encode("ascii").translate(None, _LINE_BYTES)
+        and joined != ""
+        and not joined.startswith("\n")
+        and not joined.endswith("\n")
+        and "\n\n" not in joined
+    )
+
+
+def _strictly_increasing(items: list[Any]) -> bool:
+    try:
+        return all(map(operator.lt, items, islice(items, 1, None)))
+    except TypeError:  # not all text: the checks that follow say which
+        return False
 
 
 class Snapshot:
@@ -201,7 +242,7 @@ class Snapshot:
     ``(code, expert id)`` pairs. An expert may be eligible for several specialties.
     """
 
-    __slots__ = ("_commitment", "_pool")
+    __slots__ = ("_commitment", "_lines", "_pool")
 
     def __init__(self, pool: Mapping[str, Iterable[str]]) -> None:
         if not isinstance(pool, Mapping):
@@ -209,6 +250,7 @@ class Snapshot:
         codes = list(pool)
         _check_tokens("specialty code", codes)
         canonical: dict[str, tuple[str, ...]] = {}
+        lines: dict[str, str] = {}
         for code in sorted(codes):
             ids = pool[code]
             if isinstance(ids, (str, bytes)):
@@ -216,16 +258,23 @@ class Snapshot:
             ids = list(ids)
             if not ids:
                 continue
-            try:
-                ids.sort()
-            except TypeError:
-                pass  # mixed types: _check_tokens names the culprit
-            _check_tokens("expert id", ids, f" (specialty {code!r})")
-            if any(map(str.__eq__, ids, islice(ids, 1, None))):
+            # Pools usually come sorted (the eligibility query's order): one pass proves they are
+            # sorted with each id once, and neither sort nor duplicate scan is needed.
+            ordered = _strictly_increasing(ids)
+            if not ordered:
+                try:
+                    ids.sort()
+                except TypeError:
+                    pass  # mixed types: _joined_tokens names the culprit
+            lines[code] = _joined_tokens("expert id", ids, f" (specialty {code!r})")
+            if not ordered and any(map(operator.eq, ids, islice(ids, 1, None))):
                 duplicate = next(a for a, b in zip(ids, islice(ids, 1, None)) if a == b)
                 raise DrawError(f"expert id {duplicate!r} is listed twice for specialty {code!r}")
             canonical[code] = tuple(ids)
         self._pool = canonical
+        # Each code's sorted ids joined by newlines: checked once, then reused by the commitment
+        # and by ``as_lines`` (the compact stored form) instead of walking the ids again.
+        self._lines = lines
         self._commitment: str | None = None
 
     @classmethod
@@ -258,6 +307,11 @@ class Snapshot:
     def as_dict(self) -> dict[str, list[str]]:
         return {code: list(ids) for code, ids in self._pool.items()}
 
+    def as_lines(self) -> dict[str, str]:
+        """``{code: its sorted ids joined by newlines}``: the same content as ``as_dict`` in a
+        compact form (an id never holds a newline), quick to store and to read back."""
+        return dict(self._lines)
+
     @property
     def commitment(self) -> str:
         if self._commitment is None:
@@ -289,11 +343,16 @@ def _as_snapshot(snapshot: SnapshotLike) -> Snapshot:
     return snapshot if isinstance(snapshot, Snapshot) else Snapshot(snapshot)
 
 
+def _prefixed_lines(prefix: str, lines: str) -> bytes:
+    """``prefix + line + LF`` for each line of ``lines`` (newline-joined, checked ASCII)."""
+    encoded = prefix.encode("ascii")
+    return encoded + lines.encode("ascii").replace(b"\n", b"\n" + encoded) + b"\n"
+
+
 def _snapshot_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     # One line "code TAB id LF" per eligibility pair, codes sorted, ids sorted within a code.
-    for code, ids in snapshot._pool.items():
-        prefix = code + "\t"
-        yield (prefix + ("\n" + prefix).join(ids) + "\n").encode("ascii")
+    for code, lines in snapshot._lines.items():
+        yield _prefixed_lines(code + "\t", lines)
 
 
 def snapshot_bytes(snapshot: SnapshotLike) -> bytes:
@@ -354,6 +413,10 @@ class VenueSnapshot:
     def as_dict(self) -> dict[str, dict[str, list[str]]]:
         return {key: part.as_dict() for key, part in self._venues.items()}
 
+    def as_lines(self) -> dict[str, dict[str, str]]:
+        """``{venue: {code: its sorted ids joined by newlines}}`` (see ``Snapshot.as_lines``)."""
+        return {key: part.as_lines() for key, part in self._venues.items()}
+
     @property
     def commitment(self) -> str:
         if self._commitment is None:
@@ -387,9 +450,8 @@ def _as_venue_snapshot(snapshot: VenueSnapshotLike) -> VenueSnapshot:
 def _venue_snapshot_chunks(snapshot: VenueSnapshot) -> Iterator[bytes]:
     # One line "venue TAB code TAB id LF" per triple: venues sorted, then codes, then ids.
     for venue, part in snapshot._venues.items():
-        for code, ids in part._pool.items():
-            prefix = f"{venue}\t{code}\t"
-            yield (prefix + ("\n" + prefix).join(ids) + "\n").encode("ascii")
+        for code, lines in part._lines.items():
+            yield _prefixed_lines(f"{venue}\t{code}\t", lines)
 
 
 def venue_snapshot_bytes(snapshot: VenueSnapshotLike) -> bytes:

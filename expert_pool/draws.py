@@ -24,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +107,7 @@ async def request_draw(session: AsyncSession, actor: Actor, data: DrawRequest) -
     )
     session.add(draw)
     await session.flush()
-    session.add(DrawSecret(draw_id=draw.id, seed=seed, snapshot=snapshot.as_dict()))  # type: ignore[arg-type]
+    session.add(DrawSecret(draw_id=draw.id, seed=seed, snapshot=stored_snapshot(snapshot)))  # type: ignore[arg-type]
     enqueue_after_commit(session, "expert_pool.notify_next", draw.id)  # type: ignore[arg-type]
     await append(session, stream=draw_stream(draw.id), event_type=DRAW_COMMITTED, actor=actor, payload={
         "draw_id": draw.id, "lot_reference": draw.lot_reference, "evaluation_at": draw.evaluation_at,
@@ -146,7 +148,7 @@ async def _request_venue_draw(session: AsyncSession, actor: Actor, data: DrawReq
     )
     session.add(draw)
     await session.flush()
-    session.add(DrawSecret(draw_id=draw.id, seed=seed, snapshot=snapshot.as_dict()))  # type: ignore[arg-type]
+    session.add(DrawSecret(draw_id=draw.id, seed=seed, snapshot=stored_snapshot(snapshot)))  # type: ignore[arg-type]
     enqueue_after_commit(session, "expert_pool.notify_next", draw.id)  # type: ignore[arg-type]
     # Venues appear by key and region only: their names and places stay in the table.
     await append(session, stream=draw_stream(draw.id), event_type=DRAW_COMMITTED, actor=actor, payload={
@@ -276,17 +278,17 @@ async def record_answer(session: AsyncSession, actor: Actor, call_id: int, answe
 @use_case("expert_pool.reveal_draw", OVERSIGHT | {Role.ADMIN})
 async def reveal_draw(session: AsyncSession, actor: Actor, draw_id: int) -> Draw:
     """Publish the seed, the snapshot and every call, once names may be known."""
-    draw, _, calls = await _live_draw(session, draw_id)
+    draw, live, calls = await _live_draw(session, draw_id)
     await _require_jurisdiction(session, actor, draw, doing="revealing")
     if draw.status not in ("filled", "unfillable"):
         raise Conflict(f"draw {draw_id} is {draw.status}: it is revealed only when it is over")
-    secret = await session.get(DrawSecret, draw_id)
     codes = await _codes(session, [call.expert_id for call in calls])
     draw.status, draw.revealed_at = "revealed", utcnow()
     published = [{"position": c.position, "specialty": c.specialty, "expert": codes[c.expert_id],
                   "salt": c.salt, "answer": c.answer} for c in calls]
-    payload: dict[str, Any] = {"seed": secret.seed.hex(), "snapshot": secret.snapshot,  # type: ignore[union-attr]
-                               "calls": published}
+    # The ledger publishes the snapshot as lists of ids, whatever form the table keeps it in:
+    # that is the documented form a verifier reads.
+    payload: dict[str, Any] = {"seed": live.seed.hex(), "snapshot": live.snapshot.as_dict(), "calls": published}
     if draw.venues:  # once names may be known, so may the venues
         payload["calls"] = [{**shown, "venue": c.venue} for shown, c in zip(published, calls, strict=True)]
         payload["venues"] = [{"key": v["key"], "name": v["name"], "region_code": v["region_code"]}
@@ -401,17 +403,17 @@ async def verify_from_ledger(session: AsyncSession, draw_id: int) -> DrawVerific
 async def _live_draw(session: AsyncSession, draw_id: int
                      ) -> tuple[Draw, algorithm.Draw | algorithm.VenueDraw, list[DrawCall]]:
     draw = await session.get(Draw, draw_id)
-    secret = await session.get(DrawSecret, draw_id)
-    if draw is None or secret is None:
+    if draw is None:
         raise NotFound(f"draw {draw_id} does not exist")
+    seed, snapshot = await _secret(session, draw)
     calls = list(await session.scalars(sa.select(DrawCall).where(DrawCall.draw_id == draw_id)
                                        .order_by(DrawCall.position)))
     codes = await _codes(session, [call.expert_id for call in calls])
     live: algorithm.Draw | algorithm.VenueDraw
     if draw.venues:
-        live = algorithm.VenueDraw(secret.seed, secret.snapshot, venue_quotas(draw.venues))  # type: ignore[arg-type]
+        live = algorithm.VenueDraw(seed, snapshot, venue_quotas(draw.venues))  # type: ignore[arg-type]
     else:
-        live = algorithm.Draw(secret.seed, secret.snapshot, draw.quotas)
+        live = algorithm.Draw(seed, snapshot, draw.quotas)  # type: ignore[arg-type]
     for call in calls:
         try:
             live.record(call.specialty, codes[call.expert_id], call.answer, venue=call.venue)
@@ -425,6 +427,119 @@ async def _live_draw(session: AsyncSession, draw_id: int
 class DrawIntegrityError(Conflict):
     code = "draw-integrity"
     title = "The draw's records do not match its commitments"
+
+
+# --- the stored snapshot ------------------------------------------------------------------
+# ``DrawSecret.snapshot`` holds each specialty's sorted expert codes joined by newlines
+# (``{code: "E1\nE2..."}``, by venue key first in a venue draw): one JSON string per
+# specialty is written and read several times faster than a JSON list of tens of thousands of
+# strings. Draws stored before keep lists (``{code: ["E1", "E2", ...]}``); both are read.
+
+SnapshotOfDraw = algorithm.Snapshot | algorithm.VenueSnapshot
+
+
+def stored_snapshot(snapshot: SnapshotOfDraw) -> dict[str, Any]:
+    """The form a draw's snapshot is stored in (see above)."""
+    return snapshot.as_lines()
+
+
+def read_stored_snapshot(stored: Mapping[str, Any], *, venues: bool) -> SnapshotOfDraw:
+    """The snapshot from its stored form, either the current one or the lists of older draws.
+
+    Raises ``algorithm.DrawError`` naming what is wrong when the stored value is neither."""
+    if not isinstance(stored, Mapping):
+        raise algorithm.DrawError(f"a stored snapshot is a mapping, not {type(stored).__name__}")
+    if venues:
+        parts = {}
+        for key, part in stored.items():
+            if not isinstance(part, Mapping):
+                raise algorithm.DrawError(f"venue {key!r} of a stored snapshot is a mapping of specialties, "
+                                          f"not {type(part).__name__}")
+            parts[key] = _stored_pool(part)
+        return algorithm.VenueSnapshot(parts)
+    return algorithm.Snapshot(_stored_pool(stored))
+
+
+def _stored_pool(stored: Mapping[str, Any]) -> dict[str, list[Any]]:
+    pool: dict[str, list[Any]] = {}
+    for code, ids in stored.items():
+        if isinstance(ids, str):  # an id never holds a newline (the algorithm refuses one)
+            pool[code] = ids.split("\n") if ids else []
+        elif isinstance(ids, list):
+            pool[code] = ids
+        else:
+            raise algorithm.DrawError(f"specialty {code!r} of a stored snapshot holds {type(ids).__name__}, "
+                                      "not expert ids")
+    return pool
+
+
+class SnapshotCache:
+    """The snapshots of the draws this process has read, by (draw id, snapshot commitment).
+
+    Every notification task and answer rebuilds its draw from the stored snapshot (a megabyte
+    for a pool of a million); each process parses it once instead. An entry is stored only
+    after its commitment was recomputed from the stored snapshot and found equal to the
+    draw's, so a hit is exactly the committed pool. Least recently used entries go first once
+    the entries hold more than ``max_pairs`` (specialty, expert) pairs together (about 80 bytes
+    each in memory)."""
+
+    def __init__(self, max_pairs: int) -> None:
+        self.max_pairs = max_pairs
+        self._entries: OrderedDict[tuple[int, str], tuple[SnapshotOfDraw, int]] = OrderedDict()
+        self._pairs = 0
+        self._lock = threading.Lock()  # a worker may run tasks on several threads
+
+    def get(self, draw_id: int, commitment: str) -> SnapshotOfDraw | None:
+        with self._lock:
+            found = self._entries.get((draw_id, commitment))
+            if found is None:
+                return None
+            self._entries.move_to_end((draw_id, commitment))
+            return found[0]
+
+    def put(self, draw_id: int, snapshot: SnapshotOfDraw) -> None:
+        key, pairs = (draw_id, snapshot.commitment), len(snapshot)
+        with self._lock:
+            if key in self._entries or pairs > self.max_pairs:
+                return
+            self._entries[key] = (snapshot, pairs)
+            self._pairs += pairs
+            while self._pairs > self.max_pairs:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._pairs -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._pairs = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# A dozen draws on a pool of a million experts (about 86,000 pairs each): ~80 MB at most.
+snapshot_cache = SnapshotCache(max_pairs=1_000_000)
+
+
+async def _secret(session: AsyncSession, draw: Draw) -> tuple[bytes, SnapshotOfDraw]:
+    """The draw's seed and committed snapshot; the snapshot column is read only on a cache miss."""
+    cached = snapshot_cache.get(draw.id, draw.snapshot_commitment)  # type: ignore[arg-type]
+    columns = (DrawSecret.seed,) if cached is not None else (DrawSecret.seed, DrawSecret.snapshot)
+    row = (await session.execute(sa.select(*columns).where(DrawSecret.draw_id == draw.id))).first()
+    if row is None:
+        raise NotFound(f"draw {draw.id} does not exist")
+    if cached is not None:
+        return row.seed, cached
+    try:
+        snapshot = read_stored_snapshot(row.snapshot, venues=bool(draw.venues))
+    except algorithm.DrawError as error:
+        raise DrawIntegrityError(f"draw {draw.id}: its stored snapshot cannot be read ({error}); "
+                                 "the draw's records were altered and it cannot continue") from None
+    if snapshot.commitment != draw.snapshot_commitment:
+        raise DrawIntegrityError(f"draw {draw.id}: its stored snapshot does not match its snapshot commitment; "
+                                 "the draw's records were altered and it cannot continue")
+    snapshot_cache.put(draw.id, snapshot)  # type: ignore[arg-type]
+    return row.seed, snapshot
 
 
 async def _codes(session: AsyncSession, expert_ids: list[int]) -> dict[int, str]:

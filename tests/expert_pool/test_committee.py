@@ -77,7 +77,8 @@ async def seed_order(database: Database, draw_id: int, code: str) -> list[str]:
     async with database.reader() as session:
         secret = await session.get(DrawSecret, draw_id)
         draw = await session.get(Draw, draw_id)
-        return algorithm.call_sequence(secret.seed, secret.snapshot, draw.quotas)[code]  # type: ignore[union-attr]
+        snapshot = draws.read_stored_snapshot(secret.snapshot, venues=False)  # type: ignore[union-attr]
+        return algorithm.call_sequence(secret.seed, snapshot, draw.quotas)[code]  # type: ignore[union-attr,arg-type]
 
 
 async def stored(database: Database, draw_id: int) -> tuple[str, list[tuple[str, str | None]], list[dict]]:
@@ -275,7 +276,9 @@ async def test_a_forged_replacement_is_caught(database: Database, people: dict, 
     async with database.transaction() as session:  # and a reveal written by hand does not verify
         first = await session.scalar(sa.select(DrawCall).where(DrawCall.draw_id == draw.id, DrawCall.position == 0))
         await append(session, stream=f"draw:{draw.id}", event_type=draws.DRAW_REVEALED, actor=regulator,
-                            payload={"seed": secret.seed.hex(), "snapshot": secret.snapshot,  # type: ignore[union-attr]
+                            payload={"seed": secret.seed.hex(),  # type: ignore[union-attr]
+                                     "snapshot": draws.read_stored_snapshot(  # type: ignore[union-attr]
+                                         secret.snapshot, venues=False).as_dict(),
                                      "calls": [
                                          {"position": 0, "specialty": "A04", "expert": seat.expert_code,
                                           "salt": first.salt, "answer": "recused"},  # type: ignore[union-attr]

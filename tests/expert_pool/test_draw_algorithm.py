@@ -149,12 +149,38 @@ def test_snapshot_bytes_are_the_documented_lines():
     assert snapshot_commitment(EXAMPLE_POOL) == EXAMPLE_SNAPSHOT_COMMITMENT
 
 
+def test_snapshot_lines_and_bytes_match_the_plain_formula():
+    # The commitment is hashed from each code's joined ids; it must be the documented lines.
+    rng = random.Random(11)
+    for round_number in range(30):
+        width = rng.choice([None, 1, 4, 9, 128])  # None: ids of mixed lengths
+        pool = {
+            code: list({"".join(rng.choice("ABCdef0129-_~!") for _ in range(width or rng.randint(1, 128)))
+                        for _ in range(rng.randint(1, 40))})
+            for code in rng.sample(["A04", "B11", "C02", "Z9"], rng.randint(1, 4))
+        }
+        snapshot = Snapshot(pool)
+        plain = b"bidhall draw snapshot v1\n" + "".join(
+            f"{code}\t{expert}\n" for code in sorted(pool) for expert in sorted(pool[code])).encode("ascii")
+        assert snapshot_bytes(snapshot) == plain, round_number
+        assert snapshot.commitment == hashlib.sha256(plain).hexdigest()
+        assert snapshot.as_lines() == {code: "\n".join(sorted(ids)) for code, ids in sorted(pool.items())}
+        assert Snapshot({code: lines.split("\n") for code, lines in snapshot.as_lines().items()}) == snapshot
+
+
 @pytest.mark.parametrize(
     ("pool", "message"),
     [
         ({"A04": ["E1", "E 2"]}, "printable ASCII"),
         ({"A04": ["E1", ""]}, "1 to 128"),
         ({"A04": ["x" * 129]}, "1 to 128"),
+        ({"A04": ["x" * 129, "y" * 129]}, "1 to 128"),  # ids of one length: checked by width
+        ({"A04": ["E1", "x" * 129, "E3"]}, "1 to 128"),
+        ({"A04": ["E1", "E22", "x" * 200]}, "1 to 128"),
+        ({"A04": ["E1\n", "E2"]}, "printable ASCII"),
+        ({"A04": ["\nE1", "E2"]}, "printable ASCII"),
+        ({"A04": ["E1", "E2\x7f"]}, "printable ASCII"),
+        ({"A04": ["", "E2", "E3"]}, "1 to 128"),
         ({"A04": ["E1\nE2"]}, "printable ASCII"),
         ({"A04": ["E1\tE2"]}, "printable ASCII"),
         ({"A04": ["É1"]}, "printable ASCII"),
@@ -162,6 +188,7 @@ def test_snapshot_bytes_are_the_documented_lines():
         ({"A 04": ["E1"]}, "specialty code"),
         ({"A04": "E1"}, "collection"),
         ({"A04": ["E1", "E2", "E1"]}, "listed twice"),
+        ({"A04": ["E1", "E1", "E2"]}, "listed twice"),  # sorted, but not each id once
         (["A04", "E1"], "mapping"),
     ],
 )

@@ -96,7 +96,8 @@ async def orders(database: Database, draw_id: int) -> dict[str, dict[str, list[s
     async with database.reader() as session:
         secret = await session.get(DrawSecret, draw_id)
         draw = await session.get(Draw, draw_id)
-        return algorithm.venue_call_sequence(secret.seed, secret.snapshot,  # type: ignore[union-attr]
+        snapshot = draws.read_stored_snapshot(secret.snapshot, venues=True)  # type: ignore[union-attr]
+        return algorithm.venue_call_sequence(secret.seed, snapshot,  # type: ignore[union-attr,arg-type]
                                              draws.venue_quotas(draw.venues))  # type: ignore[union-attr,arg-type]
 
 

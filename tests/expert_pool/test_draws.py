@@ -132,7 +132,8 @@ async def test_a_swapped_expert_is_caught(database: Database, people: dict, bidh
             await draws.reveal_draw(session, regulator, draw.id)
     async with database.transaction() as session:  # ...and a forged reveal fails verification
         await append(session, stream=f"draw:{draw.id}", event_type=draws.DRAW_REVEALED, actor=regulator, payload={
-            "seed": secret.seed.hex(), "snapshot": secret.snapshot,  # type: ignore[union-attr]
+            "seed": secret.seed.hex(),  # type: ignore[union-attr]
+            "snapshot": draws.read_stored_snapshot(secret.snapshot, venues=False).as_dict(),  # type: ignore[union-attr]
             "calls": [{"position": 0, "specialty": "A04", "expert": other.code, "salt": call.salt,
                        "answer": "accepted"}]})
     result = bidhall("draw", "verify", str(draw.id))

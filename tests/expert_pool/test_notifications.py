@@ -99,6 +99,33 @@ async def test_tasks_call_in_sequence_once_each_and_replace_decliners(database: 
     assert "Fuzhou centre, room 5" in texts and "FJ-7" not in texts  # time and place, never the project
 
 
+async def test_the_tasks_of_a_draw_parse_its_stored_snapshot_once_per_process(
+        database: Database, as_worker: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from expert_pool.tasks import notify_next, send_invitation
+
+    parsed: list[int] = []
+    read = draws.read_stored_snapshot
+
+    def counting(stored, *, venues):  # type: ignore[no-untyped-def]
+        parsed.append(1)
+        return read(stored, venues=venues)
+
+    monkeypatch.setattr(draws, "read_stored_snapshot", counting)
+    draws.snapshot_cache.clear()
+    await experts_with_phones(database, [DECLINER, "13900000003", "13900000004", "13900000005"])
+    draw_id = await new_draw(database, 2)
+    tasks_run = 0
+    for _ in range(5):  # every notify_next and send_invitation (which records the answer) reads the draw
+        for call_id in notify_next(draw_id):
+            send_invitation(call_id)
+            tasks_run += 1
+        tasks_run += 1
+    async with database.reader() as session:
+        assert (await session.get(Draw, draw_id)).status == "filled"  # type: ignore[union-attr]
+    assert tasks_run > 3 and parsed == [1]
+    draws.snapshot_cache.clear()
+
+
 async def test_callbacks_are_authenticated_and_applied_once(client: httpx.AsyncClient, database: Database,
                                                             runtime, as_worker: Settings) -> None:  # type: ignore[no-untyped-def]
     from expert_pool.notify.base import Invitation
