@@ -119,7 +119,9 @@ class DrawSecret(SQLModel, table=True):
     draw_id: int = Field(sa_column=sa.Column(
         sa.Integer, sa.ForeignKey("expert_pool_draws.id", ondelete="CASCADE"), primary_key=True))
     seed: bytes = Field(sa_column=sa.Column(sa.LargeBinary(64), nullable=False))
-    snapshot: dict[str, list[str]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # Each specialty's sorted codes joined by newlines (venue draws nest them by venue key);
+    # older draws hold lists. Read through expert_pool.draws.read_stored_snapshot.
+    snapshot: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
 
 
 class DrawCall(SQLModel, table=True):
