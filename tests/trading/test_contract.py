@@ -162,7 +162,7 @@ async def test_contract_uploads_are_checked(database, tmp_path: Path) -> None:  
     fake_pdf.write_bytes(b"PK\x03\x04 not a pdf")
     async with database.transaction() as session:
         lot = await evaluated_lot(session, blobs)
-        with pytest.raises(NotFound, match="no candidate list yet"):
+        with pytest.raises(NotFound, match="has no award yet: no candidate list is recorded"):
             await contracts.upload_contract(session, lot.tenderer, lot.lot_id, source=fake_pdf,
                                             media_type=contracts.PDF, blobs=blobs, max_bytes=1 << 20)
         lot = await awarded_lot(session, blobs, tmp_path)
