@@ -1096,6 +1096,32 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+async def settle_visibility(url: str, rounds: int = 3) -> dict[str, Any]:
+    """VACUUM the draw index until its visibility map covers it (or ``rounds`` tries).
+
+    A VACUUM right after the bulk load may leave pages not all-visible while the load's last
+    transactions still count as running; with part of the map unset the planner prefers a
+    bitmap heap scan (heap visits) to the index-only scan. A pool that has been live for a
+    while has been vacuumed by autovacuum since its last changes: that is the state measured.
+    Returns the pages and all-visible pages after each round."""
+    import asyncpg
+
+    rounds_seen = []
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        for _ in range(rounds):
+            await connection.execute("VACUUM ANALYZE expert_pool_draw_index")
+            pages, visible = await connection.fetchrow(
+                "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'expert_pool_draw_index'")
+            rounds_seen.append({"pages": pages, "all_visible": visible})
+            if visible >= pages:
+                break
+            await asyncio.sleep(1)
+    finally:
+        await connection.close()
+    return {"after_each_vacuum": rounds_seen}
+
+
 async def run(args: argparse.Namespace) -> None:
     from core.database import Database
     from core.settings import load_settings
@@ -1107,6 +1133,7 @@ async def run(args: argparse.Namespace) -> None:
             progress(f"fill: {args.experts:,} experts with {args.workers} worker processes")
             fill_detail = await fill(url, args.experts, args.workers)
             progress(f"fill: done in {fill_detail['fill_seconds']} s")
+            fill_detail["draw_index_visibility"] = await settle_visibility(url)
             await settle(url)
             database = Database(url)
             # request_draw enqueues its first task after the commit: to a file broker nobody reads.
