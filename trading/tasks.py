@@ -19,7 +19,7 @@ from trading.uploads import UploadSpool, purge_abandoned_uploads
 ABANDONED_AFTER = timedelta(days=1)
 REPORT_EVERY_SECONDS = 3600
 PERIODIC_TASKS = {"trading.purge_abandoned_uploads": 3600, "trading.report_datasets": REPORT_EVERY_SECONDS,
-                  "trading.resume_expired_suspensions": 900, "trading.close_due_price_competitions": 15}
+                  "trading.resume_expired_suspensions": 900, "trading.close_due_price_competitions": 60}
 
 
 @shared_task(name="trading.purge_abandoned_uploads")
