@@ -13,7 +13,7 @@ import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from core.database import Database
 from core.errors import BidhallError, InvalidInput, NotAuthenticated
 from supervision import live
+from web.api import query_int
 from web.problems import from_domain_error, from_validation_error
 
 AUTH_TIMEOUT = 10.0
@@ -164,3 +165,33 @@ async def answer_messages(websocket: WebSocket, send: Send, handle: Handle, *, m
             await send({"type": "reply", "id": None, "ok": False, "problem": refusal})
             continue
         await send(await handle(message))
+
+
+Joined = TypeVar("Joined")
+
+
+async def open_channel(websocket: WebSocket, path_name: str,
+                       connect: Callable[[int], Awaitable[Joined]]) -> tuple[int, int, Joined] | None:
+    """Accept the connection, read the path id and ``?from=SEQ`` and let ``connect(id)``
+    authenticate the follower; returns ``(id, from_seq, what connect returned)``, or None
+    when the connection was refused (the refusal is already sent) or the client left."""
+    await websocket.accept()
+    try:
+        subject_id = path_id(websocket, path_name)
+        from_seq = query_int(websocket, "from", 0, minimum=0, maximum=2**62)  # type: ignore[arg-type]
+        joined = await connect(subject_id)
+    except (BidhallError, asyncio.TimeoutError, ValueError) as error:
+        await refuse_connection(websocket, error)
+        return None
+    except WebSocketDisconnect:
+        return None
+    return subject_id, from_seq, joined
+
+
+async def stop(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel a channel's background tasks and wait for them, whatever they were doing."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -62,16 +62,16 @@ from evaluation.events import session_stream
 from evaluation.schemas import SessionOpen
 from expert_pool.schemas import AssessmentIn
 from identities.service import authenticate
-from web.api import Api, parse_body, path_int, query_int
+from web.api import Api, parse_body, path_int
 from web.auth import client_address, with_actor
 from web.live_channel import (
     Send,
     bearer_token,
-    path_id,
+    open_channel,
     problem_body,
-    refuse_connection,
     send_entries,
     serialised_sender,
+    stop,
 )
 from web.rate_limit import TokenBucket
 from web.runtime import Runtime
@@ -291,16 +291,11 @@ async def _authenticate(websocket: WebSocket, runtime: Runtime, session_id: int)
 
 async def evaluation_channel(websocket: WebSocket) -> None:
     runtime = _runtime(websocket)
-    await websocket.accept()
-    try:
-        session_id = path_id(websocket, "session_id")
-        from_seq = query_int(websocket, "from", 0, minimum=0, maximum=2**62)  # type: ignore[arg-type]
-        actor, viewer = await _authenticate(websocket, runtime, session_id)
-    except (BidhallError, asyncio.TimeoutError, ValueError) as error:
-        await refuse_connection(websocket, error)
+    opened = await open_channel(websocket, "session_id",
+                                lambda session_id: _authenticate(websocket, runtime, session_id))
+    if opened is None:
         return
-    except WebSocketDisconnect:
-        return
+    session_id, from_seq, (actor, viewer) = opened
     send = serialised_sender(websocket)
     await send({"type": "ready", "from": from_seq})
     sender = asyncio.ensure_future(send_entries(send, runtime.database, session_stream(session_id), from_seq,
@@ -313,9 +308,7 @@ async def evaluation_channel(websocket: WebSocket) -> None:
                 f"a frame of more than {HARD_LIMIT_BYTES} bytes; the connection is closed"))})
             await websocket.close(code=1009)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
+        await stop(sender)
 
 
 def _frame_text(frame: dict[str, Any]) -> str:

@@ -22,7 +22,6 @@ content_key), ``raise_objection`` (text), ``answer_objection`` (objection_id, re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from core.actors import Actor
 from core.clock import utcnow
@@ -54,16 +53,16 @@ from trading.opening_schemas import (
     ShareHandoverOut,
     WindowClose,
 )
-from web.api import Api, json_response, parse_body, path_int, query_int
+from web.api import Api, json_response, parse_body, path_int
 from web.auth import client_address, with_actor
 from web.live_channel import (
     answer_messages,
     bearer_token,
-    path_id,
+    open_channel,
     problem_body,
-    refuse_connection,
     send_entries,
     serialised_sender,
+    stop,
 )
 from web.problems import problem
 from web.runtime import Runtime
@@ -287,16 +286,10 @@ async def _authenticate(websocket: WebSocket, runtime: Runtime, lot_id: int) -> 
 
 async def opening_channel(websocket: WebSocket) -> None:
     runtime = _runtime(websocket)
-    await websocket.accept()
-    try:
-        lot_id = path_id(websocket, "lot_id")
-        from_seq = query_int(websocket, "from", 0, minimum=0, maximum=2**62)  # type: ignore[arg-type]
-        actor = await _authenticate(websocket, runtime, lot_id)
-    except (BidhallError, asyncio.TimeoutError, ValueError) as error:
-        await refuse_connection(websocket, error)
+    opened = await open_channel(websocket, "lot_id", lambda lot_id: _authenticate(websocket, runtime, lot_id))
+    if opened is None:
         return
-    except WebSocketDisconnect:
-        return
+    lot_id, from_seq, actor = opened
     send = serialised_sender(websocket)
     await send({"type": "ready", "from": from_seq})
     sender = asyncio.ensure_future(send_entries(send, runtime.database, f"opening:{lot_id}", from_seq,
@@ -305,9 +298,7 @@ async def opening_channel(websocket: WebSocket) -> None:
         await answer_messages(websocket, send, lambda message: _handle_message(runtime, actor, lot_id, message),
                               max_bytes=MAX_MESSAGE_BYTES)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
+        await stop(sender)
 
 
 WEBSOCKET_ROUTES = [WebSocketRoute("/ws/openings/{lot_id}", opening_channel)]

@@ -16,7 +16,6 @@ channel also applies the close when the countdown runs out, so they see the resu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from core import clock
 from core.actors import Actor
@@ -48,16 +47,16 @@ from trading.price_bidding_schemas import (
     RegistrationOut,
 )
 from trading.price_bidding_views import entry_view
-from web.api import Api, json_response, parse_body, path_int, query_int
+from web.api import Api, json_response, parse_body, path_int
 from web.auth import client_address, with_actor
 from web.live_channel import (
     answer_messages,
     bearer_token,
-    path_id,
+    open_channel,
     problem_body,
-    refuse_connection,
     send_entries,
     serialised_sender,
+    stop,
 )
 from web.runtime import Runtime
 
@@ -226,16 +225,11 @@ async def _close_when_due(runtime: Runtime, actor: Actor, competition_id: int) -
 
 async def competition_channel(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    await websocket.accept()
-    try:
-        competition_id = path_id(websocket, "competition_id")
-        from_seq = query_int(websocket, "from", 0, minimum=0, maximum=2**62)  # type: ignore[arg-type]
-        actor, number = await _connect(websocket, runtime, competition_id)
-    except (BidhallError, asyncio.TimeoutError, ValueError) as error:
-        await refuse_connection(websocket, error)
+    opened = await open_channel(websocket, "competition_id",
+                                lambda competition_id: _connect(websocket, runtime, competition_id))
+    if opened is None:
         return
-    except WebSocketDisconnect:
-        return
+    competition_id, from_seq, (actor, number) = opened
     send = serialised_sender(websocket)
     await send({"type": "ready", "from": from_seq, "your_number": number})
     tasks = [asyncio.ensure_future(send_entries(send, runtime.database, competition_stream(competition_id), from_seq,
@@ -245,10 +239,7 @@ async def competition_channel(websocket: WebSocket) -> None:
         await answer_messages(websocket, send, lambda message: _handle(runtime, actor, competition_id, message),
                               max_bytes=MAX_MESSAGE_BYTES)
     finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop(*tasks)
 
 
 WEBSOCKET_ROUTES = [WebSocketRoute("/ws/price-competitions/{competition_id}", competition_channel)]
