@@ -315,10 +315,7 @@ class Snapshot:
     @property
     def commitment(self) -> str:
         if self._commitment is None:
-            digest = hashlib.sha256(SNAPSHOT_HEADER)
-            for chunk in _snapshot_chunks(self):
-                digest.update(chunk)
-            self._commitment = digest.hexdigest()
+            self._commitment = _sha256_hex(SNAPSHOT_HEADER, _snapshot_chunks(self))
         return self._commitment
 
     def __len__(self) -> int:
@@ -337,6 +334,14 @@ class Snapshot:
 
 
 SnapshotLike = Snapshot | Mapping[str, Iterable[str]]
+
+
+def _sha256_hex(header: bytes, chunks: Iterable[bytes]) -> str:
+    """SHA-256 of ``header`` followed by ``chunks``, in hex (a snapshot commitment)."""
+    digest = hashlib.sha256(header)
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _as_snapshot(snapshot: SnapshotLike) -> Snapshot:
@@ -420,10 +425,7 @@ class VenueSnapshot:
     @property
     def commitment(self) -> str:
         if self._commitment is None:
-            digest = hashlib.sha256(VENUE_SNAPSHOT_HEADER)
-            for chunk in _venue_snapshot_chunks(self):
-                digest.update(chunk)
-            self._commitment = digest.hexdigest()
+            self._commitment = _sha256_hex(VENUE_SNAPSHOT_HEADER, _venue_snapshot_chunks(self))
         return self._commitment
 
     def __len__(self) -> int:

@@ -181,16 +181,11 @@ def award_notice_docx(facts: AwardFacts) -> bytes:
         rows.append(("招标代理机构 Agency", f"{facts.agency.name} ({facts.agency.uscc})"))
     if facts.deviation_reason:
         rows.append(("未选第一候选人的理由 Reason", facts.deviation_reason))
-    table = document.add_table(rows=0, cols=2)
-    for label, value in rows:
-        cells = table.add_row().cells
-        cells[0].text, cells[1].text = label, value
+    _add_fact_table(document, rows)
     document.add_paragraph("请于本通知书发出之日起三十日内签订书面合同。Please sign the written contract within "
                            "30 days of this notice.")
     document.add_paragraph(f"{facts.tenderer.name}  {_local(facts.confirmed_at)}")
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return _docx_bytes(document)
 
 
 def seal_award_notice(facts: AwardFacts, seal: PlatformSeal) -> tuple[bytes, bytes]:
@@ -313,13 +308,22 @@ def deal_notice_docx(facts: DealFacts) -> bytes:
     ]
     if facts.agency is not None:
         rows.append(("代理机构 Agency", f"{facts.agency.name} ({facts.agency.uscc})"))
+    _add_fact_table(document, rows)
+    document.add_paragraph("请按公告约定的期限签订成交合同（出让合同/产权交易合同）。Please sign the contract "
+                           "within the time the notice set.")
+    document.add_paragraph(f"{facts.transferor.name}  {_local(facts.issued_at)}")
+    return _docx_bytes(document)
+
+
+def _add_fact_table(document: Any, rows: list[tuple[str, str]]) -> None:
+    """A two-column table of label and value, one row each."""
     table = document.add_table(rows=0, cols=2)
     for label, value in rows:
         cells = table.add_row().cells
         cells[0].text, cells[1].text = label, value
-    document.add_paragraph("请按公告约定的期限签订成交合同（出让合同/产权交易合同）。Please sign the contract "
-                           "within the time the notice set.")
-    document.add_paragraph(f"{facts.transferor.name}  {_local(facts.issued_at)}")
+
+
+def _docx_bytes(document: Any) -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
