@@ -113,6 +113,12 @@ async def _registration_of(session: AsyncSession, competition_id: int, party_id:
 # --- reads ----------------------------------------------------------------------------------------
 
 
+async def own_bidder_number(session: AsyncSession, actor: Actor, competition_id: int) -> str | None:
+    """The bidder number of the actor's party in this competition, if it registered."""
+    registration = await _registration_of(session, competition_id, actor.party_id)
+    return registration.bidder_number if registration else None
+
+
 async def _current(session: AsyncSession, competition_id: int) -> PriceCompetition:
     """The competition with what is due applied (the lazy close)."""
     return await closing.advance(session, await closing.locked_competition(session, competition_id), clock.utcnow())

@@ -35,7 +35,7 @@ from core.errors import BidhallError, InvalidInput
 from identities.service import authenticate
 from trading import price_bidding, price_bidding_quotes, price_bidding_setup
 from trading.price_bidding_events import competition_stream
-from trading.price_bidding_models import PriceChannelReceipt, PriceRegistration
+from trading.price_bidding_models import PriceChannelReceipt
 from trading.price_bidding_schemas import (
     BidderOut,
     CompetitionSetup,
@@ -206,9 +206,7 @@ async def _connect(websocket: WebSocket, runtime: Runtime, competition_id: int) 
     async with runtime.database.transaction() as session:
         actor = await authenticate(session, token, source_address=client_address(websocket))
         await price_bidding.read_competition(session, actor, competition_id)  # exists, and what is due is applied
-        number = None if actor.party_id is None else await session.scalar(
-            sa.select(PriceRegistration.bidder_number).where(PriceRegistration.competition_id == competition_id,
-                                                             PriceRegistration.party_id == actor.party_id))
+        number = await price_bidding.own_bidder_number(session, actor, competition_id)
     return actor, number
 
 
