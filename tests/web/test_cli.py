@@ -139,6 +139,9 @@ async def test_the_demo_runs_a_tender_from_its_notice_to_the_award(bidhall, monk
     _check_demo_supervision(summary, tmp_path / "demo")
     # the names stay sealed until the winner is decided; the draw still verifies from the ledger
     assert summary["draw"]["status"] == "revealed" and summary["verification"]["ok"]
+    # a draw for remote off-site evaluation: each venue's experts from its own city
+    assert [venue["region_code"] for venue in summary["draw"]["venues"]] == ["350100", "350200"]
+    assert {call["venue"] for call in summary["calls"] if call["answer"] == "accepted"} == {"V1", "V2"}
     assert summary["draw"]["revealed_at"] > summary["award"]["confirmed_at"]
     assert output(bidhall("ledger", "verify"))["ok"] is True
     assert output(bidhall("draw", "verify", str(summary["draw"]["id"])))["complete"] is True
