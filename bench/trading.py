@@ -268,15 +268,15 @@ def _client(url: str, token: str, credentials: Any) -> Any:
 
 
 async def _sink_upload(url: str, path: Path, chunk: int) -> None:
-    """The baseline: the client's chunk loop (read, hash, PUT) against the sink."""
-    from web.bidder_client import _read_chunk
+    """The baseline: the client's chunk loop (read ahead and hash, PUT) against the sink."""
+    from web.bidder_client import ChunkReader
 
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(300, connect=30)) as http:
         size = path.stat().st_size
-        with path.open("rb") as source:
+        async with ChunkReader(path, chunk) as reader:
             offset = 0
             while offset < size:
-                data, digest = await asyncio.to_thread(_read_chunk, source, offset, chunk)
+                data, digest = await reader.chunk_at(offset)
                 response = await http.put("/uploads/sink", params={"offset": offset}, content=data,
                                           headers={"x-chunk-sha256": digest, "content-type": "application/octet-stream"})
                 response.raise_for_status()

@@ -15,32 +15,36 @@ writes through the page cache as before, so callers need not care.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from pathlib import Path
 
 BLOCK = 4096  # a multiple of every logical block size we meet (512 or 4096)
 STAGING = 1 << 20  # bytes gathered before one direct write; a multiple of BLOCK
-SPARE_BUFFERS_KEPT = 16
+SPARE_BUFFERS_KEPT = 48
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
-# Staging buffers are reused: a fresh mapping costs its first touch of every page again, and
-# two hundred bidders uploading at once must not each hold a new one per chunk.
+# Buffers of STAGING bytes are reused: a fresh mapping costs its first touch of every page
+# again, and two hundred bidders uploading at once must not each hold a new one per chunk.
 _spare_buffers: list[mmap.mmap] = []
 
 
-def _take_buffer() -> mmap.mmap:
+def take_buffer() -> mmap.mmap:
+    """A page-aligned buffer of STAGING bytes (as direct I/O needs), from the pool if any."""
     try:
         return _spare_buffers.pop()
     except IndexError:
-        return mmap.mmap(-1, STAGING)  # page-aligned, as direct I/O needs
+        return mmap.mmap(-1, STAGING)
 
 
-def _give_back(buffer: mmap.mmap) -> None:
+def give_back(buffer: mmap.mmap) -> None:
+    """Return a buffer from :func:`take_buffer`; nothing may still view it."""
     if len(_spare_buffers) < SPARE_BUFFERS_KEPT:
         _spare_buffers.append(buffer)
     else:
-        buffer.close()
+        with contextlib.suppress(BufferError):  # still viewed somewhere: the collector frees it
+            buffer.close()
 
 
 def open_direct(path: Path) -> int | None:
@@ -73,7 +77,7 @@ class AlignedAppender:
         self.direct = open_direct(path)
         if self.direct is None:
             return
-        self._stage = _take_buffer()
+        self._stage = take_buffer()
         self._staged = len(head)
         self._stage[:self._staged] = head
 
@@ -111,7 +115,7 @@ class AlignedAppender:
             return
         os.close(self.direct)
         self.direct = None
-        _give_back(self._stage)
+        give_back(self._stage)
 
     def _write_blocks(self, length: int) -> None:
         view = memoryview(self._stage)

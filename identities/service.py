@@ -198,14 +198,17 @@ async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> To
 
 async def authenticate(session: AsyncSession, raw_token: str, *, source_address: str | None) -> Actor:
     """The actor a bearer token stands for; every failure names its reason."""
-    token = await session.scalar(sa.select(Token).where(Token.token_hash == token_digest(raw_token)))
-    if token is None:
+    # Token and user in one round trip: every authenticated request pays for this.
+    found = (await session.execute(
+        sa.select(Token, User).outerjoin(User, User.id == Token.user_id)  # type: ignore[arg-type]
+        .where(Token.token_hash == token_digest(raw_token)))).one_or_none()
+    if found is None:
         raise NotAuthenticated("unknown token")
+    token, user = found
     if token.revoked_at is not None:
         raise NotAuthenticated("this token was revoked")
     if token.expires_at <= utcnow():
         raise NotAuthenticated(f"this token expired at {token.expires_at.isoformat()}")
-    user = await session.get(User, token.user_id)
     if user is None or not user.active:
         raise NotAuthenticated("this account is deactivated")
     return actor_for(user, source_address=source_address)

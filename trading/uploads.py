@@ -39,7 +39,7 @@ from ca_interop.opening_keys import OpeningKeyRecord
 from core import clock
 from core.actors import Actor, Role
 from core.database import after_commit
-from core.direct_io import AlignedAppender
+from core.direct_io import AlignedAppender, give_back, take_buffer
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
 from core.usecases import use_case
 from trading.bid_models import Upload
@@ -49,7 +49,6 @@ from trading.models import Lot
 from trading.projects import refuse_if_sold_by_competition
 from trading.states import LotStatus
 
-WRITE_BATCH = 1 << 20  # bytes handed to the writing thread at once
 RUNNING_HASHES_KEPT = 4096
 
 
@@ -191,18 +190,32 @@ class ChunkTarget:
     opening_certificate_der: bytes | None
 
 
+@dataclass(frozen=True)
+class _LotForChunk:
+    id: int
+    code: str
+    status: str
+    bid_deadline: Any
+    opening_certificate_fingerprint: str | None
+
+
 @use_case("trading.upload_chunk", {Role.BIDDER})
 async def prepare_chunk(session: AsyncSession, actor: Actor, upload_id: str, offset: int, spooled: int) -> ChunkTarget:
     """Check a chunk may be received at ``offset`` (the spool lock is already held and the
     file holds ``spooled`` bytes); the body is read only after this."""
-    upload = await read_upload(session, actor, upload_id)
+    # One round trip for the upload and the lot columns the checks need (the lot row also
+    # carries its opening-key record, the custodians' shares: too much to read per chunk).
+    upload = (await session.execute(
+        sa.select(Upload.user_id, Upload.status, Upload.received, Upload.declared_size, Upload.declared_sha256,
+                  Lot.id, Lot.code, Lot.status.label("lot_status"), Lot.bid_deadline,
+                  Lot.opening_certificate_fingerprint)
+        .join(Lot, Lot.id == Upload.lot_id).where(Upload.id == upload_id))).one_or_none()
+    if upload is None or upload.user_id != actor.user_id:
+        raise NotFound(f"upload {upload_id} does not exist")
     if upload.status != UploadStatus.RECEIVING:
         raise Conflict(f"upload {upload_id} is {upload.status}: it takes no more chunks")
-    # The columns the checks need: the lot row also carries its opening-key record (the
-    # custodians' shares), too much to read again for every chunk.
-    lot = (await session.execute(
-        sa.select(Lot.id, Lot.code, Lot.status, Lot.bid_deadline, Lot.opening_certificate_fingerprint)
-        .where(Lot.id == upload.lot_id))).one()
+    lot = _LotForChunk(upload.id, upload.code, upload.lot_status, upload.bid_deadline,
+                       upload.opening_certificate_fingerprint)
     check_lot_accepts_bids(lot)  # type: ignore[arg-type]
     if spooled < upload.received:  # bytes recorded but lost from the disk (a crash)
         raise Conflict(f"the spool of upload {upload_id} lost bytes the server had recorded; "
@@ -233,11 +246,13 @@ _opening_certificates: dict[tuple[int, str], bytes] = {}
 
 
 class _ChunkWriter:
-    """Writes and hashes a chunk's bytes off the event loop, one batch at a time: the loop
-    reads the next batch of the body while a worker thread writes and hashes this one.
+    """Writes and hashes a chunk's bytes off the event loop, one batch at a time.
 
-    (Two threads, one per hash, were tried: contending for the GIL with the loop they
-    made uploads slower.)"""
+    The loop copies the body's pieces into a batch buffer while worker threads take the
+    previous batch in three lanes side by side: the chunk's hash, the file's running hash,
+    the direct write (hashing and direct writes release the GIL). Two batch buffers, reused
+    from a pool, alternate: fresh memory for every batch cost more in first-touch page
+    faults than the copying itself."""
 
     def __init__(self, file: BinaryIO, target: ChunkTarget) -> None:
         self.file = file
@@ -245,40 +260,63 @@ class _ChunkWriter:
         self.chunk_hash = hashlib.sha256()
         self.file_hash = _running_hash_at(target.upload_id, target.offset)
         self.written = 0
-        self._pending: asyncio.Future[None] | None = None
+        self._pending: asyncio.Future[Any] | None = None
+        self._buffers = [take_buffer(), take_buffer()]
+        self._filled = 0  # bytes of the current batch in self._buffers[0]
+        self._in_flight = memoryview(b"")  # the batch the lanes are working on
         file.flush()
         file.truncate(target.offset)  # bytes of a chunk that was never recorded
         # The bytes go to the disk past the page cache: a large envelope is not read again
         # until the opening (see core.direct_io).
         self.appender = AlignedAppender(Path(file.name), file.fileno(), target.offset)
 
-    def _store(self, block: bytes) -> None:
-        self.appender.write(block)
-        self.chunk_hash.update(block)
-        if self.file_hash is not None:
-            self.file_hash.update(block)
+    async def add(self, piece: bytes) -> None:
+        """Take ``piece`` into the batch, handing full batches to the lanes."""
+        view = memoryview(piece)
+        while view:
+            batch = self._buffers[0]
+            taken = min(len(view), len(batch) - self._filled)
+            batch[self._filled:self._filled + taken] = view[:taken]
+            self._filled += taken
+            view = view[taken:]
+            if self._filled == len(batch):
+                await self.hand_off()
 
-    async def put(self, batch: list[bytes]) -> None:
-        # One block per batch, so the thread takes the GIL a few times per batch, not per piece.
-        block = b"".join(batch)
+    async def hand_off(self) -> None:
+        """Start the lanes on the current batch (once the previous one is done with)."""
         await self.drain()
-        self._pending = asyncio.ensure_future(asyncio.to_thread(self._store, block))
+        if not self._filled:
+            return
+        block = self._in_flight = memoryview(self._buffers[0])[:self._filled]
+        self._buffers.reverse()
+        self._filled = 0
+        lanes = [asyncio.to_thread(self.chunk_hash.update, block), asyncio.to_thread(self.appender.write, block)]
+        if self.file_hash is not None:
+            lanes.append(asyncio.to_thread(self.file_hash.update, block))
+        self._pending = asyncio.gather(*lanes)
 
     async def drain(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            await pending
+            try:
+                await pending
+            finally:
+                self._in_flight.release()
 
     async def finish(self) -> None:
         """Every byte of the chunk written to the file (the staged ones too)."""
+        await self.hand_off()
         await self.drain()
         await asyncio.to_thread(self.appender.close)
 
     async def close(self, *, failed: bool) -> None:
-        """Wait for the thread (even after a failure: a thread cannot be stopped midway) and
-        on failure forget everything this chunk wrote."""
+        """Wait for the threads (even after a failure: a thread cannot be stopped midway),
+        give the buffers back, and on failure forget everything this chunk wrote."""
         with contextlib.suppress(BaseException):
             await self.drain()
+        for buffer in self._buffers:
+            give_back(buffer)
+        self._buffers = []
         if failed:
             await asyncio.to_thread(self._cut_back)
 
@@ -305,8 +343,6 @@ async def receive_chunk(
     head = await asyncio.to_thread(_read_head, file, target.offset) if sniffing else b""
     writer = _ChunkWriter(file, target)
     try:
-        batch: list[bytes] = []
-        batched = 0
         async for piece in body:
             if not piece:
                 continue
@@ -315,16 +351,11 @@ async def receive_chunk(
                 raise _beyond(target, target.offset + writer.written)
             if sniffing and len(head) < SNIFF_SIZE:
                 head = _check_head(head + piece, target)
-            batch.append(piece)
-            batched += len(piece)
-            if batched >= WRITE_BATCH:
-                await writer.put(batch)
-                batch, batched = [], 0
+            await writer.add(piece)
         if writer.written == 0:
             raise InvalidInput("the chunk is empty", [FieldError("body", "no bytes")])
         if sniffing and len(head) < SNIFF_SIZE and target.offset + writer.written == target.declared_size:
             _check_head(head, target, final=True)
-        await writer.put(batch)
         await writer.finish()
         _check_chunk_hash(writer, chunk_sha256)
         received = target.offset + writer.written
@@ -413,16 +444,20 @@ def _hash_file(file: BinaryIO) -> str:
 
 
 async def record_chunk(session: AsyncSession, upload_id: str, offset: int, received: int) -> Upload:
-    """Record the chunk that took ``upload_id`` from ``offset`` to ``received`` bytes."""
-    upload = await session.get(Upload, upload_id, with_for_update=True)
-    if upload is None or upload.received != offset:
+    """Record the chunk that took ``upload_id`` from ``offset`` to ``received`` bytes.
+
+    One statement: the row changes only if it still stands at ``offset``."""
+    completed = sa.case((Upload.declared_size == received, UploadStatus.COMPLETE.value),  # type: ignore[arg-type]
+                        else_=Upload.status)
+    # populate_existing: an Upload this session already holds takes the new values too.
+    upload = await session.scalar(
+        sa.update(Upload).where(Upload.id == upload_id, Upload.received == offset)  # type: ignore[arg-type]
+        .values(received=received, status=completed, updated_at=clock.utcnow())
+        .returning(Upload), execution_options={"populate_existing": True})
+    if upload is None:
         raise Conflict(f"upload {upload_id} changed while the chunk was received; ask where to resume")
-    upload.received = received
-    if received == upload.declared_size:
-        upload.status = UploadStatus.COMPLETE
+    if upload.status == UploadStatus.COMPLETE:
         _running_hashes.pop(upload_id, None)
-    upload.updated_at = clock.utcnow()
-    await session.flush()
     return upload
 
 

@@ -17,7 +17,9 @@ of fetching them from the server it is checking.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,10 +136,10 @@ class BidderClient:
     async def resume_upload(self, upload_id: str, path: Path, chunk_size: int = DEFAULT_CHUNK) -> dict[str, Any]:
         upload = await self._json("GET", f"/uploads/{upload_id}")
         failures = 0
-        with path.open("rb") as source:
+        async with ChunkReader(path, chunk_size) as reader:
             while upload["status"] == "receiving":
                 offset = upload["received"]
-                chunk, digest = await asyncio.to_thread(_read_chunk, source, offset, chunk_size)
+                chunk, digest = await reader.chunk_at(offset)
                 try:
                     upload = await self._json(
                         "PUT", f"/uploads/{upload_id}", params={"offset": offset}, content=chunk,
@@ -218,9 +220,52 @@ class BidderClient:
         return response.json() if response.content else None
 
 
-def _read_chunk(source: Any, offset: int, size: int) -> tuple[bytes, str]:
-    source.seek(offset)
-    chunk = source.read(size)
+class ChunkReader:
+    """The chunks of a file with their SHA-256, each read and hashed in a thread while the
+    one before it is on the wire: the next chunk is read ahead as soon as one is handed out.
+
+    A read-ahead that turns out useless (the server asked to resume elsewhere) is waited
+    for and dropped. Use as ``async with ChunkReader(path, size) as reader``."""
+
+    def __init__(self, path: Path, chunk_size: int) -> None:
+        self.path = path
+        self.chunk_size = chunk_size
+        self._fd = -1
+        self._ahead: tuple[int, asyncio.Future[tuple[bytes, str]]] | None = None
+
+    async def __aenter__(self) -> ChunkReader:
+        self._fd = os.open(self.path, os.O_RDONLY)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._drop_ahead()
+        os.close(self._fd)
+
+    async def chunk_at(self, offset: int) -> tuple[bytes, str]:
+        """The chunk starting at ``offset`` and its hex SHA-256 (empty at the end)."""
+        if self._ahead is not None and self._ahead[0] == offset:
+            read = self._ahead[1]
+            self._ahead = None
+        else:
+            await self._drop_ahead()
+            read = self._read(offset)
+        chunk, digest = await read
+        if chunk:
+            self._ahead = (offset + len(chunk), self._read(offset + len(chunk)))
+        return chunk, digest
+
+    def _read(self, offset: int) -> asyncio.Future[tuple[bytes, str]]:
+        return asyncio.ensure_future(asyncio.to_thread(_read_chunk, self._fd, offset, self.chunk_size))
+
+    async def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            read, self._ahead = self._ahead[1], None
+            with contextlib.suppress(Exception):
+                await read
+
+
+def _read_chunk(fd: int, offset: int, size: int) -> tuple[bytes, str]:
+    chunk = os.pread(fd, size, offset)
     return chunk, hashlib.sha256(chunk).hexdigest()
 
 
