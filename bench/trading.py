@@ -278,7 +278,7 @@ async def _sink_upload(url: str, path: Path, chunk: int) -> None:
             while offset < size:
                 data, digest = await reader.chunk_at(offset)
                 response = await http.put("/uploads/sink", params={"offset": offset}, content=data,
-                                          headers={"x-chunk-sha256": digest, "content-type": "application/octet-stream"})
+                                          headers={reader.header: digest, "content-type": "application/octet-stream"})
                 response.raise_for_status()
                 offset += len(data)
 

@@ -41,7 +41,7 @@ from web.runtime import Runtime
 
 api = Api()
 UPLOAD_PATHS: tuple[str, ...] = (r"/uploads/[^/]+",)  # chunks stream with limits of their own
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+HEX = re.compile(r"[0-9a-f]+")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -143,12 +143,13 @@ async def read_upload(request: Request) -> Response:
     return await with_actor(request, work)
 
 
-@api.operation("PUT", "/uploads/{upload_id}", "Send one chunk (raw body, header X-Chunk-SHA256) at ?offset=received",
+@api.operation("PUT", "/uploads/{upload_id}",
+               "Send one chunk (raw body, its hash in X-Chunk-XXH3-128 or X-Chunk-SHA256, hex) at ?offset=received",
                response=UploadOut, tag="bids", errors=(404, 409, 422),
                query=(QueryParam("offset", {"type": "integer", "minimum": 0}, required=True),))
 async def put_chunk(request: Request) -> Response:
     upload_id = str(request.path_params["upload_id"])
-    offset, chunk_sha256, length = _chunk_headers(request)
+    offset, claimed, length = _chunk_headers(request)
     runtime = _runtime(request)
     spool = _spool(runtime)
     try:
@@ -158,7 +159,7 @@ async def put_chunk(request: Request) -> Response:
                 spooled = os.fstat(file.fileno()).st_size
                 target = await uploads.prepare_chunk(session, actor, upload_id, offset, spooled)
             try:
-                received = await uploads.receive_chunk(file, target, request.stream(), chunk_sha256=chunk_sha256,
+                received = await uploads.receive_chunk(file, target, request.stream(), claimed=claimed,
                                                        content_length=length)
             except uploads.EnvelopeRefused:
                 async with runtime.database.transaction() as session:
@@ -175,18 +176,34 @@ async def put_chunk(request: Request) -> Response:
     return json_response(UploadOut.model_validate(upload))
 
 
-def _chunk_headers(request: Request) -> tuple[int, str, int | None]:
+def _chunk_headers(request: Request) -> tuple[int, list[uploads.ChunkDigest], int | None]:
     text = request.query_params.get("offset")
     if text is None or not text.isdigit() or len(text) > 15:
         raise InvalidInput("give ?offset=N, the number of bytes the upload has received (GET /uploads/{id})",
                            [FieldError("?offset", "missing or not a whole number")])
-    chunk_sha256 = request.headers.get("x-chunk-sha256", "").strip().lower()
-    if not SHA256_HEX.fullmatch(chunk_sha256):
-        raise InvalidInput("send the chunk's SHA-256 as 64 hex digits in the X-Chunk-SHA256 header",
-                           [FieldError("header.X-Chunk-SHA256", "missing or not a SHA-256 hex digest")])
     length_text = request.headers.get("content-length")
     length = int(length_text) if length_text and length_text.isdigit() else None
-    return int(text), chunk_sha256, length
+    return int(text), _claimed_chunk_digests(request), length
+
+
+def _claimed_chunk_digests(request: Request) -> list[uploads.ChunkDigest]:
+    """Every chunk hash the client sent (at least one), each well formed."""
+    claimed: list[uploads.ChunkDigest] = []
+    for chunk_hash in uploads.CHUNK_HASHES.values():
+        value = request.headers.get(chunk_hash.header)
+        if value is None:
+            continue
+        value = value.strip().lower()
+        if len(value) != chunk_hash.hex_digits or not HEX.fullmatch(value):
+            raise InvalidInput(
+                f"{chunk_hash.header} must be the chunk's {chunk_hash.label} as {chunk_hash.hex_digits} hex digits",
+                [FieldError(f"header.{chunk_hash.header}", f"not a {chunk_hash.label} hex digest")])
+        claimed.append(uploads.ChunkDigest(chunk_hash, value))
+    if not claimed:
+        headers = " or ".join(chunk_hash.header for chunk_hash in uploads.CHUNK_HASHES.values())
+        raise InvalidInput(f"send the chunk's hash in {headers} (hex)",
+                           [FieldError("header.X-Chunk-XXH3-128", "missing: no chunk hash header")])
+    return claimed
 
 
 # --- bids ---------------------------------------------------------------------------------

@@ -94,8 +94,8 @@ async def completed_upload(session: AsyncSession, spool: uploads.UploadSpool, bi
     data = envelope.path.read_bytes()
     with spool.locked(upload.id) as file:
         target = await uploads.prepare_chunk(session, bidder.actor, upload.id, 0, 0)
-        received = await uploads.receive_chunk(file, target, _pieces(data), chunk_sha256=envelope.sha256,
-                                               content_length=None)
+        claimed = [uploads.ChunkDigest(uploads.CHUNK_HASHES["sha256"], envelope.sha256)]
+        received = await uploads.receive_chunk(file, target, _pieces(data), claimed=claimed, content_length=None)
         return await uploads.record_chunk(session, upload.id, 0, received)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import xxhash
 from starlette.requests import ClientDisconnect
 
 from core import clock
@@ -45,6 +46,10 @@ async def _put(client: httpx.AsyncClient, token: str, upload_id: str, offset: in
                claimed: str | None = None) -> httpx.Response:
     return await client.put(f"/uploads/{upload_id}", params={"offset": offset}, content=chunk,
                             headers={**auth(token), "x-chunk-sha256": claimed or hashlib.sha256(chunk).hexdigest()})
+
+
+def _sha256_claim(data: bytes) -> list[uploads.ChunkDigest]:
+    return [uploads.ChunkDigest(uploads.CHUNK_HASHES["sha256"], hashlib.sha256(data).hexdigest())]
 
 
 def _spool_files(runtime: Runtime) -> list[Path]:
@@ -98,6 +103,60 @@ async def test_a_chunk_with_a_wrong_hash_is_discarded(runtime: Runtime, client: 
     assert (await _put(client, token, upload["id"], 10_000, data[10_000:])).json()["status"] == "complete"
 
 
+async def test_a_chunk_checked_by_xxh3_with_a_wrong_hash_is_discarded(
+    runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    ca, bidder, lot, token = await _world(runtime)
+    envelope = sealed_envelope(tmp_path, bidder, lot, b"v" * 30_000)
+    data = envelope.path.read_bytes()
+    upload = (await _create(client, token, lot.lot.id, envelope.size, envelope.sha256)).json()
+
+    async def put(offset: int, chunk: bytes, claimed: str) -> httpx.Response:
+        return await client.put(f"/uploads/{upload['id']}", params={"offset": offset}, content=chunk,
+                                headers={**auth(token), "X-Chunk-XXH3-128": claimed})
+
+    first = await put(0, data[:10_000], xxhash.xxh3_128_hexdigest(data[:10_000]))
+    assert first.json()["received"] == 10_000, first.text
+    corrupted = data[10_000:19_999] + bytes([data[19_999] ^ 0xFF])
+    response = await put(10_000, corrupted, xxhash.xxh3_128_hexdigest(data[10_000:20_000]))
+    assert response.status_code == 422
+    problem = response.json()
+    assert "XXH3-128" in problem["detail"] and "offset 10000" in problem["detail"]
+    assert problem["errors"][0]["pointer"] == "header.X-Chunk-XXH3-128"
+    assert (await client.get(f"/uploads/{upload['id']}", headers=auth(token))).json()["received"] == 10_000
+    assert _spool_files(runtime)[0].stat().st_size == 10_000, "nothing beyond the verified bytes"
+    assert (await put(10_000, data[10_000:], xxhash.xxh3_128_hexdigest(data[10_000:]))).json()["status"] == "complete"
+
+
+async def test_chunk_hash_headers_are_required_well_formed_and_all_checked(
+    runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    ca, bidder, lot, token = await _world(runtime)
+    envelope = sealed_envelope(tmp_path, bidder, lot, b"u" * 20_000)
+    data = envelope.path.read_bytes()
+    upload = (await _create(client, token, lot.lot.id, envelope.size, envelope.sha256)).json()
+
+    async def put(headers: dict[str, str]) -> httpx.Response:
+        return await client.put(f"/uploads/{upload['id']}", params={"offset": 0}, content=data[:5_000],
+                                headers={**auth(token), **headers})
+
+    missing = await put({})
+    assert missing.status_code == 422
+    assert "X-Chunk-XXH3-128 or X-Chunk-SHA256" in missing.json()["detail"]
+    short = await put({"X-Chunk-XXH3-128": xxhash.xxh3_128_hexdigest(data[:5_000])[:31]})
+    assert short.status_code == 422 and short.json()["errors"][0]["pointer"] == "header.X-Chunk-XXH3-128"
+    not_hex = await put({"X-Chunk-SHA256": "g" * 64})
+    assert not_hex.status_code == 422 and not_hex.json()["errors"][0]["pointer"] == "header.X-Chunk-SHA256"
+    # Both given: both are checked, and one wrong one refuses the chunk.
+    one_wrong = await put({"X-Chunk-SHA256": hashlib.sha256(data[:5_000]).hexdigest(),
+                           "X-Chunk-XXH3-128": xxhash.xxh3_128_hexdigest(data[1:5_001])})
+    assert one_wrong.status_code == 422 and one_wrong.json()["errors"][0]["pointer"] == "header.X-Chunk-XXH3-128"
+    assert (await client.get(f"/uploads/{upload['id']}", headers=auth(token))).json()["received"] == 0
+    both_right = await put({"X-Chunk-SHA256": hashlib.sha256(data[:5_000]).hexdigest(),
+                            "X-Chunk-XXH3-128": xxhash.xxh3_128_hexdigest(data[:5_000])})
+    assert both_right.json()["received"] == 5_000, both_right.text
+
+
 async def test_a_cut_off_chunk_leaves_the_verified_bytes_only(runtime: Runtime, tmp_path: Path) -> None:
     ca, bidder, lot, token = await _world(runtime)
     envelope = sealed_envelope(tmp_path, bidder, lot, b"w" * 3_000_000)
@@ -120,7 +179,7 @@ async def test_a_cut_off_chunk_leaves_the_verified_bytes_only(runtime: Runtime, 
         async with runtime.database.transaction() as session:
             target = await uploads.prepare_chunk(session, bidder.actor, upload_id, 0, 0)
         with pytest.raises(ClientDisconnect):
-            await uploads.receive_chunk(file, target, dropped(), chunk_sha256=hashlib.sha256(data).hexdigest(),
+            await uploads.receive_chunk(file, target, dropped(), claimed=_sha256_claim(data),
                                         content_length=len(data))
     assert spool.path(upload_id).stat().st_size == 0
     async with runtime.database.reader() as session:
@@ -132,7 +191,7 @@ async def test_a_cut_off_chunk_leaves_the_verified_bytes_only(runtime: Runtime, 
     with spool.locked(upload_id) as file:
         async with runtime.database.transaction() as session:
             target = await uploads.prepare_chunk(session, bidder.actor, upload_id, 0, 0)
-        received = await uploads.receive_chunk(file, target, whole(), chunk_sha256=hashlib.sha256(data).hexdigest(),
+        received = await uploads.receive_chunk(file, target, whole(), claimed=_sha256_claim(data),
                                                content_length=len(data))
         async with runtime.database.transaction() as session:
             assert (await uploads.record_chunk(session, upload_id, 0, received)).status == "complete"
