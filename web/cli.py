@@ -22,6 +22,7 @@ from core.settings import Settings, load_settings
 from web import (
     cli_archive,
     cli_ca,
+    cli_client,
     cli_draw,
     cli_envelope,
     cli_eseal,
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_heads.add_parsers(commands)
     cli_warnings.add_parsers(commands)
     cli_export.add_parsers(commands)
+    cli_client.add_parsers(commands)
     return parser
 
 
