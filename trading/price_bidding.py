@@ -8,7 +8,8 @@ salted SHA-256 commitment, the result reveals price and salt. A bidder registers
 admitted with a verified bid bond for the lot and no blacklisting or missing
 qualification; it gets a random bidder number, the only name other bidders and the public
 ever see. The setup is in ``price_bidding_setup``, quotes in ``price_bidding_quotes``, the
-close and the result in ``price_bidding_close``. Stream ``competition:<id>``.
+close and the result in ``price_bidding_close``, the pause while the lot is suspended in
+``price_bidding_suspension``. Stream ``competition:<id>``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def _check_registration_open(competition: PriceCompetition, lot: Lot, now: datet
     if competition.phase == closing.CLOSED:
         raise RuleViolation(f"competition {competition.id} closed at {clock.rfc3339(competition.closed_at)}; "  # type: ignore[arg-type]
                             "registration is over", rule="competition_closed")
+    if lot.status == LotStatus.SUSPENDED:
+        raise RuleViolation(f"lot {lot.code} is suspended (an objection or a complaint under review): registration "
+                            "reopens when it takes bids again", rule="lot_accepts_bids")
     if lot.status != LotStatus.BIDDING:
         raise RuleViolation(f"lot {lot.code} is {lot.status}: registration opens when it is published",
                             rule="lot_accepts_bids")

@@ -20,7 +20,9 @@ from core.actors import Actor
 from core.errors import NotFound
 from trading import price_bidding_events as events
 from trading import price_bidding_rules as rules
-from trading.models import Lot
+from trading import price_bidding_suspension as suspension
+from trading.models import Lot, Project
+from trading.notices import record_notice
 from trading.price_bidding_models import (
     PriceCompetition,
     PriceQuote,
@@ -28,7 +30,7 @@ from trading.price_bidding_models import (
     PriceSecret,
 )
 from trading.projects import change_lot_status
-from trading.states import LotStatus
+from trading.states import LotStatus, NoticeKind
 
 CLOSED = "closed"
 CONCLUDED, FAILED = "concluded", "failed"
@@ -47,8 +49,10 @@ async def locked_competition(session: AsyncSession, competition_id: int) -> Pric
 
 async def advance(session: AsyncSession, competition: PriceCompetition, now: datetime) -> PriceCompetition:
     """Apply every step due at ``now``, in order (a listing close and the live countdown
-    after it may both be due when nobody looked in between)."""
-    while competition.phase != CLOSED and now >= competition.ends_at:
+    after it may both be due when nobody looked in between). Nothing is due while the lot
+    is suspended (``price_bidding_suspension``)."""
+    await suspension.keep_in_step(session, competition, now)
+    while competition.phase != CLOSED and not suspension.is_paused(competition) and now >= competition.ends_at:
         await _step(session, competition)
     return competition
 
@@ -91,7 +95,8 @@ async def _round_had_quotes(session: AsyncSession, competition: PriceCompetition
 async def close(session: AsyncSession, actor: Actor | None, competition: PriceCompetition, *, closed_at: datetime,
                 accepted: PriceQuote | None = None) -> PriceCompetition:
     """Reveal what was hidden, decide the result, record it. A concluded competition (成交) awards
-    its lot with the deal (``price_bidding_deal.award_deal``); a failed one (流拍) fails it."""
+    its lot with the deal (``price_bidding_deal.award_deal``); a failed one (流拍) fails it and
+    publishes the failed-sale notice (:func:`fail_lot`)."""
     revealed = await _reveal(session, competition)
     winner = _sealed_winner(revealed) if competition.mode == rules.SEALED_QUOTE else accepted
     if winner is not None:
@@ -110,11 +115,54 @@ async def close(session: AsyncSession, actor: Actor | None, competition: PriceCo
 
         await award_deal(session, competition)
     if competition.result == FAILED:
-        lot = await session.get(Lot, competition.lot_id)
-        if lot is not None and lot.status == LotStatus.BIDDING:
-            await change_lot_status(session, actor, lot, LotStatus.FAILED, reason=f"price competition "
-                                    f"{competition.id} failed (流拍): {competition.result_reason}")
+        await fail_lot(session, actor, competition)
     return competition
+
+
+async def fail_lot(session: AsyncSession, actor: Actor | None, competition: PriceCompetition) -> None:
+    """Fail the lot of a failed competition and publish the failed-sale notice (流拍公告).
+
+    Both happen only when the lot moves from bidding to failed, which it does once: however
+    the close is applied (a read, a quote, the periodic task, the live channel's timer), one
+    notice. A lot no longer bidding (cancelled meanwhile) is left as it is, with no notice."""
+    lot = await session.get(Lot, competition.lot_id)
+    if lot is None or lot.status != LotStatus.BIDDING:
+        return
+    await change_lot_status(session, actor, lot, LotStatus.FAILED, reason=f"price competition "
+                            f"{competition.id} failed (流拍): {competition.result_reason}")
+    project = await session.get(Project, lot.project_id)
+    assert project is not None
+    # Published by the platform (no actor), like the deal: the close decided it, not whoever applied it.
+    await record_notice(session, None, project=project, lot=lot, kind=NoticeKind.FAILED,
+                        title=f"Failed sale notice (流拍公告): lot {lot.code}",
+                        body=failed_sale_text(competition, lot, project),
+                        details=failed_sale_details(competition, lot))
+
+
+def failed_case(competition: PriceCompetition) -> str:
+    return "no_valid_quote" if competition.current_price is None else "below_reserve"
+
+
+def failed_sale_text(competition: PriceCompetition, lot: Lot, project: Project) -> str:
+    closed = clock.rfc3339(competition.closed_at)  # type: ignore[arg-type]
+    opening = (f"The price competition {competition.id} ({competition.mode}) for lot {lot.code} of {project.title} "
+               f"closed at {closed} without a sale (流拍): ")
+    if failed_case(competition) == "no_valid_quote":
+        return opening + "no valid quote was made. The lot is failed and may be offered again."
+    # The reserve is revealed with the result (as the deal confirmation does), with its salt to check it.
+    return opening + (f"the highest valid quote {competition.current_price} (bidder number "
+                      f"{competition.leader_number}) is below the reserve price {competition.reserve_price}. The "
+                      f"reserve was committed at setup as SHA-256 {competition.reserve_commitment}; its salt is "
+                      f"{competition.reserve_salt}. The lot is failed and may be offered again.")
+
+
+def failed_sale_details(competition: PriceCompetition, lot: Lot) -> dict[str, object]:
+    return {"lot_code": lot.code, "competition_id": competition.id, "mode": competition.mode,
+            "case": failed_case(competition), "reason": competition.result_reason,
+            "closed_at": competition.closed_at, "quote_count": competition.quote_count,
+            "highest_quote": competition.current_price, "highest_bidder_number": competition.leader_number,
+            "reserve_price": competition.reserve_price, "reserve_salt": competition.reserve_salt,
+            "reserve_commitment": competition.reserve_commitment}
 
 
 async def _reveal(session: AsyncSession, competition: PriceCompetition) -> list[PriceQuote]:
@@ -155,7 +203,8 @@ async def close_due_competitions(session: AsyncSession) -> list[int]:
     """Apply what is due to every competition whose current period has ended; returns their ids."""
     now = clock.utcnow()
     due = list(await session.scalars(sa.select(PriceCompetition.id).where(
-        PriceCompetition.phase != CLOSED, PriceCompetition.ends_at <= now).order_by(PriceCompetition.id)))
+        PriceCompetition.phase != CLOSED, PriceCompetition.suspended_at.is_(None),  # type: ignore[union-attr]
+        PriceCompetition.ends_at <= now).order_by(PriceCompetition.id)))
     for competition_id in due:
         await advance(session, await locked_competition(session, competition_id), now)
     return due

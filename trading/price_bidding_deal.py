@@ -106,8 +106,9 @@ async def award_deal(session: AsyncSession, competition: PriceCompetition) -> Aw
     """Make the award of a just concluded competition's lot and award the lot.
 
     Recorded by the platform (no actor): the exchange confirms the deal at the close, whoever
-    or whatever applied it. A lot that is not bidding any more (suspended or cancelled while
-    the competition ran) is left as it is, and so is a lot that already has an award."""
+    or whatever applied it. A lot that is not bidding any more (cancelled while the
+    competition ran; a suspended lot's competition does not close) is left as it is, and so
+    is a lot that already has an award."""
     lot = await session.get(Lot, competition.lot_id)
     if lot is None or lot.status != LotStatus.BIDDING:
         return None

@@ -30,8 +30,14 @@ LIVE_DECLARED = "trading.competition_live_declared"
 QUOTED = "trading.competition_quoted"
 PHASE_CHANGED = "trading.competition_phase_changed"
 CLOSED = "trading.competition_closed"
+PAUSED = "trading.competition_paused"  # the lot is suspended: no quote, no close
+RESUMED = "trading.competition_resumed"  # the lot takes bids again: the end moves by the time lost
 
 COLLECTIONS: dict[type[SQLModel], str] = {PriceRegistration: "registrations", PriceQuote: "quotes"}
+
+# Columns added after the first entries were written (migration 0019), with the value the
+# migration gave existing rows: an older entry's snapshot is read as holding it.
+LATER_COLUMNS: dict[str, Any] = {"suspended_at": None, "paused_seconds": 0}
 
 
 def competition_stream(competition_id: int | None) -> str:
@@ -54,7 +60,7 @@ def apply_competition(state: State | None, entry: dict[str, Any]) -> State | Non
     if "competition" not in payload:
         return state
     current = state or {"competition": None, **{name: {} for name in COLLECTIONS.values()}}
-    updated: State = {**current, "competition": payload["competition"]}
+    updated: State = {**current, "competition": {**LATER_COLUMNS, **payload["competition"]}}
     for collection, rows in payload.get("changes", {}).items():
         updated[collection] = {**updated[collection], **{str(row["id"]): row for row in rows}}
     return updated

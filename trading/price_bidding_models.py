@@ -31,6 +31,9 @@ class PriceCompetition(SQLModel, table=True):
 
     ``ends_at`` is the end of what runs now (listing period, live countdown, round, sealed
     period, Dutch clock); ``listing_ends_at`` keeps the published listing close.
+    ``suspended_at`` is set while the lot is suspended (the competition is paused: no quote,
+    no close); ``paused_seconds`` is the running time lost to suspensions so far, which moved
+    ``ends_at`` out and holds the Dutch clock back.
     """
 
     __tablename__ = "trading_price_competitions"
@@ -62,6 +65,8 @@ class PriceCompetition(SQLModel, table=True):
     winner_registration_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     winner_number: str | None = Field(default=None, sa_column=sa.Column(sa.String(8)))
     closed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    suspended_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    paused_seconds: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     created_by: int | None = Field(default=None, sa_column=_fk("identities_users.id", nullable=True))
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

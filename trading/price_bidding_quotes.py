@@ -22,6 +22,7 @@ from core.usecases import use_case
 from trading import price_bidding_close as closing
 from trading import price_bidding_events as events
 from trading import price_bidding_rules as rules
+from trading import price_bidding_suspension as suspension
 from trading.price_bidding_models import (
     PriceCompetition,
     PriceQuote,
@@ -33,8 +34,8 @@ from trading.price_bidding_schemas import DutchAccept, LiveDeclaration, QuoteIn
 LIVE_PHASES = frozenset({"live"})
 
 
-async def _admitted(session: AsyncSession, actor: Actor, competition_id: int,
-                    now: datetime) -> tuple[PriceCompetition, PriceRegistration]:
+async def _admitted(session: AsyncSession, actor: Actor, competition_id: int, now: datetime,
+                    doing: str = "quote") -> tuple[PriceCompetition, PriceRegistration]:
     """The competition (with what is due applied) and the actor's admitted registration."""
     if actor.party_id is None:
         raise RuleViolation("only a bidder acting for a party can quote", rule="bidder_party")
@@ -45,6 +46,7 @@ async def _admitted(session: AsyncSession, actor: Actor, competition_id: int,
         raise RuleViolation(f"your party is not registered for competition {competition.id}: register (with a "
                             "verified bid bond) to be admitted before quoting", rule="bidder_admitted")
     _check_open(competition, now)
+    suspension.refuse_if_paused(competition, doing)
     return competition, registration
 
 
@@ -154,7 +156,7 @@ async def declare_live(session: AsyncSession, actor: Actor, competition_id: int,
                        data: LiveDeclaration) -> PriceRegistration:
     """During the listing, say whether one keeps bidding in a live phase after the close."""
     now = clock.utcnow()
-    competition, registration = await _admitted(session, actor, competition_id, now)
+    competition, registration = await _admitted(session, actor, competition_id, now, "declaration to keep bidding")
     if competition.mode != rules.LISTING or competition.phase != "listing":
         raise RuleViolation(f"a declaration to keep bidding is made during a listing period; competition "
                             f"{competition.id} is a {competition.mode} in its {competition.phase} phase",
@@ -171,7 +173,7 @@ async def accept_dutch(session: AsyncSession, actor: Actor, competition_id: int,
     competition, registration = await _dutch(session, actor, competition_id, now)
     price = rules.dutch_price(competition.starting_price, competition.increment,
                               competition.dutch_floor_price, competition.dutch_interval_seconds,  # type: ignore[arg-type]
-                              competition.starts_at, now)
+                              suspension.running_start(competition), now)
     if data.expected_price is not None and data.expected_price != price:
         raise Conflict(f"the Dutch price is now {price}, not {data.expected_price}: accept again at the new price")
     quote = PriceQuote(competition_id=competition.id, registration_id=registration.id,  # type: ignore[arg-type]
@@ -189,7 +191,7 @@ async def accept_dutch(session: AsyncSession, actor: Actor, competition_id: int,
 async def _dutch(session: AsyncSession, actor: Actor, competition_id: int,
                  now: datetime) -> tuple[PriceCompetition, PriceRegistration]:
     try:
-        competition, registration = await _admitted(session, actor, competition_id, now)
+        competition, registration = await _admitted(session, actor, competition_id, now, "Dutch acceptance")
     except RuleViolation as refused:
         competition = await session.get(PriceCompetition, competition_id)
         if competition is not None and competition.mode == rules.DUTCH and competition.winner_number:

@@ -72,6 +72,8 @@ class CompetitionView(Output):
     final_price: Decimal | None
     winner_number: str | None
     closed_at: datetime | None
+    suspended_at: datetime | None = Field(default=None, description="set while the lot is suspended: no quotes")
+    paused_seconds: int = Field(default=0, description="running time lost to suspensions; the end moved by it")
     server_time: datetime
     your_number: str | None = None
     you_lead: bool = False

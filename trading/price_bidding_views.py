@@ -7,7 +7,7 @@ exchanges do against collusion). Centre staff and regulators see everything.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,14 +43,19 @@ def summary(snapshot: dict[str, Any], your_number: str | None, now: datetime) ->
     """The board a follower shows: phase, current price, leader's number, end and time left."""
     ends_at = clock.parse_rfc3339(snapshot["ends_at"])
     current = snapshot["current_price"]
+    paused_at = clock.parse_rfc3339(snapshot["suspended_at"]) if snapshot.get("suspended_at") else None
+    clock_at = paused_at or now  # while the lot is suspended the clock stands still
     if snapshot["phase"] == "dutch":
+        running_start = clock.parse_rfc3339(snapshot["starts_at"]) + timedelta(
+            seconds=snapshot.get("paused_seconds") or 0)
         current = str(rules.dutch_price(Decimal(snapshot["starting_price"]), Decimal(snapshot["increment"]),
                                         Decimal(snapshot["dutch_floor_price"]), snapshot["dutch_interval_seconds"],
-                                        clock.parse_rfc3339(snapshot["starts_at"]), now))
+                                        running_start, clock_at))
     return {"phase": snapshot["phase"], "current_price": current, "leader_number": snapshot["leader_number"],
             "your_number": your_number, "you_lead": your_number is not None and snapshot["leader_number"] == your_number,
             "ends_at": snapshot["ends_at"], "server_time": clock.rfc3339(now),
-            "seconds_left": max(0, int((ends_at - now).total_seconds())) if snapshot["phase"] != "closed" else 0,
+            "suspended": paused_at is not None,
+            "seconds_left": max(0, int((ends_at - clock_at).total_seconds())) if snapshot["phase"] != "closed" else 0,
             "result": snapshot["result"], "final_price": snapshot["final_price"],
             "winner_number": snapshot["winner_number"]}
 

@@ -62,6 +62,12 @@ async def change_lot_status(
     The event carries the lot's columns as they are after the change, so whatever else
     the caller set on the lot in the same step is replayed too.
     """
+    if LotStatus.SUSPENDED in (lot.status, target):
+        # A price competition pauses and resumes with its lot (imported here: a
+        # competition's close moves lots through this function).
+        from trading.price_bidding_suspension import follow_lot_move
+
+        await follow_lot_move(session, actor, lot, target, reason)
     current = LotStatus(lot.status)
     check_transition(f"lot {lot.code}", current, target, ALLOWED_LOT_TRANSITIONS)
     if (current, target) in COMPETITION_LOT_MOVES:

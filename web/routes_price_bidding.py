@@ -217,6 +217,9 @@ async def _close_when_due(runtime: Runtime, actor: Actor, competition_id: int) -
             view = await price_bidding.read_competition(session, actor, competition_id)
         if view["phase"] == "closed":
             return
+        if view.get("suspended_at"):  # nothing is due until the lot resumes
+            await asyncio.sleep(CLOSE_CHECK_SECONDS)
+            continue
         left = (clock.parse_rfc3339(view["ends_at"]) - clock.utcnow()).total_seconds()
         await asyncio.sleep(min(max(left, 0.0) + 0.05, CLOSE_CHECK_SECONDS))
 
