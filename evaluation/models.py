@@ -36,9 +36,12 @@ class EvaluationSession(SQLModel, table=True):
     """
 
     __tablename__ = "evaluation_sessions"
+    # A lot is evaluated once per round: round 1, then one more for each publicity withdrawn
+    # after an upheld objection (``evaluation.service.open_session``).
+    __table_args__ = (sa.UniqueConstraint("lot_id", "evaluation_round", name="uq_evaluation_sessions_round"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    lot_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("trading_lots.id"), nullable=False, unique=True))
+    lot_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("trading_lots.id"), nullable=False))
     project_id: int = Field(sa_column=_fk("trading_projects.id", index=True))
     draw_id: int = Field(sa_column=_fk("expert_pool_draws.id"))
     host_user_id: int | None = Field(default=None, sa_column=_fk("identities_users.id", nullable=True))
@@ -57,6 +60,13 @@ class EvaluationSession(SQLModel, table=True):
     opened_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # A re-evaluation (复核 / 重新评审) names the finished session whose result was withdrawn,
+    # the withdrawn publicity that allows it (one session per withdrawal) and why.
+    evaluation_round: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+    reevaluation_of: int | None = Field(default=None, sa_column=_fk("evaluation_sessions.id", nullable=True))
+    award_withdrawal_id: int | None = Field(default=None, sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("trading_award_withdrawals.id"), unique=True))
+    reevaluation_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class CommitteeMember(SQLModel, table=True):

@@ -56,7 +56,14 @@ def _opened(payload: Payload) -> State:
     return {"stage": Stage.SIGN_IN.value, "method": payload["method"], "chair_member_id": None, "scoring_round": 1,
             "members": {}, "bids": {str(bid["bid_id"]): _bid() for bid in payload.get("bids", [])},
             "marks": {}, "scores": {}, "clarifications": {}, "accepted": [], "dissents": 0, "signatures": [],
-            "report_sha256": None, "signed_report_sha256": None}
+            "report_sha256": None, "signed_report_sha256": None, **_round(payload)}
+
+
+def _round(payload: Payload) -> State:
+    """Which evaluation of the lot this is; entries from before re-evaluations mean the first."""
+    again = payload.get("reevaluation") or {}
+    return {"evaluation_round": payload.get("evaluation_round", 1), "reevaluation_of": again.get("of_session_id"),
+            "award_withdrawal_id": again.get("award_withdrawal_id"), "reevaluation_reason": again.get("reason")}
 
 
 # --- one function per entry type; each changes ``state`` in place -------------------------------
@@ -234,6 +241,8 @@ async def load_session(session: AsyncSession, stream: str) -> State | None:
         "dissents": len(await rows(Dissent)),
         "signatures": [s.member_id for s in sorted(await rows(ReportSignature), key=lambda s: s.id)],
         "report_sha256": ev.report_sha256, "signed_report_sha256": ev.signed_report_sha256,
+        "evaluation_round": ev.evaluation_round, "reevaluation_of": ev.reevaluation_of,
+        "award_withdrawal_id": ev.award_withdrawal_id, "reevaluation_reason": ev.reevaluation_reason,
     }
 
 

@@ -1,4 +1,5 @@
-"""Inputs of the evaluation session's HTTP side: opening a session.
+"""Inputs of the evaluation session's HTTP side: opening a session (a lot's first, or its
+re-evaluation after an upheld objection to the candidate publicity).
 
 The settings a centre may choose for one session (review criteria, objective factors, the
 threshold of a score "far from the others", the time a bidder has to answer a
@@ -54,7 +55,12 @@ Points = Annotated[Decimal, BeforeValidator(_points_text)]
 class SessionOpen(Input):
     """What centre staff give to open a lot's evaluation session."""
 
-    draw_id: int = Field(ge=1, description="The expert draw that formed this lot's committee (filled).")
+    draw_id: int | None = Field(default=None, ge=1, description="The expert draw that formed this lot's committee "
+                                "(filled). Required for a lot's first session; a re-evaluation keeps the previous "
+                                "session's draw (the same experts) unless a new draw is named here.")
+    reevaluation_of: int | None = Field(default=None, ge=1, description="For a re-evaluation (复核/重新评审) after an "
+                                        "upheld objection to the candidate publicity: the lot's finished session "
+                                        "whose result was withdrawn.")
     main_venue: VenueName = Field(description="Where the session is hosted (the chair's venue); for a draw "
                                   "across venues, the draw's main venue.")
     secondary_venues: list[VenueName] = Field(default_factory=list, max_length=MAX_SECONDARY_VENUES,
@@ -70,6 +76,13 @@ class SessionOpen(Input):
         "scores of the same bid and factor beyond which the score is flagged as abnormal (畸高畸低).")
     clarification_minutes: int | None = Field(default=None, ge=5, le=24 * 60,
                                               description="Time a bidder has to answer a clarification.")
+
+    @model_validator(mode="after")
+    def _draw_of_a_first_session(self) -> SessionOpen:
+        if self.draw_id is None and self.reevaluation_of is None:
+            raise InvalidInput("a lot's first evaluation session needs the draw that formed its committee",
+                               [FieldError("$.draw_id", "required unless the session is a re-evaluation")])
+        return self
 
     @model_validator(mode="after")
     def _distinct(self) -> SessionOpen:

@@ -5,10 +5,18 @@ copies the lot's method and parameters (a later edit of the lot cannot change a 
 evaluation), takes the opened bids with their prices corrected by the method catalogue,
 and reveals the sealed committee of the lot's draw to the session: from then on the
 session's stream ``evaluation:<id>`` is its history.
+
+A lot has one session, except after an objection to its candidate publicity is upheld
+because the evaluation was wrong (``trading.award.reply_publicity_objection``): the lot is
+back in evaluation and one re-evaluation session may open, naming the finished session it
+re-evaluates (``reevaluation_of``). That one stays as it was; the new one is round n + 1,
+quotes the tenderer's reasons, and seats the same draw's experts unless staff name a new
+draw. Its candidates replace the withdrawn ones when its report is signed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.actors import Actor, Role
 from core.blobs import BlobStore
 from core.clock import rfc3339, utcnow
-from core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
 from core.usecases import use_case
 from evaluation import events, views
 from evaluation.channel import (
@@ -43,6 +58,8 @@ from evaluation.schemas import (
     parse,
 )
 from evaluation.states import MemberStatus, Stage
+from trading.award import withdrawal_awaiting_reevaluation
+from trading.award_models import AwardWithdrawal
 from trading.models import Lot, Project
 from trading.opening_models import Opening, OpeningRow
 from trading.opening_schemas import OpeningStatus, RowOutcome
@@ -51,12 +68,14 @@ from trading.states import LotStatus
 REPORT_READERS = frozenset({Role.EXPERT, Role.TENDERER, Role.AGENCY}) | OVERSIGHT_ROLES
 PACKAGE_READERS = frozenset({Role.EXPERT}) | OVERSIGHT_ROLES
 MEMBER_REPORT_STAGES = (Stage.REPORT_SIGNING, Stage.FINISHED)
+REEVALUATION_RULE = "reevaluation_needs_upheld_objection"
 
 
 @use_case("evaluation.open_session", {Role.CENTER_STAFF})
 async def open_session(session: AsyncSession, actor: Actor, lot_id: int, data: SessionOpen | dict[str, Any],
                        services: EvaluationServices) -> EvaluationSession:
-    """Open the lot's session (one per lot) with its bids and its revealed committee."""
+    """Open the lot's session with its bids and its revealed committee: one per lot, and
+    one re-evaluation for each publicity withdrawn after an upheld objection."""
     from expert_pool.committee import reveal_to_session
 
     data = parse(SessionOpen, data)
@@ -66,23 +85,26 @@ async def open_session(session: AsyncSession, actor: Actor, lot_id: int, data: S
     project = await session.get(Project, lot.project_id)
     assert project is not None
     await _refuse_unready(session, lot)
-    await require_draw_venues(session, data.draw_id, data.main_venue, data.secondary_venues)
+    this_round = await _evaluation_round(session, lot, data)
+    # The schema asks a first session for its draw; a re-evaluation keeps its experts by default.
+    draw_id: int = data.draw_id or this_round.previous.draw_id  # type: ignore[union-attr]
+    await require_draw_venues(session, draw_id, data.main_venue, data.secondary_venues)
     settings = _settings(data, project.segment, lot)
     now = utcnow()
-    ev = EvaluationSession(lot_id=lot_id, project_id=lot.project_id, draw_id=data.draw_id,
+    ev = EvaluationSession(lot_id=lot_id, project_id=lot.project_id, draw_id=draw_id,
                            host_user_id=actor.user_id, stage=Stage.SIGN_IN.value, method=lot.evaluation_method,
                            parameters=dict(lot.evaluation_parameters or {}), settings=settings, opened_at=now,
-                           updated_at=now)
+                           updated_at=now, **this_round.columns())
     session.add(ev)
     await session.flush()
     bids = await _evaluated_bids(session, ev, lot)
     await record(session, actor, ev.id, events.SESSION_OPENED, {  # type: ignore[arg-type]
-        "lot_id": lot_id, "project_id": lot.project_id, "draw_id": data.draw_id, "method": ev.method,
+        "lot_id": lot_id, "project_id": lot.project_id, "draw_id": draw_id, "method": ev.method,
         "parameters": ev.parameters, "settings": settings, "opened_at": rfc3339(now),
-        "bids": [_bid_payload(bid) for bid in bids]})
-    seats = await reveal_to_session(session, actor, data.draw_id, session_reference=events.session_stream(ev.id))
+        "bids": [_bid_payload(bid) for bid in bids], **this_round.payload(draw_id)})
+    seats = await reveal_to_session(session, actor, draw_id, session_reference=events.session_stream(ev.id))
     if not seats:
-        raise Conflict(f"draw {data.draw_id} has no accepted expert to seat")
+        raise Conflict(f"draw {draw_id} has no accepted expert to seat")
     members = [CommitteeMember(session_id=ev.id, seat=index, expert_id=seat.expert_id,  # type: ignore[arg-type]
                                expert_code=seat.expert_code, name=seat.name, user_id=seat.user_id,
                                specialty=seat.specialty, status=MemberStatus.SEATED)
@@ -90,7 +112,7 @@ async def open_session(session: AsyncSession, actor: Actor, lot_id: int, data: S
     session.add_all(members)
     await session.flush()
     await record(session, actor, ev.id, events.COMMITTEE_REVEALED, {  # type: ignore[arg-type]
-        "draw_id": data.draw_id, "members": [member_payload(m) for m in members]})
+        "draw_id": draw_id, "members": [member_payload(m) for m in members]})
     return ev
 
 
@@ -101,9 +123,57 @@ async def _refuse_unready(session: AsyncSession, lot: Lot) -> None:
         Opening.lot_id == lot.id, Opening.status == OpeningStatus.PUBLISHED))
     if published is None:
         raise Conflict(f"the opening record of lot {lot.code} is not published yet")
-    existing = await session.scalar(sa.select(EvaluationSession.id).where(EvaluationSession.lot_id == lot.id))
-    if existing is not None:
-        raise Conflict(f"lot {lot.code} already has evaluation session {existing}")
+
+
+@dataclass(frozen=True)
+class EvaluationRound:
+    """Which evaluation of the lot a new session is: the first, or a re-evaluation of
+    ``previous`` answering the withdrawn publicity ``withdrawal``."""
+
+    number: int = 1
+    previous: EvaluationSession | None = None
+    withdrawal: AwardWithdrawal | None = None
+
+    def columns(self) -> dict[str, Any]:
+        if self.withdrawal is None or self.previous is None:
+            return {"evaluation_round": self.number}
+        return {"evaluation_round": self.number, "reevaluation_of": self.previous.id,
+                "award_withdrawal_id": self.withdrawal.id, "reevaluation_reason": self.withdrawal.reasons}
+
+    def payload(self, draw_id: int) -> dict[str, Any]:
+        if self.withdrawal is None or self.previous is None:
+            return {"evaluation_round": self.number}
+        return {"evaluation_round": self.number, "reevaluation": {
+            "of_session_id": self.previous.id, "award_withdrawal_id": self.withdrawal.id,
+            "objection_id": self.withdrawal.objection_id, "reason": self.withdrawal.reasons,
+            "same_draw": draw_id == self.previous.draw_id}}
+
+
+async def _evaluation_round(session: AsyncSession, lot: Lot, data: SessionOpen) -> EvaluationRound:
+    """The round the new session is, or the reason none may open: a second session is
+    only a re-evaluation of the lot's latest, finished session, after an upheld objection
+    withdrew the publicity of its result, and only once per withdrawal."""
+    latest = await session.scalar(sa.select(EvaluationSession).where(EvaluationSession.lot_id == lot.id)
+                                  .order_by(EvaluationSession.evaluation_round.desc()).limit(1))  # type: ignore[attr-defined]
+    if data.reevaluation_of is None:
+        if latest is not None:
+            raise Conflict(f"lot {lot.code} already has evaluation session {latest.id}; it is evaluated again only "
+                           "after an objection to its candidates is upheld, by a re-evaluation naming that session "
+                           "(reevaluation_of)")
+        return EvaluationRound()
+    if latest is None or latest.id != data.reevaluation_of:
+        which = f"its latest is session {latest.id}" if latest is not None else "it has none"
+        raise InvalidInput(f"session {data.reevaluation_of} is not the latest evaluation session of lot {lot.code} "
+                           f"({which})", [FieldError("$.reevaluation_of", "not the lot's latest session")])
+    if latest.stage != Stage.FINISHED:
+        raise Conflict(f"evaluation session {latest.id} of lot {lot.code} is {latest.stage}; only a finished "
+                       "evaluation is re-evaluated")
+    withdrawal = await withdrawal_awaiting_reevaluation(session, lot.id)  # type: ignore[arg-type]
+    if withdrawal is None or latest.award_withdrawal_id == withdrawal.id:
+        raise RuleViolation(f"lot {lot.code} has no upheld objection to its candidate publicity awaiting "
+                            f"re-evaluation: the result of evaluation session {latest.id} stands",
+                            rule=REEVALUATION_RULE)
+    return EvaluationRound(number=latest.evaluation_round + 1, previous=latest, withdrawal=withdrawal)
 
 
 def _settings(data: SessionOpen, segment: str, lot: Lot) -> dict[str, Any]:
@@ -181,6 +251,8 @@ async def session_view(session: AsyncSession, actor: Actor, session_id: int) -> 
                                                                    Clarification.party_id == viewer.party_id])
         return state
     state["venues"] = ev.settings.get("venues", [])
+    state.update(evaluation_round=ev.evaluation_round, reevaluation_of=ev.reevaluation_of,
+                 reevaluation_reason=ev.reevaluation_reason)
     state["chair_seat"] = next((m.seat for m in members if m.id == ev.chair_member_id), None)
     if viewer.kind == views.STAFF:
         state["members"] = [{"member_id": m.id, "seat": m.seat, "status": m.status, "venue": m.venue}

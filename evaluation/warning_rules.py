@@ -135,6 +135,9 @@ async def expert_same_winner(session: AsyncSession, window: Window) -> list[Find
         if party is None:
             continue
         key = (member.expert_id, party)
+        # A re-evaluation of the same lot is the same committee's work again, not another
+        # committee: each lot counts once, by its latest session.
+        groups[key] = [seen for seen in groups[key] if seen["lot_id"] != lot.id]
         groups[key].append({**_session_ref(ev, lot, project), "expert_code": member.expert_code,
                             "finished_at": ev.finished_at})
         latest[key] = (project, ensure_utc(ev.finished_at))  # type: ignore[arg-type]

@@ -2,7 +2,10 @@
 
 The lot moves EVALUATING -> PUBLICITY (candidates published) -> AWARDED (winner confirmed,
 award notice sealed, result notice out); the contract (``trading.contracts``) takes it to
-CONTRACTED. A price competition's lot is awarded at the close of its concluded competition
+CONTRACTED. An objection to the candidates upheld because the evaluation was wrong takes it
+back from PUBLICITY to EVALUATING: the publicity is withdrawn by a change notice, its
+candidates move to an ``AwardWithdrawal``, and the re-evaluation's candidates start a new
+publicity. A price competition's lot is awarded at the close of its concluded competition
 (``trading.price_bidding_deal``), and its award notice is the sealed deal confirmation
 (``trading.award_notice.issue_deal_notice``). Every step is an entry of ``award:<lot_id>``; the notices, the lot's status
 changes and the publicity objections are entries of the project's stream.
@@ -20,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.actors import Actor, Role
-from core.clock import rfc3339, utcnow
+from core.clock import ensure_utc, rfc3339, utcnow
 from core.errors import (
     Conflict,
     FieldError,
@@ -36,10 +39,18 @@ from trading import events, rules
 from trading.award_events import (
     CANDIDATES_RECORDED,
     PUBLICITY_STARTED,
+    PUBLICITY_WITHDRAWN,
     award_payload,
     award_stream,
 )
-from trading.award_models import Award, AwardCandidate, AwardStatus, ContractSignature
+from trading.award_models import (
+    Award,
+    AwardCandidate,
+    AwardStatus,
+    AwardWithdrawal,
+    ContractSignature,
+    PublicityObjectionOutcome,
+)
 from trading.award_schemas import CandidateList, ObjectionReplyIn, PublicityObjectionIn
 from trading.bid_models import Bid
 from trading.models import Lot, Objection, Project
@@ -131,7 +142,8 @@ async def record_evaluated_candidates(session: AsyncSession, actor: Actor, lot_i
     """
     lot, project = await lot_and_project(session, lot_id, for_update=True)
     require_lot_status(lot, LotStatus.EVALUATING, doing="recording candidates")
-    if await session.scalar(sa.select(Award.id).where(Award.lot_id == lot.id)) is not None:
+    award = await session.scalar(sa.select(Award).where(Award.lot_id == lot.id))
+    if award is not None and award.status != AwardStatus.REEVALUATION:
         raise Conflict(f"the candidates of lot {lot.code} are already recorded")
     limit = CANDIDATE_LIMITS.get(Segment(project.segment))
     if limit is not None and len(data.candidates) > limit:
@@ -139,8 +151,11 @@ async def record_evaluated_candidates(session: AsyncSession, actor: Actor, lot_i
                             f"{len(data.candidates)} were given", rule="candidate_count")
     bids = await _candidate_bids(session, lot, data)
     now = utcnow()
-    award = Award(lot_id=lot.id, status=AwardStatus.CANDIDATES, report_sha256=data.report_sha256,  # type: ignore[arg-type]
-                  recorded_by=actor.user_id, recorded_at=now, updated_at=now)
+    # After a withdrawn publicity the award row stays (it is the lot's one award, its
+    # withdrawals hang on it) and takes the re-evaluation's candidates.
+    award = award or Award(lot_id=lot.id, recorded_at=now)  # type: ignore[arg-type]
+    award.status, award.report_sha256 = AwardStatus.CANDIDATES, data.report_sha256
+    award.recorded_by, award.recorded_at, award.updated_at = actor.user_id, now, now
     session.add(award)
     await session.flush()
     rows = [AwardCandidate(award_id=award.id, rank=rank, bid_id=item.bid_id, party_id=bids[item.bid_id].party_id,  # type: ignore[arg-type]
@@ -187,12 +202,17 @@ async def publish_candidate_publicity(session: AsyncSession, actor: Actor, lot_i
     objection_until = rules.objection_deadline(project.segment, project.procedure, PUBLICITY,
                                                publicity_until=until, known_at=now)
     candidates = await candidate_facts(session, award)
+    replaces = await latest_withdrawal(session, award)
+    body = _publicity_body(project, lot, candidates, now, until)
+    if replaces is not None:
+        body += (f"\nThese candidates come from the re-evaluation after the publicity of {rfc3339(replaces.withdrawn_at)}"
+                 f" was withdrawn (change notice {replaces.change_notice_id}).")
     notice = await record_notice(
         session, actor, project=project, lot=lot, kind=NoticeKind.CANDIDATE_PUBLICITY,
-        title=f"{project.title} {lot.title}: candidate publicity (中标候选人公示)",
-        body=_publicity_body(project, lot, candidates, now, until),
+        title=f"{project.title} {lot.title}: candidate publicity (中标候选人公示)", body=body,
         details={"lot_id": lot.id, "candidates": candidates, "publicity_from": now, "publicity_until": until,
-                 "objection_until": objection_until},
+                 "objection_until": objection_until,
+                 "replaces_withdrawal_id": replaces.id if replaces is not None else None},
         publicity_until=until)
     await change_lot_status(session, actor, lot, LotStatus.PUBLICITY, reason="candidate publicity published",
                             details={"notice_id": notice.id})
@@ -258,14 +278,101 @@ async def reply_publicity_objection(
     session: AsyncSession, actor: Actor, objection_id: int, data: ObjectionReplyIn
 ) -> Objection:
     """The tenderer or agency answers. A reply after the due date is still taken (the
-    process cannot stay blocked); the row shows it was late (replied_at after reply_due)."""
+    process cannot stay blocked); the row shows it was late (replied_at after reply_due).
+
+    Upheld because the evaluation was wrong (``outcome`` upheld_evaluation), the result
+    cannot stand: the publicity is withdrawn and the lot goes back to evaluation
+    (:func:`_withdraw_publicity`)."""
     objection = await session.get(Objection, objection_id)
     if objection is None or objection.stage != PUBLICITY:
         raise NotFound(f"publicity objection {objection_id} does not exist")
     project = await session.get(Project, objection.project_id)
     assert project is not None
     require_project_side(actor, project, "answering objections")
-    return await record_objection_reply(session, actor, objection, data.reply)
+    if data.outcome != PublicityObjectionOutcome.UPHELD_EVALUATION:
+        return await record_objection_reply(session, actor, objection, data.reply)
+    lot, _ = await lot_and_project(session, objection.lot_id, for_update=True)  # type: ignore[arg-type]
+    award = await award_of(session, lot)
+    _require_upholdable(lot, award, objection)
+    await record_objection_reply(session, actor, objection, data.reply)
+    await _withdraw_publicity(session, actor, project, lot, award, objection, data.reasons)  # type: ignore[arg-type]
+    return objection
+
+
+def _require_upholdable(lot: Lot, award: Award, objection: Objection) -> None:
+    """Only an objection to the publicity that runs now can withdraw it.
+
+    The reply may come after ``publicity_until`` (the law gives the tenderer 3 days from
+    the objection, and the winner waits for it), so "ended" means the publicity is no
+    longer the lot's step: the winner is confirmed, or it was withdrawn already."""
+    if award.status != AwardStatus.PUBLICITY or lot.status != LotStatus.PUBLICITY:
+        raise Conflict(f"the candidate publicity of lot {lot.code} has ended (the award is {award.status}, the lot "
+                       f"{lot.status}): objection {objection.id} can no longer be upheld")
+    started = ensure_utc(award.publicity_start)  # type: ignore[arg-type]
+    if ensure_utc(objection.raised_at) < started:
+        raise Conflict(f"objection {objection.id} concerns a candidate publicity of lot {lot.code} that was withdrawn "
+                       f"before the current one started at {rfc3339(started)}; it can be dismissed, not upheld")
+
+
+async def _withdraw_publicity(session: AsyncSession, actor: Actor, project: Project, lot: Lot, award: Award,
+                              objection: Objection, reasons: str) -> AwardWithdrawal:
+    """Withdraw the running publicity by a change notice, move its candidates to the
+    award's history and send the lot back to evaluation (PUBLICITY -> EVALUATING)."""
+    rows = list(await session.scalars(sa.select(AwardCandidate).where(AwardCandidate.award_id == award.id)
+                                      .order_by(AwardCandidate.rank)))
+    earlier = await session.scalar(sa.select(sa.func.count()).select_from(AwardWithdrawal)
+                                   .where(AwardWithdrawal.award_id == award.id))
+    now = utcnow()
+    notice = await record_notice(
+        session, actor, project=project, lot=lot, kind=NoticeKind.CHANGE,
+        title=f"Change notice: candidate publicity of lot {lot.code} withdrawn",
+        body=f"The candidate publicity of lot {lot.code} of {project.title} (notice {award.publicity_notice_id}) is "
+             f"withdrawn: objection {objection.id} to the evaluation result is upheld. Reasons: {reasons} "
+             "The lot is evaluated again and its candidates will be published anew.",
+        details={"change": "publicity_withdrawn", "lot_code": lot.code, "objection_id": objection.id,
+                 "publicity_notice_id": award.publicity_notice_id, "reasons": reasons})
+    withdrawal = AwardWithdrawal(
+        award_id=award.id, lot_id=lot.id, round=int(earlier or 0) + 1, objection_id=objection.id,  # type: ignore[arg-type]
+        outcome=PublicityObjectionOutcome.UPHELD_EVALUATION, reasons=reasons, report_sha256=award.report_sha256,
+        publicity_notice_id=award.publicity_notice_id, publicity_start=award.publicity_start,
+        publicity_until=award.publicity_until, candidates=[events.row_snapshot(row) for row in rows],
+        change_notice_id=notice.id, withdrawn_by=actor.user_id, withdrawn_at=now)
+    session.add(withdrawal)
+    for row in rows:  # the withdrawal keeps them; the award holds only candidates that stand
+        await session.delete(row)
+    award.status, award.report_sha256, award.updated_at = AwardStatus.REEVALUATION, None, now
+    award.publicity_notice_id = award.publicity_start = award.publicity_until = award.objection_until = None
+    session.add(award)
+    await session.flush()
+    await change_lot_status(session, actor, lot, LotStatus.EVALUATING,
+                            reason="objection to the candidates upheld: the lot is evaluated again",
+                            details={"objection_id": objection.id, "withdrawal_id": withdrawal.id,
+                                     "change_notice_id": notice.id})
+    await append(session, stream=award_stream(lot.id), event_type=PUBLICITY_WITHDRAWN, actor=actor,
+                 payload=award_payload(award, withdrawal=events.row_snapshot(withdrawal),
+                                       discarded=[row.id for row in rows]))
+    return withdrawal
+
+
+async def latest_withdrawal(session: AsyncSession, award: Award) -> AwardWithdrawal | None:
+    return await session.scalar(sa.select(AwardWithdrawal).where(AwardWithdrawal.award_id == award.id)
+                                .order_by(AwardWithdrawal.round.desc()).limit(1))  # type: ignore[attr-defined]
+
+
+async def withdrawal_awaiting_reevaluation(session: AsyncSession, lot_id: int) -> AwardWithdrawal | None:
+    """The withdrawn publicity the lot's re-evaluation answers, while its award waits for
+    new candidates; None when no upheld objection sent the lot back to evaluation."""
+    award = await session.scalar(sa.select(Award).where(Award.lot_id == lot_id))
+    if award is None or award.status != AwardStatus.REEVALUATION:
+        return None
+    return await latest_withdrawal(session, award)
+
+
+async def withdrawals_of(session: AsyncSession, award: Award) -> list[AwardWithdrawal]:
+    """The award's withdrawn publicities, oldest first (read after :func:`get_award`)."""
+    rows = await session.scalars(sa.select(AwardWithdrawal).where(AwardWithdrawal.award_id == award.id)
+                                 .order_by(AwardWithdrawal.round))
+    return list(rows)
 
 
 async def open_objections(session: AsyncSession, lot: Lot) -> list[int]:

@@ -8,6 +8,10 @@ Two stream kinds:
   the competition's close, with the deal confirmation as ``deal``) instead of the candidates. The notices and the lot's status changes the award causes are on
   the project's stream (``trading.notices.record_notice``, ``change_lot_status``), and so
   are the publicity objections (the ``trading_objections`` rows belong to the project).
+  An upheld objection withdraws the publicity (``PUBLICITY_WITHDRAWN``): the entry carries
+  the ``withdrawal`` row (which keeps the candidates as they were) and the ids of the
+  candidates it ``discarded`` from the award; the re-evaluation's candidates come later as
+  a new ``CANDIDATES_RECORDED``.
 - ``archive:<project_id>``: the archive of a project. The first entry lists what the zip
   holds (the SHA-256 of its file list) and is itself inside the zip; the second names the
   finished zip, which no entry inside it can.
@@ -24,6 +28,7 @@ from supervision.replay import State, StreamKind, StreamRegistry
 from trading.award_models import (
     Award,
     AwardCandidate,
+    AwardWithdrawal,
     ContractSignature,
     ProjectArchive,
 )
@@ -31,6 +36,7 @@ from trading.events import row_snapshot
 
 CANDIDATES_RECORDED = "trading.award_candidates_recorded"
 PUBLICITY_STARTED = "trading.candidate_publicity_started"
+PUBLICITY_WITHDRAWN = "trading.candidate_publicity_withdrawn"
 WINNER_CONFIRMED = "trading.winner_confirmed"
 DEAL_CONCLUDED = "trading.deal_concluded"
 DEAL_NOTICE_ISSUED = "trading.deal_notice_issued"
@@ -39,8 +45,8 @@ CONTRACT_SIGNED = "trading.contract_signed"
 ARCHIVE_CONTENTS_LISTED = "trading.archive_contents_listed"
 ARCHIVE_MADE = "trading.archive_made"
 
-_AWARD_EVENTS = (CANDIDATES_RECORDED, PUBLICITY_STARTED, WINNER_CONFIRMED, DEAL_CONCLUDED, DEAL_NOTICE_ISSUED,
-                 CONTRACT_UPLOADED, CONTRACT_SIGNED)
+_AWARD_EVENTS = (CANDIDATES_RECORDED, PUBLICITY_STARTED, PUBLICITY_WITHDRAWN, WINNER_CONFIRMED, DEAL_CONCLUDED,
+                 DEAL_NOTICE_ISSUED, CONTRACT_UPLOADED, CONTRACT_SIGNED)
 
 
 def award_stream(lot_id: int | None) -> str:
@@ -63,12 +69,18 @@ def apply_award(state: State | None, entry: dict[str, Any]) -> State | None:
     kind, payload = entry["type"], entry["payload"]
     if kind not in _AWARD_EVENTS:
         return state
-    state = state or {"award": {}, "candidates": {}, "signatures": {}}
-    candidates = {**state["candidates"], **{str(row["id"]): row for row in payload.get("candidates", [])}}
+    state = state or {"award": {}, "candidates": {}, "signatures": {}, "withdrawals": {}}
+    discarded = {str(row_id) for row_id in payload.get("discarded", [])}
+    candidates = {key: row for key, row in state["candidates"].items() if key not in discarded}
+    candidates.update({str(row["id"]): row for row in payload.get("candidates", [])})
     signatures = dict(state["signatures"])
     if "signature" in payload:
         signatures[str(payload["signature"]["id"])] = payload["signature"]
-    return {"award": {**state["award"], **payload["award"]}, "candidates": candidates, "signatures": signatures}
+    withdrawals = dict(state["withdrawals"])
+    if "withdrawal" in payload:
+        withdrawals[str(payload["withdrawal"]["id"])] = payload["withdrawal"]
+    return {"award": {**state["award"], **payload["award"]}, "candidates": candidates, "signatures": signatures,
+            "withdrawals": withdrawals}
 
 
 async def load_award_state(session: AsyncSession, stream: str) -> State | None:
@@ -78,10 +90,12 @@ async def load_award_state(session: AsyncSession, stream: str) -> State | None:
         return None
     candidates = await session.scalars(sa.select(AwardCandidate).where(AwardCandidate.award_id == award.id))
     signatures = await session.scalars(sa.select(ContractSignature).where(ContractSignature.award_id == award.id))
+    withdrawals = await session.scalars(sa.select(AwardWithdrawal).where(AwardWithdrawal.award_id == award.id))
     return {
         "award": row_snapshot(award),
         "candidates": {str(row.id): row_snapshot(row) for row in candidates},
         "signatures": {str(row.id): row_snapshot(row) for row in signatures},
+        "withdrawals": {str(row.id): row_snapshot(row) for row in withdrawals},
     }
 
 

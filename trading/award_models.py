@@ -1,5 +1,6 @@
 """Tables of the award: the candidate list, the award of a lot (publicity, winner, award
-notice, contract) with the contract's signatures, and the project archive.
+notice, contract) with the contract's signatures, the withdrawn publicities, and the
+project archive.
 
 One :class:`Award` row per lot carries the whole after-evaluation life of that lot, so the
 replay of ``award:<lot_id>`` compares one row, its candidates and its signatures. Every
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -32,6 +34,19 @@ class AwardStatus(StrEnum):
     PUBLICITY = "publicity"  # candidates published; the lot is in publicity
     AWARDED = "awarded"  # winner confirmed, award notice sealed, result notice out
     CONTRACTED = "contracted"  # the contract is signed by both parties
+    # An objection to the candidates was upheld because the evaluation was wrong: the publicity
+    # is withdrawn, its candidates moved to an ``AwardWithdrawal``, and the lot is evaluated
+    # again; the re-evaluation's candidates take the award back to ``CANDIDATES``.
+    REEVALUATION = "reevaluation"
+
+
+class PublicityObjectionOutcome(StrEnum):
+    """What the tenderer's reply to an objection to the candidates decides."""
+
+    DISMISSED = "dismissed"  # 异议不成立: the candidates stand
+    # 异议成立, the evaluation was wrong: the result cannot stand and the lot is re-evaluated
+    # (复核 by the same committee, or 重新评审 by a new draw), then published again.
+    UPHELD_EVALUATION = "upheld_evaluation"
 
 
 class ContractRole(StrEnum):
@@ -102,6 +117,40 @@ class AwardCandidate(SQLModel, table=True):
     party_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("identities_parties.id"), nullable=False))
     price: Decimal = Field(sa_column=sa.Column(Money, nullable=False))
     score: Decimal | None = Field(default=None, sa_column=sa.Column(Score))
+
+
+class AwardWithdrawal(SQLModel, table=True):
+    """A candidate publicity withdrawn because an objection to it was upheld.
+
+    It keeps what the withdrawn round was (its publicity notice and dates, the report it
+    rested on, the candidates as they were recorded) and why it was withdrawn (the
+    objection and the tenderer's reasons). The re-evaluation session it allows names it
+    (``evaluation_sessions.award_withdrawal_id``); ``round`` counts the withdrawals of
+    the lot from 1.
+    """
+
+    __tablename__ = "trading_award_withdrawals"
+    __table_args__ = (sa.UniqueConstraint("award_id", "round", name="uq_trading_award_withdrawals_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    award_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("trading_awards.id"), nullable=False))
+    lot_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("trading_lots.id"), nullable=False))
+    round: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    objection_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("trading_objections.id"), nullable=False, unique=True))
+    outcome: str = Field(sa_column=sa.Column(sa.String(24), nullable=False))
+    reasons: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    report_sha256: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    publicity_notice_id: int | None = Field(default=None, sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("trading_notices.id")))
+    publicity_start: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    publicity_until: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    # The withdrawn candidates, each as its ``trading_award_candidates`` row was (id included).
+    candidates: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    change_notice_id: int | None = Field(default=None, sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("trading_notices.id")))
+    withdrawn_by: int | None = Field(default=None, sa_column=_user_fk())
+    withdrawn_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class ContractSignature(SQLModel, table=True):

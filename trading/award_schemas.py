@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from core.errors import FieldError, InvalidInput
 from core.schemas import Input, Output
+from trading.award_models import PublicityObjectionOutcome
 from trading.schemas import Money
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -56,7 +58,30 @@ class PublicityObjectionIn(Input):
 
 
 class ObjectionReplyIn(Input):
+    """The tenderer's answer to an objection to the candidates, with what it decides.
+
+    ``upheld_evaluation`` (the evaluation was wrong) withdraws the publicity and sends the
+    lot back to evaluation; it needs the tenderer's ``reasons``, which the change notice
+    publishes and the re-evaluation session quotes. A dismissed objection takes no reasons:
+    its reply is the answer."""
+
     reply: Text
+    outcome: PublicityObjectionOutcome = Field(
+        default=PublicityObjectionOutcome.DISMISSED,
+        description="dismissed (the candidates stand) or upheld_evaluation (the evaluation was wrong: "
+                    "the publicity is withdrawn and the lot is evaluated again).")
+    reasons: Text | None = Field(default=None, description="Why the evaluation was wrong; required when upheld.")
+
+    @model_validator(mode="after")
+    def _reasons_with_upheld_only(self) -> ObjectionReplyIn:
+        upheld = self.outcome == PublicityObjectionOutcome.UPHELD_EVALUATION
+        if upheld and self.reasons is None:
+            raise InvalidInput("an upheld objection needs the tenderer's reasons",
+                               [FieldError("$.reasons", "required when the outcome is upheld_evaluation")])
+        if not upheld and self.reasons is not None:
+            raise InvalidInput("only an upheld objection takes reasons; the reply answers a dismissed one",
+                               [FieldError("$.reasons", "given with the outcome dismissed")])
+        return self
 
 
 class WinnerConfirmation(Input):
@@ -91,6 +116,23 @@ class SignatureOut(Output):
     signed_at: datetime
 
 
+class WithdrawalOut(Output):
+    """A withdrawn candidate publicity: why, and the candidates it had."""
+
+    id: int
+    round: int
+    objection_id: int
+    outcome: str
+    reasons: str
+    report_sha256: str | None
+    publicity_notice_id: int | None
+    publicity_start: datetime | None
+    publicity_until: datetime | None
+    candidates: list[dict[str, Any]]
+    change_notice_id: int | None
+    withdrawn_at: datetime
+
+
 class AwardOut(Output):
     id: int
     lot_id: int
@@ -114,6 +156,7 @@ class AwardOut(Output):
     contracted_at: datetime | None
     candidates: list[CandidateOut] = []
     signatures: list[SignatureOut] = []
+    withdrawals: list[WithdrawalOut] = []
 
 
 class ArchiveOut(Output):

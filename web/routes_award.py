@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from core.actors import Actor
 from core.errors import FieldError, InvalidInput
 from trading import archive, award, award_notice, contracts
-from trading.award_models import Award, ContractSignature
+from trading.award_models import Award, AwardWithdrawal, ContractSignature
 from trading.award_schemas import (
     ArchiveOut,
     AwardOut,
@@ -32,6 +32,7 @@ from trading.award_schemas import (
     SealReportOut,
     SignatureOut,
     WinnerConfirmation,
+    WithdrawalOut,
 )
 from trading.notice_schemas import ObjectionOut
 from web.api import Api, json_response, parse_body, path_int
@@ -43,15 +44,16 @@ UPLOAD_PATHS: tuple[str, ...] = (r"/contract-files/\d+",)  # streams its body wi
 TAG = "award"
 
 
-
 async def _award_out(session: AsyncSession, actor: Actor, lot_id: int) -> AwardOut:
     row, candidates, signatures = await award.get_award(session, actor, lot_id)
-    return _out(row, candidates, signatures)
+    return _out(row, candidates, signatures, await award.withdrawals_of(session, row))
 
 
-def _out(row: Award, candidates: list[dict], signatures: list[ContractSignature]) -> AwardOut:  # type: ignore[type-arg]
+def _out(row: Award, candidates: list[dict], signatures: list[ContractSignature],  # type: ignore[type-arg]
+         withdrawals: list[AwardWithdrawal]) -> AwardOut:
     return AwardOut.model_validate({**row.model_dump(), "candidates": candidates,
-                                    "signatures": [SignatureOut.model_validate(s) for s in signatures]})
+                                    "signatures": [SignatureOut.model_validate(s) for s in signatures],
+                                    "withdrawals": [WithdrawalOut.model_validate(w) for w in withdrawals]})
 
 
 def _download(request: Request, sha256: str, media_type: str, filename: str) -> Response:
@@ -113,7 +115,9 @@ async def raise_publicity_objection(request: Request) -> Response:
     return await with_actor(request, work)
 
 
-@api.operation("POST", "/award-objections/{objection_id}/reply", "Answer an objection to the candidates",
+@api.operation("POST", "/award-objections/{objection_id}/reply",
+               "Answer an objection to the candidates; upheld_evaluation withdraws the publicity and sends the lot "
+               "back to evaluation",
                request=ObjectionReplyIn, response=ObjectionOut, tag=TAG, errors=(403, 404, 409, 422))
 async def reply_publicity_objection(request: Request) -> Response:
     objection_id = path_int(request, "objection_id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,10 +46,10 @@ async def _draw(session: AsyncSession, status: str = "filled") -> Draw:
 
 
 async def _session(session: AsyncSession, made: CraftedLot, draw: Draw, *, opened_at: datetime,
-                   finished_at: datetime | None = None) -> EvaluationSession:
+                   finished_at: datetime | None = None, **columns: Any) -> EvaluationSession:
     ev = EvaluationSession(lot_id=made.lot.id, project_id=made.project.id, draw_id=draw.id, stage="finished",  # type: ignore[arg-type]
                            method="lowest_evaluated_price", parameters={}, settings={}, opened_at=opened_at,
-                           finished_at=finished_at, updated_at=opened_at)
+                           finished_at=finished_at, updated_at=opened_at, **columns)
     session.add(ev)
     await session.flush()
     return ev
@@ -134,6 +135,31 @@ async def test_the_same_expert_on_committees_picking_the_same_winner_is_flagged(
     assert [f.subject.key for f in findings] == [f"expert:{regular.id}:party:{party}"]
     assert len(findings[0].evidence["sessions"]) == 3 and findings[0].evidence["expert_code"] == regular.code
     assert shorter_memory == []
+
+
+async def test_a_re_evaluation_of_the_same_lot_is_not_another_committee(database: Database) -> None:
+    now = utcnow()
+    async with database.transaction() as session:
+        expert = await _expert(session)
+        party = (await crafted_lot(session)).project.tenderer_party_id
+        made = await crafted_lot(session)
+        bid = await add_bid(session, made, party_id=party)
+        first = await _session(session, made, await _draw(session), opened_at=now - timedelta(days=3),
+                               finished_at=now - timedelta(days=3) + timedelta(hours=4))
+        again = await _session(session, made, await _draw(session), opened_at=now - timedelta(days=2),
+                               finished_at=now - timedelta(days=2) + timedelta(hours=4),
+                               evaluation_round=2, reevaluation_of=first.id)
+        for ev in (first, again):
+            await _member(session, ev, expert)
+            session.add(EvaluatedBid(session_id=ev.id, bid_id=bid.id, party_id=party, bidder_name="Winner",  # type: ignore[arg-type]
+                                     bidder_uscc="91350100MA0000000X", rank=1, candidate=True))
+        await _finished_with_winner(session, expert, party, now - timedelta(hours=3))
+        two_lots = await run_rule(session, "evaluation.expert_same_winner")
+        await _finished_with_winner(session, expert, party, now - timedelta(hours=1))
+        three_lots = await run_rule(session, "evaluation.expert_same_winner")
+    assert two_lots == [], "a lot and its re-evaluation count once"
+    sessions = [seen["session_id"] for seen in three_lots[0].evidence["sessions"]]
+    assert len(sessions) == 3 and again.id in sessions and first.id not in sessions, "each lot by its latest session"
 
 
 async def test_an_expert_repeatedly_declining_is_flagged(database: Database) -> None:
