@@ -36,7 +36,7 @@ from evaluation.schemas import parse
 from evaluation.states import Stage
 from expert_pool.models import Expert
 from identities.signed_content import check_signature
-from trading.award import record_evaluated_candidates
+from trading.award import record_evaluated_candidates, record_failed_evaluation
 from trading.award_schemas import CandidateIn, CandidateList
 
 
@@ -129,9 +129,12 @@ async def finish(session: AsyncSession, ctx: Context) -> str:
             candidates=[CandidateIn(bid_id=bid.bid_id, price=bid.corrected_price, score=bid.total_score)  # type: ignore[arg-type]
                         for bid in candidates], report_sha256=stored.sha256))
         award_id = award.id
+    else:
+        await record_failed_evaluation(session, ctx.actor, ev.lot_id, session_id=ctx.session_id,
+                                       report_sha256=stored.sha256)
     await session.flush()
     await record(session, None, ctx.session_id, events.SESSION_FINISHED, {
         "bundle_sha256": stored.sha256, "bundle_size": stored.size, "report_sha256": ev.report_sha256,
         "candidates": listed, "award_id": award_id,
-        "note": None if candidates else "no valid bid remains: no candidate is handed to trading"})
+        "note": None if candidates else "no valid bid remains: the tender failed (lot failed, notice published)"})
     return stored.sha256

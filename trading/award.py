@@ -168,6 +168,30 @@ async def record_evaluated_candidates(session: AsyncSession, actor: Actor, lot_i
     return award
 
 
+async def record_failed_evaluation(session: AsyncSession, actor: Actor, lot_id: int, *, session_id: int,
+                                   report_sha256: str) -> Lot:
+    """The committee rejected every bid: the tender failed (Bidding Law art. 42: when every
+    bid of a tender that must be held by law is rejected, the tender is held again).
+
+    Called by the evaluation session when the signed report names no candidate, like
+    :func:`record_evaluated_candidates`; the lot fails and the failed-tender notice is
+    published with the signed report's SHA-256."""
+    lot, project = await lot_and_project(session, lot_id, for_update=True)
+    require_lot_status(lot, LotStatus.EVALUATING, doing="failing the tender after the evaluation")
+    reason = "the evaluation committee rejected every bid"
+    await change_lot_status(session, actor, lot, LotStatus.FAILED, reason=f"failed tender: {reason}",
+                            details={"evaluation_session_id": session_id, "report_sha256": report_sha256})
+    await record_notice(
+        session, actor, project=project, lot=lot, kind=NoticeKind.FAILED,
+        title=f"Failed tender notice: lot {lot.code}",
+        body=(f"The tender for lot {lot.code} of {project.title} failed at its evaluation on {rfc3339(utcnow())}: "
+              f"{reason} (signed evaluation report SHA-256 {report_sha256}). The tender is to be held again "
+              "(Bidding Law art. 42)."),
+        details={"lot_code": lot.code, "evaluation_session_id": session_id, "report_sha256": report_sha256,
+                 "reason": reason})
+    return lot
+
+
 async def _candidate_bids(session: AsyncSession, lot: Lot, data: CandidateList) -> dict[int, Bid]:
     ids = [item.bid_id for item in data.candidates]
     bids = {bid.id: bid for bid in await session.scalars(sa.select(Bid).where(Bid.id.in_(ids)))}  # type: ignore[union-attr]

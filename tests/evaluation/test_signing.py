@@ -23,7 +23,7 @@ from evaluation.report_bundle import verify_bundle
 from evaluation.states import Stage
 from tests.evaluation.factories import EvaluationScene, ExpertHand, evaluation_services  # noqa: F401
 from tests.evaluation.test_results import in_results
-from tests.evaluation.test_review import last_entry, send, state_of
+from tests.evaluation.test_review import last_entry, review_all, send, started, state_of
 from trading.award_models import Award, AwardCandidate, AwardStatus
 from trading.models import Lot, Notice
 from trading.states import LotStatus, NoticeKind
@@ -169,3 +169,29 @@ async def test_the_report_states_the_whole_evaluation(
         (3, Stage.PRELIMINARY_REVIEW, scene.bidders[0].party.name)]
     assert content.notice_media == (f"bidhall public-resource trading platform, notice {notice.id} (tender) "
                                     f"published {rfc3339(notice.published_at)}: Tender notice",)
+
+
+async def test_a_report_rejecting_every_bid_fails_the_tender_with_its_notice(
+        database: Database, evaluation_services: EvaluationServices) -> None:  # noqa: F811
+    scene, session_id = await started(database, evaluation_services, method="lowest_evaluated_price")
+    every_bid_fails = {(i, j): {"qualification": "no valid construction licence"}
+                       for i in range(len(scene.experts)) for j in range(len(scene.bids))}
+    await review_all(database, scene, evaluation_services, session_id, every_bid_fails)
+    for hand in scene.experts:
+        await send(database, hand.actor, session_id, "accept_results", {}, evaluation_services)
+    async with database.reader() as session:
+        ev = await session.get(EvaluationSession, session_id)
+    with evaluation_services.blobs.open(ev.report_sha256) as stored:
+        report = stored.read()
+    for hand in scene.experts:
+        await send(database, hand.actor, session_id, "sign_report", signature_over(report, hand), evaluation_services)
+    async with database.reader() as session:
+        lot = await session.get(Lot, scene.lot_id)
+        award = await session.scalar(sa.select(Award).where(Award.lot_id == scene.lot_id))
+        notices = list(await session.scalars(sa.select(Notice).where(Notice.lot_id == scene.lot_id,
+                                                                     Notice.kind == NoticeKind.FAILED)))
+        finished = await last_entry(session, session_id, events.SESSION_FINISHED)
+    assert lot.status == LotStatus.FAILED and award is None
+    assert len(notices) == 1 and "rejected every bid" in notices[0].body and "art. 42" in notices[0].body
+    assert notices[0].details["report_sha256"] == finished["bundle_sha256"]
+    assert finished["candidates"] == [] and "the tender failed" in finished["note"]
