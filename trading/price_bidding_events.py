@@ -32,6 +32,7 @@ PHASE_CHANGED = "trading.competition_phase_changed"
 CLOSED = "trading.competition_closed"
 PAUSED = "trading.competition_paused"  # the lot is suspended: no quote, no close
 RESUMED = "trading.competition_resumed"  # the lot takes bids again: the end moves by the time lost
+TERMINATED = "trading.competition_terminated"  # the lot was cancelled: the competition ends without a sale
 
 COLLECTIONS: dict[type[SQLModel], str] = {PriceRegistration: "registrations", PriceQuote: "quotes"}
 

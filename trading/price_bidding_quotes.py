@@ -51,6 +51,9 @@ async def _admitted(session: AsyncSession, actor: Actor, competition_id: int, no
 
 
 def _check_open(competition: PriceCompetition, now: datetime) -> None:
+    if competition.phase == closing.CLOSED and competition.result == suspension.TERMINATED:
+        raise RuleViolation(f"competition {competition.id} has ended: {competition.result_reason}; no more quotes",
+                            rule="competition_closed")
     if competition.phase == closing.CLOSED:
         closed_at = competition.closed_at or competition.ends_at
         late = (now - closed_at).total_seconds()

@@ -9,7 +9,9 @@ and the Dutch clock goes on from the price where it stood. Each step is an entry
 competition's stream (``trading.competition_paused``, ``trading.competition_resumed``).
 
 ``follow_lot_move`` is called by ``trading.projects.change_lot_status`` before a lot moves
-into or out of ``suspended``, so pause and resume are dated by the move itself.
+into or out of ``suspended``, or is cancelled, so pause, resume and termination are dated by
+the move itself. A cancelled lot ends its competition without a sale
+(``trading.competition_terminated``).
 ``keep_in_step`` is the safety net of the lazy close for a competition whose lot was
 suspended without it being told (a lot suspended before this existed): it pauses such a
 competition when found, dated at the latest by its end, and resumes it when the lot is
@@ -33,6 +35,7 @@ from trading.price_bidding_models import PriceCompetition
 from trading.states import LotStatus
 
 CLOSED = "closed"  # price_bidding_close.CLOSED (that module imports this one)
+TERMINATED = "terminated"  # a result besides concluded and failed: the lot was cancelled
 
 
 def is_paused(competition: PriceCompetition) -> bool:
@@ -63,13 +66,17 @@ async def follow_lot_move(session: AsyncSession, actor: Actor | None, lot: Lot, 
     competition whose end had passed closes with its result (and awards or fails the lot),
     and the lot's suspension is then refused by the transition table, as for any finished lot."""
     current = LotStatus(lot.status)
-    if LotStatus.SUSPENDED not in (current, target) or LotStatus.BIDDING not in (current, target):
+    cancelled = target == LotStatus.CANCELLED
+    if not cancelled and (LotStatus.SUSPENDED not in (current, target) or LotStatus.BIDDING not in (current, target)):
         return
     competition = await session.scalar(
         sa.select(PriceCompetition).where(PriceCompetition.lot_id == lot.id).with_for_update())
     if competition is None or competition.phase == CLOSED:
         return
     now = clock.utcnow()
+    if cancelled:
+        await terminate(session, actor, competition, now, reason)
+        return
     if target == LotStatus.SUSPENDED:
         # imported here: the close imports this module
         from trading.price_bidding_close import advance
@@ -79,6 +86,24 @@ async def follow_lot_move(session: AsyncSession, actor: Actor | None, lot: Lot, 
             await pause(session, actor, competition, now, reason)
     elif is_paused(competition):
         await resume(session, actor, competition, now, reason)
+
+
+async def terminate(session: AsyncSession, actor: Actor | None, competition: PriceCompetition, at: datetime,
+                    reason: str) -> None:
+    """The lot is cancelled (终止): the competition ends at once without a sale. Nothing hidden
+    is revealed (no result is decided), and whatever was due before is applied first."""
+    if not is_paused(competition):
+        # imported here: the close imports this module
+        from trading.price_bidding_close import advance
+
+        await advance(session, competition, at)
+        if competition.phase == CLOSED:
+            return
+    competition.phase, competition.closed_at, competition.updated_at = CLOSED, at, clock.utcnow()
+    competition.result = TERMINATED
+    competition.result_reason = f"the lot was cancelled ({reason}): the competition ends without a sale"
+    competition.suspended_at = None
+    await events.record(session, actor, competition, events.TERMINATED, at=at, reason=competition.result_reason)
 
 
 async def keep_in_step(session: AsyncSession, competition: PriceCompetition, now: datetime) -> None:

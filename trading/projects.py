@@ -62,8 +62,8 @@ async def change_lot_status(
     The event carries the lot's columns as they are after the change, so whatever else
     the caller set on the lot in the same step is replayed too.
     """
-    if LotStatus.SUSPENDED in (lot.status, target):
-        # A price competition pauses and resumes with its lot (imported here: a
+    if LotStatus.SUSPENDED in (lot.status, target) or target == LotStatus.CANCELLED:
+        # A price competition pauses, resumes and ends with its lot (imported here: a
         # competition's close moves lots through this function).
         from trading.price_bidding_suspension import follow_lot_move
 

@@ -23,7 +23,7 @@ from tests.trading.walk_price_bidding import START, STEP, Scene, competition_sce
 from trading import price_bidding_close, price_bidding_quotes
 from trading.award_models import Award
 from trading.models import Lot
-from trading.price_bidding_events import PAUSED, RESUMED, competition_stream
+from trading.price_bidding_events import PAUSED, RESUMED, TERMINATED, competition_stream
 from trading.price_bidding_models import PriceCompetition, PriceQuote
 from trading.price_bidding_schemas import DutchAccept
 from trading.projects import change_lot_status
@@ -215,3 +215,35 @@ def test_entries_written_before_the_pause_columns_replay_with_the_migrations_def
     state = apply_competition(None, older)
     assert state is not None
     assert state["competition"] == {"id": 7, "phase": "live", "suspended_at": None, "paused_seconds": 0}
+
+
+@pytest.mark.parametrize("suspended_first", [False, True])
+async def test_a_cancelled_lot_ends_its_competition_without_a_sale(database: Database, suspended_first: bool) -> None:
+    async with database.transaction() as session:
+        scene = await competition_scene(session, "auction", bidders=2)
+    start, end = scene.competition.starts_at, scene.competition.ends_at
+    with clock.travel(to=start + timedelta(minutes=1)):
+        await quote(database, scene, 0, START + STEP)
+    if suspended_first:
+        await move_lot(database, scene, LotStatus.SUSPENDED, start + timedelta(minutes=2))
+    with clock.travel(to=start + timedelta(minutes=3)):
+        async with database.transaction() as session:
+            lot = await session.get(Lot, scene.lot.id)
+            await change_lot_status(session, scene.staff, lot, LotStatus.CANCELLED,  # type: ignore[arg-type]
+                                    reason="the land was withdrawn from sale")
+    ended = await stored_competition(database, scene)
+    assert ended.phase == "closed" and ended.result == "terminated" and ended.suspended_at is None
+    assert "the land was withdrawn from sale" in ended.result_reason and ended.winner_number is None
+    [terminated] = await entries(database, scene, TERMINATED)
+    assert "ends without a sale" in terminated["payload"]["reason"]
+    with clock.travel(to=start + timedelta(minutes=4)), \
+            pytest.raises(RuleViolation, match="has ended: the lot was cancelled .*no more quotes"):
+        await quote(database, scene, 1, START + 3 * STEP)
+    with clock.travel(to=clock.ensure_utc(end) + timedelta(hours=1)):  # the old end passes: nothing more happens
+        async with database.transaction() as session:
+            assert await price_bidding_close.close_due_competitions(session) == []
+        assert (await board(database, scene, reader=1))["result"] == "terminated"
+    async with database.reader() as session:
+        assert (await session.get(Lot, scene.lot.id)).status == LotStatus.CANCELLED  # type: ignore[union-attr]
+        assert await session.scalar(sa.select(Award.id).where(Award.lot_id == scene.lot.id)) is None
+    await replay_matches(database)
