@@ -51,11 +51,13 @@ class BidderError(Exception):
 @dataclass(frozen=True)
 class BidderCredentials:
     """What the bidder's USB key holds: a signing key and certificate (PEM, chain after the
-    certificate) and the encryption certificate bids are also sealed to."""
+    certificate) and the encryption certificate bids are also sealed to. An encrypted
+    signing key (RSA or EC) comes with its password; SM2 keys must be unencrypted."""
 
     signing_key_pem: bytes
     signing_cert_pem: bytes
     encryption_cert_pem: bytes
+    signing_key_password: bytes | None = None
 
 
 class BidderClient:
@@ -97,7 +99,8 @@ class BidderClient:
 
     async def _proof(self, credentials: BidderCredentials) -> dict[str, str]:
         challenge = await self._json("POST", "/auth/certificate/challenge", authenticated=False)
-        signature = sign_challenge(challenge["to_sign"], credentials.signing_key_pem, credentials.signing_cert_pem)
+        signature = sign_challenge(challenge["to_sign"], credentials.signing_key_pem, credentials.signing_cert_pem,
+                                   credentials.signing_key_password)
         return {"nonce": challenge["nonce"], "signature": signature}
 
     # --- sealing and uploading ------------------------------------------------------------
@@ -160,7 +163,8 @@ class BidderClient:
     def sign_bid(self, lot_code: str, envelope_sha256: str) -> str:
         credentials = self._require_credentials()
         return sign_challenge(bid_statement(lot_code, envelope_sha256).decode("utf-8"),
-                              credentials.signing_key_pem, credentials.signing_cert_pem)
+                              credentials.signing_key_pem, credentials.signing_cert_pem,
+                              credentials.signing_key_password)
 
     async def submit(self, lot: Mapping[str, Any], upload: Mapping[str, Any]) -> dict[str, Any]:
         """Submit a completed upload as the party's bid: ``{"bid": ..., "receipt": ...}``."""

@@ -33,8 +33,11 @@ from typing import Any
 
 import httpx
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 from ca_interop.envelopes import EnvelopeError
+from ca_interop.signatures import load_signing_key
 from core.errors import BidhallError
 from core.settings import Settings
 from web.bidder_client import (
@@ -105,11 +108,9 @@ class Profile:
             raise Refused(f"not logged in (signed out in {self.path}): run 'bidhall client login' first")
         return str(token)
 
-    def credentials(self) -> BidderCredentials:
-        return BidderCredentials(signing_key_pem=_read_key_file(self.data["signing_key"], "signing key"),
-                                 signing_cert_pem=_read_key_file(self.data["signing_cert"], "signing certificate"),
-                                 encryption_cert_pem=_read_key_file(self.data["encryption_cert"],
-                                                                    "encryption certificate"))
+    def credentials(self, args: argparse.Namespace) -> BidderCredentials:
+        return bidder_credentials(args, self.data["signing_key"], self.data["signing_cert"],
+                                  self.data["encryption_cert"])
 
     def pending_upload(self, key: str) -> str | None:
         return self.data.get("uploads", {}).get(key)
@@ -143,6 +144,34 @@ def _replacing(target: Path, mode: int = 0o644) -> Iterator[Any]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def bidder_credentials(args: argparse.Namespace, key: str | Path, cert: str | Path,
+                       encryption_cert: str | Path) -> BidderCredentials:
+    """The key files as credentials; an encrypted signing key is opened here, once, so a
+    wrong or missing password is one clear refusal before anything is sent."""
+    key_pem = _read_key_file(key, "signing key")
+    password = key_password(args, key_pem, "signing key", key)
+    try:
+        load_signing_key(key_pem, password)
+    except (ValueError, TypeError) as error:
+        raise Refused(f"cannot open the signing key {key}: "
+                      f"{'wrong password' if password else error}") from None
+    return BidderCredentials(signing_key_pem=key_pem, signing_cert_pem=_read_key_file(cert, "signing certificate"),
+                             encryption_cert_pem=_read_key_file(encryption_cert, "encryption certificate"),
+                             signing_key_password=password)
+
+
+def key_password(args: argparse.Namespace, key_pem: bytes, what: str, path: str | Path) -> bytes | None:
+    """The password of an encrypted key file: from --key-password-file, else asked on the
+    terminal; None for an unencrypted key."""
+    if b"ENCRYPTED" not in key_pem[:4096]:
+        return None
+    if getattr(args, "key_password_file", None) is not None:
+        return _read_small_text(args.key_password_file, "key password file").rstrip("\r\n").encode("utf-8")
+    if sys.stdin.isatty():
+        return getpass.getpass(f"password of the {what} {path}: ").encode("utf-8")
+    raise Refused(f"the {what} {path} is encrypted: give its password with --key-password-file FILE")
 
 
 def _read_key_file(path: str | Path, what: str) -> bytes:
@@ -224,7 +253,7 @@ async def signed_in(args: argparse.Namespace, *, credentials: bool = False):  # 
     client = BidderClient(profile.url, http=make_http(profile.url))
     try:
         token = profile.token()
-        client.use_session(token, profile.credentials() if credentials else None)  # type: ignore[arg-type]
+        client.use_session(token, profile.credentials(args) if credentials else None)  # type: ignore[arg-type]
         yield profile, client
     finally:
         await client.aclose()
@@ -243,9 +272,7 @@ async def find_lot(client: BidderClient, wanted: str) -> dict[str, Any]:
 
 
 async def cmd_login(args: argparse.Namespace, out: Output) -> int:
-    credentials = BidderCredentials(signing_key_pem=_read_key_file(args.key, "signing key"),
-                                    signing_cert_pem=_read_key_file(args.cert, "signing certificate"),
-                                    encryption_cert_pem=_read_key_file(args.encryption_cert, "encryption certificate"))
+    credentials = bidder_credentials(args, args.key, args.cert, args.encryption_cert)
     if args.encryption_key is not None:
         _read_key_file(args.encryption_key, "encryption key")
     url = args.url.rstrip("/")
@@ -602,7 +629,7 @@ async def cmd_opening_decrypt(args: argparse.Namespace, out: Output) -> int:
         key_path = args.encryption_key or profile.data.get("encryption_key")
         if not key_path:
             raise Refused("the encryption key is needed: give --encryption-key (or log in with it)")
-        key = _read_key_file(key_path, "encryption key")
+        key = _opened_encryption_key(args, key_path)
         certificate = _read_key_file(profile.data["encryption_cert"], "encryption certificate")
         bid = await _own_active_bid(client, lot, args.bid)
         envelope = args.envelope.read_bytes() if args.envelope is not None else None
@@ -619,6 +646,20 @@ async def cmd_opening_decrypt(args: argparse.Namespace, out: Output) -> int:
     out.result({"bid_id": bid["id"], **handed},
                f"bid {bid['id']}: content key handed over; {row.get('outcome') or 'accepted'}")
     return 0
+
+
+def _opened_encryption_key(args: argparse.Namespace, path: str | Path) -> Any:
+    """The encryption key file's bytes, or the opened key when the file is encrypted (RSA
+    or EC; an encrypted SM2 key cannot be opened here)."""
+    data = _read_key_file(path, "encryption key")
+    password = key_password(args, data, "encryption key", path)
+    if password is None:
+        return data
+    try:
+        return serialization.load_pem_private_key(data, password)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise Refused(f"cannot open the encryption key {path}: "
+                      f"{'wrong password' if isinstance(error, ValueError) else error}") from None
 
 
 async def _own_active_bid(client: BidderClient, lot: dict[str, Any], bid_id: int | None) -> dict[str, Any]:
@@ -641,6 +682,9 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--profile", type=Path, default=default_profile(),
                         help=f"the profile file (default {default_profile()})")
     common.add_argument("--json", action="store_true", help="one JSON object per result")
+    common.add_argument("--key-password-file", type=Path, default=None,
+                        help="the password of an encrypted signing or encryption key (RSA or EC); "
+                             "asked on the terminal when the key is encrypted and this is not given")
     return common
 
 

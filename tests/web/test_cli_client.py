@@ -21,6 +21,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from cryptography.hazmat.primitives import serialization
 
 from core.actors import Role
 from core.clock import utcnow
@@ -400,3 +401,35 @@ async def test_decrypt_with_another_key_is_refused_here(runtime: Runtime, server
     async with runtime.database.reader() as session:
         assert (await session.scalar(sa.select(sa.func.count()).select_from(DecryptionAttempt))) == 0, \
             "nothing reached the platform"
+
+
+def _encrypted(key_pem: bytes, password: bytes) -> bytes:
+    key = serialization.load_pem_private_key(key_pem, None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(password))
+
+
+async def test_encrypted_keys_are_opened_with_their_password(runtime: Runtime, server: str, tmp_path: Path) -> None:
+    async with runtime.database.transaction() as session:
+        scene = await opening_scene(session, runtime.blobs, tmp_path / "bids")
+    runtime.revocation = scene.ca.revocation
+    sealed = scene.bids[0]
+    desk = desk_for(server, sealed.bidder, tmp_path / "desk")
+    for name, pem in (("sign.key", sealed.bidder.signing.key_pem), ("enc.key", sealed.bidder.encryption.key_pem)):
+        (desk.files / name).write_bytes(_encrypted(pem, b"usb-key-pin"))
+    wrong, right = tmp_path / "wrong-pin", tmp_path / "pin"
+    wrong.write_text("not-the-pin\n")
+    right.write_text("usb-key-pin\n")
+
+    refused(await desk.login(), "signing key", "is encrypted", "--key-password-file")  # no terminal to ask on
+    refused(await desk.login("--key-password-file", str(wrong)), "cannot open the signing key", "wrong password")
+    assert not desk.profile.exists(), "a refused sign-in keeps nothing"
+    ok(await desk.login("--key-password-file", str(right)))
+
+    await start_opening(runtime, server, scene.lot_id)
+    lot = scene.tender.lot.code
+    refused(await bidhall_client("opening", "decrypt", lot, *desk.opts()), "encryption key", "is encrypted")
+    refused(await bidhall_client("opening", "decrypt", lot, "--key-password-file", str(wrong), *desk.opts()),
+            "cannot open the encryption key", "wrong password")
+    handed = ok(await bidhall_client("opening", "decrypt", lot, "--key-password-file", str(right), *desk.opts()))[0]
+    assert handed["bid_id"] == sealed.bid.id and handed["row"]["outcome"] == "opened"
