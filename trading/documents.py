@@ -123,6 +123,19 @@ async def visible_project(session: AsyncSession, actor: Actor | None, project_id
     return project
 
 
+async def visible_lot(session: AsyncSession, actor: Actor | None, lot_id: int) -> Lot:
+    """A lot, seen as its project is: public once published, else only by its managers and
+    oversight; an unseen lot is not told apart from one that does not exist."""
+    lot = await session.get(Lot, lot_id)
+    if lot is None:
+        raise NotFound(f"no lot {lot_id}")
+    try:
+        await visible_project(session, actor, lot.project_id)
+    except NotFound:
+        raise NotFound(f"no lot {lot_id}") from None
+    return lot
+
+
 @use_case("trading.download_document", READERS)
 async def download_document(session: AsyncSession, actor: Actor, document_id: int) -> TenderDocument:
     """Check that ``actor`` may fetch the document now and record a bidder's download;

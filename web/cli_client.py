@@ -260,7 +260,14 @@ async def signed_in(args: argparse.Namespace, *, credentials: bool = False):  # 
 
 
 async def find_lot(client: BidderClient, wanted: str) -> dict[str, Any]:
-    """A published lot by its id or its code (the platform lists lots under projects)."""
+    """A published lot by its id (read directly) or its code (looked for under the
+    published projects)."""
+    if wanted.isdigit():
+        try:
+            return await client.request("GET", f"/lots/{wanted}", authenticated=False)  # type: ignore[no-any-return]
+        except BidderError as error:
+            if error.status != 404:
+                raise
     for project in await _published_projects(client, None):
         for lot in project["lots"]:
             if str(lot["id"]) == wanted or lot["code"] == wanted:

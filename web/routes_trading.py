@@ -17,7 +17,7 @@ from starlette.responses import Response
 from core.actors import Actor
 from supervision.ledger.canonical import to_json_value
 from trading import projects, publication, rules
-from trading.documents import visible_project
+from trading.documents import visible_lot, visible_project
 from trading.evaluation_methods import CATALOGUE
 from trading.models import Lot, Project
 from trading.notice_schemas import ClarificationCreate, NoticeOut, PublishTender
@@ -102,6 +102,17 @@ async def get_project(request: Request) -> Response:
 
     async def work(session: AsyncSession, actor: Actor | None) -> Response:
         return json_response(await project_out(session, await visible_project(session, actor, project_id)))
+
+    return await with_optional_actor(request, work)
+
+
+@api.operation("GET", "/lots/{lot_id}", "A lot (public once its project is published)",
+               response=LotOut, authenticated=False, tag=TAG, errors=(404,))
+async def get_lot(request: Request) -> Response:
+    lot_id = path_int(request, "lot_id")
+
+    async def work(session: AsyncSession, actor: Actor | None) -> Response:
+        return json_response(lot_out(await visible_lot(session, actor, lot_id)))
 
     return await with_optional_actor(request, work)
 

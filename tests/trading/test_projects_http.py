@@ -36,6 +36,9 @@ async def test_draft_publish_and_public_view(client: httpx.AsyncClient, database
     project_id = made.project["id"]
     assert made.lot["budget"] == "12500000.00" and made.lot["status"] == "draft"
     assert (await client.get(f"/projects/{project_id}")).status_code == 404  # drafts are not public
+    hidden = await client.get(f"/lots/{made.lot['id']}")
+    assert hidden.status_code == 404 and hidden.json()["detail"] == f"no lot {made.lot['id']}"
+    assert (await client.get(f"/lots/{made.lot['id']}", headers=made.tenderer.headers)).json()["status"] == "draft"
     own = await client.get(f"/projects/{project_id}", headers=made.tenderer.headers)
     assert own.status_code == 200 and own.json()["status"] == "draft"
 
@@ -48,6 +51,9 @@ async def test_draft_publish_and_public_view(client: httpx.AsyncClient, database
     assert public["status"] == "active" and lot["status"] == "bidding"
     assert lot["ceiling_price"] == "12000000.00" and len(lot["opening_certificate_fingerprint"]) == 64
     assert lot["opening_certificate_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    lot_id = made.lot["id"]
+    assert (await client.get(f"/lots/{lot_id}")).json() == lot, "a lot reads as its project lists it"
+    assert (await client.get("/lots/424242")).status_code == 404
     listing = (await client.get("/projects", params={"segment": "construction"})).json()
     assert listing["total"] == 1 and listing["items"][0]["id"] == project_id
     assert (await client.get("/projects", params={"segment": "land_mining"})).json()["total"] == 0
