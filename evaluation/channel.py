@@ -50,6 +50,7 @@ Handler = Callable[[AsyncSession, Context, dict[str, Any]], Awaitable[dict[str, 
 # Message kind -> (module, handler); modules are imported on first use.
 HANDLERS: dict[str, tuple[str, str]] = {
     "sign_in": ("evaluation.members", "handle_sign_in"),
+    "staff_check_in": ("evaluation.members", "handle_staff_check_in"),
     "confirm_identity": ("evaluation.members", "handle_confirm_identity"),
     "declare": ("evaluation.members", "handle_declare"),
     "recuse": ("evaluation.members", "handle_recuse"),

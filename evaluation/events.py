@@ -9,6 +9,7 @@ from __future__ import annotations
 
 SESSION_OPENED = "evaluation.session_opened"
 COMMITTEE_REVEALED = "evaluation.committee_revealed"
+STAFF_CHECKED_IN = "evaluation.staff_checked_in"        # a staff member on duty at one venue
 MEMBER_SIGNED_IN = "evaluation.member_signed_in"
 IDENTITY_CONFIRMED = "evaluation.identity_confirmed"
 CONFLICT_DECLARED = "evaluation.conflict_declared"      # "no conflict" declaration

@@ -3,8 +3,10 @@
 Each revealed expert signs in with their own certificate at one of the session's venues
 (a detached CMS signature over a statement naming the session, their account and the
 venue); the signing certificate must validate against the trust list and name the
-expert's own ID number, so nobody can sign in for someone else. Centre staff at the venue
-then confirm the person is who the certificate says, and the expert, having seen the
+expert's own ID number, so nobody can sign in for someone else. Centre staff on duty at
+that venue then confirm the person is who the certificate says (a staff member is on duty
+at one venue per session: the opener at the main venue from the opening, the others once
+they check in), and the expert, having seen the
 bidders, declares no conflict (or recuses: the draw calls a replacement and the session
 waits in sign-in). Active members then elect a chair by majority (``evaluation.stages``
 counts the votes).
@@ -24,27 +26,32 @@ import sqlalchemy as sa
 from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.actors import Role
+from core.actors import Actor, Role
 from core.clock import utcnow
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from core.schemas import Input
 from evaluation import events
-from evaluation.context import Context
-from evaluation.models import CommitteeMember, EvaluatedBid
+from evaluation.context import Context, WrongStage
+from evaluation.models import CommitteeMember, EvaluatedBid, EvaluationVenueStaff
 from evaluation.record import record
 from evaluation.schemas import parse
-from evaluation.states import MemberStatus, Stage
+from evaluation.states import FINISHED_STAGES, MemberStatus, Stage
 from expert_pool.models import Draw, DrawCall, Expert
 from identities.signed_content import Signer, check_signature
 
 MAX_SIGNATURE_BASE64 = 64 * 1024
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Base64Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SIGNATURE_BASE64)]
+VenueName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class SignInFields(Input):
-    venue: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    venue: VenueName
     signature: Base64Text = Field(description="Base64 DER detached CMS over the sign-in statement.")
+
+
+class StaffCheckInFields(Input):
+    venue: VenueName
 
 
 class MemberChoice(Input):
@@ -76,6 +83,38 @@ async def checked_signer(session: AsyncSession, ctx: Context, signature: bytes, 
     """The accepted signer of a detached CMS ``signature`` over ``content`` (TOTAL_PASSED
     for signing against the trust list); InvalidInput naming why not."""
     return await check_signature(session, ctx.services.revocation, content, signature, what=what, pointer=pointer)
+
+
+def require_session_venue(settings: dict[str, Any], venue: str) -> None:
+    venues = list(settings.get("venues", []))
+    if venue not in venues:
+        raise InvalidInput(f"{venue!r} is not a venue of this session (venues: {', '.join(venues)})",
+                           [FieldError("$.venue", f"one of {', '.join(venues)}")])
+
+
+async def duty_of(session: AsyncSession, session_id: int, user_id: int | None) -> EvaluationVenueStaff | None:
+    """Where the staff member ``user_id`` is on duty in the session, if anywhere."""
+    if user_id is None:
+        return None
+    return await session.scalar(sa.select(EvaluationVenueStaff).where(
+        EvaluationVenueStaff.session_id == session_id, EvaluationVenueStaff.user_id == user_id))
+
+
+async def put_on_duty(session: AsyncSession, actor: Actor, session_id: int, venue: str) -> EvaluationVenueStaff:
+    """Record that ``actor`` (centre staff) is on duty at ``venue`` of the session: a row
+    and its ``STAFF_CHECKED_IN`` entry. The caller has checked the venue and that the
+    staff member is not on duty elsewhere in the session."""
+    duty = EvaluationVenueStaff(session_id=session_id, user_id=actor.user_id, venue=venue,  # type: ignore[arg-type]
+                                checked_in_at=utcnow())
+    session.add(duty)
+    await session.flush()
+    await record(session, actor, session_id, events.STAFF_CHECKED_IN,
+                 {"user_id": actor.user_id, "username": actor.username, "venue": venue})
+    return duty
+
+
+def _duty_result(duty: EvaluationVenueStaff, *, already: bool) -> dict[str, Any]:
+    return {"user_id": duty.user_id, "venue": duty.venue, "already_on_duty": already}
 
 
 async def require_own_certificate(session: AsyncSession, member: CommitteeMember, signer: Signer) -> None:
@@ -129,10 +168,7 @@ async def handle_sign_in(session: AsyncSession, ctx: Context, fields: dict[str, 
     data: SignInFields = parse(SignInFields, fields)
     ctx.require_stage(Stage.SIGN_IN, doing="signing in")
     member = ctx.require_member(MemberStatus.SEATED, doing="signing in")
-    venues = list(ctx.ev.settings.get("venues", []))
-    if data.venue not in venues:
-        raise InvalidInput(f"{data.venue!r} is not a venue of this session (venues: {', '.join(venues)})",
-                           [FieldError("$.venue", f"one of {', '.join(venues)}")])
+    require_session_venue(ctx.ev.settings, data.venue)
     own = (await drawn_venues(session, ctx.ev.draw_id)).get(member.expert_id)
     if own is not None and data.venue != own:
         raise InvalidInput(f"{member.name} was drawn for the venue {own!r}: an expert signs in only at their own "
@@ -150,6 +186,24 @@ async def handle_sign_in(session: AsyncSession, ctx: Context, fields: dict[str, 
     return {"member_id": member.id, "seat": member.seat, "status": member.status, "venue": member.venue}
 
 
+async def handle_staff_check_in(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    """A staff member declares the one venue of the session where they are on duty; the
+    same venue again is answered as it stands, another one is refused."""
+    if not ctx.actor.has_any({Role.CENTER_STAFF}):
+        raise PermissionDenied("checking in at a venue of the session is for centre staff")
+    data: StaffCheckInFields = parse(StaffCheckInFields, fields)
+    if ctx.ev.stage in FINISHED_STAGES:
+        raise WrongStage(f"checking in at a venue is for a session that is running; the session is {ctx.ev.stage}")
+    require_session_venue(ctx.ev.settings, data.venue)
+    duty = await duty_of(session, ctx.session_id, ctx.actor.user_id)
+    if duty is not None and duty.venue == data.venue:
+        return _duty_result(duty, already=True)
+    if duty is not None:
+        raise Conflict(f"you are on duty at {duty.venue!r} in evaluation session {ctx.session_id}: a staff member "
+                       f"is on duty at one venue per session, so not also at {data.venue!r}")
+    return _duty_result(await put_on_duty(session, ctx.actor, ctx.session_id, data.venue), already=False)
+
+
 async def handle_confirm_identity(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
     data: MemberChoice = parse(MemberChoice, fields)
     if not ctx.actor.has_any({Role.CENTER_STAFF}):
@@ -159,12 +213,24 @@ async def handle_confirm_identity(session: AsyncSession, ctx: Context, fields: d
     if member.status != MemberStatus.SIGNED_IN:
         raise Conflict(f"seat {member.seat} is {member.status}: identity is confirmed after the expert signs in, "
                        "once")
+    await _require_on_duty_at(session, ctx, member)
     member.status = MemberStatus.CONFIRMED
     member.identity_confirmed_by, member.identity_confirmed_at = ctx.actor.user_id, utcnow()
     session.add(member)
     await record(session, ctx.actor, ctx.session_id, events.IDENTITY_CONFIRMED,
                  {"member_id": member.id, "seat": member.seat, "venue": member.venue})
     return {"member_id": member.id, "seat": member.seat, "status": member.status}
+
+
+async def _require_on_duty_at(session: AsyncSession, ctx: Context, member: CommitteeMember) -> None:
+    """Only staff who are at the expert's venue can see that the person is who the certificate says."""
+    duty = await duty_of(session, ctx.session_id, ctx.actor.user_id)
+    if duty is None:
+        raise PermissionDenied(f"you are not on duty at a venue of evaluation session {ctx.session_id}: check in "
+                               f"at {member.venue!r}, where seat {member.seat} signed in, before confirming")
+    if duty.venue != member.venue:
+        raise PermissionDenied(f"you are on duty at {duty.venue!r}; seat {member.seat} signed in at "
+                               f"{member.venue!r}: staff on duty at {member.venue!r} confirm")
 
 
 async def handle_declare(session: AsyncSession, ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:

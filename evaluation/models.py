@@ -208,3 +208,18 @@ class ReportSignature(SQLModel, table=True):
     signer_fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     signer_subject: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
     signed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class EvaluationVenueStaff(SQLModel, table=True):
+    """A centre staff member on duty at one venue of a session: they confirm the identity
+    of the experts who sign in there, and only there (``members.handle_confirm_identity``).
+    The staff member who opens the session is on duty at its main venue from the opening."""
+
+    __tablename__ = "evaluation_venue_staff"
+    __table_args__ = (sa.UniqueConstraint("session_id", "user_id", name="uq_evaluation_venue_staff_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("evaluation_sessions.id", index=True))
+    user_id: int = Field(sa_column=_fk("identities_users.id"))
+    venue: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    checked_in_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -3,7 +3,8 @@
 The reducer rebuilds, from the entries alone, what the session's tables hold: the stage,
 each seat's status, venue and chair vote, the chair, every member's review marks, the
 committee's review result per bid, every member's scores per round, the ranking's ranks
-and candidates, acceptances, dissent, clarifications and signatures. ``bidhall replay
+and candidates, acceptances, dissent, clarifications, signatures, and the venue each centre
+staff member is on duty at (streams from before staff checked in have none). ``bidhall replay
 evaluation:N --check`` compares it with :func:`load_session`.
 
 A finished session has thousands of entries, so the reducer updates one state in place
@@ -27,6 +28,7 @@ from evaluation.models import (
     Dissent,
     EvaluatedBid,
     EvaluationSession,
+    EvaluationVenueStaff,
     ReportSignature,
     ReviewMark,
     Score,
@@ -56,6 +58,7 @@ def _opened(payload: Payload) -> State:
     return {"stage": Stage.SIGN_IN.value, "method": payload["method"], "chair_member_id": None, "scoring_round": 1,
             "members": {}, "bids": {str(bid["bid_id"]): _bid() for bid in payload.get("bids", [])},
             "marks": {}, "scores": {}, "clarifications": {}, "accepted": [], "dissents": 0, "signatures": [],
+            "venue_staff": {},
             "report_sha256": None, "signed_report_sha256": None, **_round(payload)}
 
 
@@ -72,6 +75,10 @@ def _round(payload: Payload) -> State:
 def _revealed(state: State, payload: Payload) -> None:
     for member in payload["members"]:
         state["members"][str(member["member_id"])] = _seat(member["seat"])
+
+
+def _checked_in(state: State, payload: Payload) -> None:
+    state["venue_staff"][str(payload["user_id"])] = payload["venue"]
 
 
 def _seated(state: State, payload: Payload) -> None:
@@ -173,6 +180,7 @@ def _finished(state: State, payload: Payload) -> None:
 
 APPLY: dict[str, Callable[[State, Payload], None]] = {
     events.COMMITTEE_REVEALED: _revealed,
+    events.STAFF_CHECKED_IN: _checked_in,
     events.MEMBER_SEATED: _seated,
     events.MEMBER_SIGNED_IN: _status(MemberStatus.SIGNED_IN),
     events.IDENTITY_CONFIRMED: _status(MemberStatus.CONFIRMED),
@@ -240,6 +248,7 @@ async def load_session(session: AsyncSession, stream: str) -> State | None:
         "accepted": list(results.get("accepted", [])),
         "dissents": len(await rows(Dissent)),
         "signatures": [s.member_id for s in sorted(await rows(ReportSignature), key=lambda s: s.id)],
+        "venue_staff": {str(d.user_id): d.venue for d in await rows(EvaluationVenueStaff)},
         "report_sha256": ev.report_sha256, "signed_report_sha256": ev.signed_report_sha256,
         "evaluation_round": ev.evaluation_round, "reevaluation_of": ev.reevaluation_of,
         "award_withdrawal_id": ev.award_withdrawal_id, "reevaluation_reason": ev.reevaluation_reason,

@@ -43,12 +43,13 @@ from evaluation.channel import (
     viewer_of,
 )
 from evaluation.context import EvaluationServices
-from evaluation.members import require_draw_venues
+from evaluation.members import put_on_duty, require_draw_venues
 from evaluation.models import (
     Clarification,
     CommitteeMember,
     EvaluatedBid,
     EvaluationSession,
+    EvaluationVenueStaff,
 )
 from evaluation.record import record
 from evaluation.schemas import (
@@ -58,6 +59,7 @@ from evaluation.schemas import (
     parse,
 )
 from evaluation.states import MemberStatus, Stage
+from identities.models import User
 from trading.award import withdrawal_awaiting_reevaluation
 from trading.award_models import AwardWithdrawal
 from trading.models import Lot, Project
@@ -102,6 +104,8 @@ async def open_session(session: AsyncSession, actor: Actor, lot_id: int, data: S
         "lot_id": lot_id, "project_id": lot.project_id, "draw_id": draw_id, "method": ev.method,
         "parameters": ev.parameters, "settings": settings, "opened_at": rfc3339(now),
         "bids": [_bid_payload(bid) for bid in bids], **this_round.payload(draw_id)})
+    # Whoever opens the session runs its main venue: they confirm the experts who sign in there.
+    await put_on_duty(session, actor, ev.id, data.main_venue)  # type: ignore[arg-type]
     seats = await reveal_to_session(session, actor, draw_id, session_reference=events.session_stream(ev.id))
     if not seats:
         raise Conflict(f"draw {draw_id} has no accepted expert to seat")
@@ -254,6 +258,7 @@ async def session_view(session: AsyncSession, actor: Actor, session_id: int) -> 
     state.update(evaluation_round=ev.evaluation_round, reevaluation_of=ev.reevaluation_of,
                  reevaluation_reason=ev.reevaluation_reason)
     state["chair_seat"] = next((m.seat for m in members if m.id == ev.chair_member_id), None)
+    state["venue_staff"] = await _venue_staff(session, session_id)
     if viewer.kind == views.STAFF:
         state["members"] = [{"member_id": m.id, "seat": m.seat, "status": m.status, "venue": m.venue}
                             for m in members]
@@ -267,6 +272,15 @@ async def session_view(session: AsyncSession, actor: Actor, session_id: int) -> 
     if viewer.kind == views.OVERSIGHT or ev.stage in (Stage.RESULTS, *MEMBER_REPORT_STAGES):
         state["results"] = ev.results
     return state
+
+
+async def _venue_staff(session: AsyncSession, session_id: int) -> list[dict[str, Any]]:
+    """Who is on duty at which venue, in the order they checked in."""
+    rows = await session.execute(
+        sa.select(EvaluationVenueStaff.user_id, User.username, EvaluationVenueStaff.venue)
+        .join(User, User.id == EvaluationVenueStaff.user_id)  # type: ignore[arg-type]
+        .where(EvaluationVenueStaff.session_id == session_id).order_by(EvaluationVenueStaff.id))
+    return [{"user_id": user_id, "username": username, "venue": venue} for user_id, username, venue in rows]
 
 
 async def _bids(session: AsyncSession, session_id: int) -> list[dict[str, Any]]:

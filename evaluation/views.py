@@ -6,7 +6,8 @@
   progress (``submitted``) until a committee-level entry (``REVIEW_CONCLUDED``,
   ``SCORING_CONCLUDED``, ...) carries them. Nobody but oversight sees source addresses.
 * Centre staff run the room: they see progress by seat (sign-in, identity, who has
-  submitted, stage changes), never names, expert codes, marks, scores or results.
+  submitted, stage changes) and which staff member is on duty at which venue, never
+  names, expert codes, marks, scores or results. Members see the venue staff too.
 * A bidder sees its own clarification requests and answers, and not who asked.
 
 Everything is decided per entry from the entry alone, so a follower resuming from a
@@ -35,6 +36,8 @@ STAFF_KEYS = frozenset({"session_id", "member_id", "seat", "bid_id", "party_id",
                         "replaces_member_id", "replaces_seat", "lot_id", "project_id", "draw_id", "method",
                         "report_sha256", "count"})
 MEMBER_LIST_STAFF_KEYS = ("member_id", "seat", "status", "venue")
+# Who runs which venue is the staff's own business: they see those payloads whole.
+STAFF_FACTS = frozenset({events.STAFF_CHECKED_IN})
 HIDDEN_FROM_BIDDERS = frozenset({"member_id", "seat", "asked_by_member_id", "name", "expert_code"})
 
 
@@ -94,6 +97,8 @@ def _for_staff(entry: dict[str, Any]) -> dict[str, Any]:
     payload = entry.get("payload") or {}
     if entry.get("type") in INDIVIDUAL_WORK:
         shown["payload"] = _progress(payload)
+        return shown
+    if entry.get("type") in STAFF_FACTS:
         return shown
     reduced = {key: value for key, value in payload.items() if key in STAFF_KEYS}
     if isinstance(payload.get("members"), list):

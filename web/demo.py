@@ -37,6 +37,7 @@ DEMO_PARTIES = {
 DEMO_USERS: dict[str, tuple[str, list[Role], str | None, str | None, list[str]]] = {
     "admin": ("Platform Administrator", [Role.ADMIN], None, None, []),
     "staff": ("Trading Center Staff", [Role.CENTER_STAFF], None, None, []),
+    "staff-xiamen": ("Xiamen Venue Staff", [Role.CENTER_STAFF], None, None, []),  # the secondary venue's staff
     "bidder": ("Bidder of Minjiang Construction", [Role.BIDDER], "bidder-a", None, []),
     "bidder2": ("Bidder of Wuyi Road & Bridge", [Role.BIDDER], "bidder-b", None, []),
     "bidder3": ("Bidder of Haixia Hydraulic", [Role.BIDDER], "bidder-c", None, []),

@@ -4,7 +4,9 @@ Centre staff open the lot's session at the centre with a secondary venue in Xiam
 five drawn experts (given accounts and signing certificates by ``web.demo_committee``)
 each take part through an :class:`ExpertClient` of their own, a websocket to the demo
 server, as they would from their own machines: they sign in with their certificates at
-their venue, staff confirm who they are, they declare no conflict and elect a chair.
+their venue, the staff on duty there confirm who they are (the staff member who opened the
+session at the main venue, a second one who checks in at Xiamen), they declare no conflict
+and elect a chair.
 
 In the preliminary review the chair asks the lowest bidder, in writing, whether its price
 covers the pumping station's equipment; the bidder answers through its own client and
@@ -49,6 +51,7 @@ from web.runtime import Runtime
 MAIN_VENUE = "Fuzhou Public Resource Trading Center, evaluation room 2"
 SECONDARY_VENUE = "Xiamen secondary venue, room 1"
 MAIN_VENUE_REGION, SECONDARY_VENUE_REGION = "350100", "350200"  # the experts of each venue come from its city
+SECONDARY_VENUE_STAFF = "staff-xiamen"  # the demo user on duty at the Xiamen venue
 CHAIR_SEAT = 1
 OBJECTIVE_FACTORS = ["credit"]  # a credit rating is read off the record, not judged
 
@@ -109,9 +112,13 @@ async def run_evaluation_demo(runtime: Runtime, base_url: str, tender: dict[str,
     session_id = int(opened["session_id"])
     bids = {bid["bidder"]: int(bid["bid"]) for bid in tender["bids"]}
     async with contextlib.AsyncExitStack() as stack:
-        staff = await stack.enter_async_context(ExpertClient(base_url, staff_token, session_id))
+        venue_staff = {
+            MAIN_VENUE: await stack.enter_async_context(ExpertClient(base_url, staff_token, session_id)),
+            SECONDARY_VENUE: await stack.enter_async_context(
+                ExpertClient(base_url, await login(base_url, SECONDARY_VENUE_STAFF), session_id))}
+        expect_ok(await venue_staff[SECONDARY_VENUE].staff_check_in(SECONDARY_VENUE))  # the opener has the main one
         members = [await _join(stack, base_url, expert, session_id) for expert in experts]
-        await _form_committee(staff, members)
+        await _form_committee(venue_staff, members)
         chair = await _elect_chair(members)
         clarification = await _clarify(stack, base_url, chair, bids, demo_bidders(pki))
         await _review(members, bids)
@@ -132,12 +139,13 @@ async def _join(stack: contextlib.AsyncExitStack, base_url: str, expert: DemoExp
     return Member(expert=expert, client=client, member_id=int(view["me"]), seat=int(seat))
 
 
-async def _form_committee(staff: ExpertClient, members: list[Member]) -> None:
-    """Sign-in by certificate at each venue, identity confirmed by staff, no conflict declared."""
+async def _form_committee(venue_staff: dict[str, ExpertClient], members: list[Member]) -> None:
+    """Sign-in by certificate at each venue, identity confirmed by the staff on duty there,
+    no conflict declared."""
     for member in members:
         expect_ok(await member.client.sign_in(member.venue, member.expert.signing.key, member.expert.signing.cert))
     for member in members:
-        expect_ok(await staff.confirm_identity(member.member_id))
+        expect_ok(await venue_staff[member.venue].confirm_identity(member.member_id))
     for member in members:
         expect_ok(await member.client.declare())
 

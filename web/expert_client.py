@@ -330,6 +330,10 @@ class ExpertClient:
 
     # --- what centre staff and bidders do ---------------------------------------------------------
 
+    async def staff_check_in(self, venue: str, **options: Any) -> dict[str, Any]:
+        """Go on duty at one venue of the session (staff confirm the experts of their own venue)."""
+        return await self.send("staff_check_in", venue=venue, **options)
+
     async def confirm_identity(self, member_id: int, **options: Any) -> dict[str, Any]:
         return await self.send("confirm_identity", member_id=member_id, **options)
 

@@ -152,6 +152,8 @@ class EvaluationScene:
     regulator: Actor
     expert_admin: Actor
     venues: list[str] = field(default_factory=lambda: [MAIN_VENUE, SECOND_VENUE])
+    venue_staff: dict[str, Actor] = field(default_factory=dict)
+    """Centre staff of the venues ``staff`` is not on duty at, made when first needed."""
 
     @property
     def lot_id(self) -> int:
@@ -330,13 +332,31 @@ async def member_of(session: AsyncSession, session_id: int, hand: ExpertHand) ->
         CommitteeMember.session_id == session_id, CommitteeMember.expert_id == hand.expert_id))
 
 
+async def staff_on_duty(session: AsyncSession, scene: EvaluationScene, services: EvaluationServices,
+                        session_id: int, venue: str) -> Actor:
+    """A centre staff member on duty at ``venue`` of the session: the scene's staff where
+    they opened it, otherwise the venue's own staff member, checked in (again: a no-op)."""
+    from evaluation.members import duty_of
+
+    duty = await duty_of(session, session_id, scene.staff.user_id)
+    if duty is not None and duty.venue == venue:
+        return scene.staff
+    if venue not in scene.venue_staff:
+        scene.venue_staff[venue] = actor_of(await make_user(session, Role.CENTER_STAFF))
+    staff = scene.venue_staff[venue]
+    await act_as(session, staff, session_id, "staff_check_in", {"venue": venue}, services)
+    return staff
+
+
 async def seat_in(session: AsyncSession, scene: EvaluationScene, services: EvaluationServices, session_id: int,
                   hand: ExpertHand, venue: str = MAIN_VENUE) -> CommitteeMember:
-    """One expert signed in, confirmed by staff, and declared: an active member."""
+    """One expert signed in, confirmed by the staff on duty at their venue, and declared:
+    an active member."""
     await act_as(session, hand.actor, session_id, "sign_in",
                  {"venue": venue, "signature": sign_in_signature(hand, session_id, venue)}, services)
     member = await member_of(session, session_id, hand)
-    await act_as(session, scene.staff, session_id, "confirm_identity", {"member_id": member.id}, services)
+    staff = await staff_on_duty(session, scene, services, session_id, venue)
+    await act_as(session, staff, session_id, "confirm_identity", {"member_id": member.id}, services)
     await act_as(session, hand.actor, session_id, "declare", {}, services)
     return member
 

@@ -81,8 +81,8 @@ async def test_the_committee_signs_in_declares_and_elects_a_chair(
     assert {m.status for m in seats} == {MemberStatus.ACTIVE}
     assert all(m.venue == MAIN_VENUE and m.cert_fingerprint and m.identity_confirmed_by == scene.staff.user_id
                for m in seats)
-    assert types[:5] == [events.SESSION_OPENED, events.COMMITTEE_REVEALED, events.MEMBER_SIGNED_IN,
-                         events.IDENTITY_CONFIRMED, events.CONFLICT_DECLARED]
+    assert types[:6] == [events.SESSION_OPENED, events.STAFF_CHECKED_IN, events.COMMITTEE_REVEALED,
+                         events.MEMBER_SIGNED_IN, events.IDENTITY_CONFIRMED, events.CONFLICT_DECLARED]
     changes = [t for t in types if t in (events.STAGE_CHANGED, events.CHAIR_ELECTED)]
     assert changes == [events.STAGE_CHANGED, events.CHAIR_ELECTED, events.STAGE_CHANGED]
 

@@ -48,7 +48,7 @@ async def test_staff_open_a_session_with_the_opened_bids_and_the_revealed_commit
         bids = list(await session.scalars(sa.select(EvaluatedBid).order_by(EvaluatedBid.id)))
         types = await stream_types(session, ev.id)
         leaves = [json.loads(leaf) for leaf in await session.scalars(sa.select(LedgerEntry.leaf).where(
-            LedgerEntry.stream == events.session_stream(ev.id)))]
+            LedgerEntry.stream == events.session_stream(ev.id)).order_by(LedgerEntry.seq))]
     assert ev.stage == Stage.SIGN_IN and ev.method == "comprehensive_scoring"
     assert ev.parameters == scene.tender.lot.evaluation_parameters
     assert ev.settings["venues"] == [MAIN_VENUE, SECOND_VENUE] and ev.settings["clarification_minutes"] == 45
@@ -58,7 +58,9 @@ async def test_staff_open_a_session_with_the_opened_bids_and_the_revealed_commit
     assert [m.user_id for m in members] == [h.user.id for h in scene.experts]
     assert [b.bid_id for b in bids] == [b.id for b in scene.bids]
     assert [b.corrected_price for b in bids] == [r.total_price for r in scene.rows]
-    assert types == [events.SESSION_OPENED, events.COMMITTEE_REVEALED]
+    assert types == [events.SESSION_OPENED, events.STAFF_CHECKED_IN, events.COMMITTEE_REVEALED]
+    assert leaves[1]["payload"] == {"session_id": ev.id, "user_id": scene.staff.user_id,  # the opener runs
+                                    "username": scene.staff.username, "venue": MAIN_VENUE}  # the main venue
     written = json.dumps(leaves, ensure_ascii=False)
     assert not any(h.expert.id_number in written or h.expert.phone in written for h in scene.experts)
 

@@ -107,6 +107,7 @@ async def _act(session: AsyncSession, actor: Actor) -> Any:
                      {"venue": scene.venues[0], "signature": sign_in_signature(hand, session_id, scene.venues[0])},
                      services)
         second = (await members_of(session, session_id))[1]
+        await channel.act(session, actor, session_id, "staff_check_in", {"venue": scene.venues[0]}, services)
         return await channel.act(session, actor, session_id, "confirm_identity", {"member_id": second.id}, services)
     return await channel.act(session, actor, session_id, "recuse", {"reason": "walking the roles"}, services)
 

@@ -37,7 +37,7 @@ async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, databas
     seeded = output(bidhall("seed"))
     first = seeded["created"]
     # the demo PKI's CAs, and a tender project in each segment
-    assert first == {"users": 13, "parties": 7, "experts": 12, "trusted_cas": 3, "tender_projects": 4}
+    assert first == {"users": 14, "parties": 7, "experts": 12, "trusted_cas": 3, "tender_projects": 4}
     assert set(seeded["tender_projects"]) == {"construction", "government_procurement", "land_mining",
                                               "state_property"}
     again = output(bidhall("seed"))
@@ -73,7 +73,7 @@ async def test_seed_is_idempotent_and_the_ledger_commands_agree(bidhall, databas
     assert replayed["matches"] is True and replayed["replayed"]["username"] == "admin"
     # users, parties, CAs, experts, the tender projects, and the land listing's and the state
     # property's price competitions with the listing's two bid bonds, each rebuilt exactly from the ledger
-    assert output(bidhall("replay", "all", "--check")) == {"streams": 23 + 12 + 4 + 2 + 2, "mismatched": []}
+    assert output(bidhall("replay", "all", "--check")) == {"streams": 24 + 12 + 4 + 2 + 2, "mismatched": []}
 
 
 async def test_verify_fails_naming_the_tampered_entry(bidhall, database: Database) -> None:  # type: ignore[no-untyped-def]
