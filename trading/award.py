@@ -37,6 +37,7 @@ from identities.models import Party
 from supervision.ledger.append import append
 from trading import events, rules
 from trading.award_events import (
+    AWARD_FAILED,
     CANDIDATES_RECORDED,
     PUBLICITY_STARTED,
     PUBLICITY_WITHDRAWN,
@@ -179,6 +180,13 @@ async def record_failed_evaluation(session: AsyncSession, actor: Actor, lot_id: 
     lot, project = await lot_and_project(session, lot_id, for_update=True)
     require_lot_status(lot, LotStatus.EVALUATING, doing="failing the tender after the evaluation")
     reason = "the evaluation committee rejected every bid"
+    award = await session.scalar(sa.select(Award).where(Award.lot_id == lot.id))
+    if award is not None:  # a re-evaluation after a withdrawn publicity: the award ends with the lot
+        award.status, award.report_sha256, award.updated_at = AwardStatus.FAILED, report_sha256, utcnow()
+        session.add(award)
+        await session.flush()
+        await append(session, stream=award_stream(lot.id), event_type=AWARD_FAILED, actor=actor,
+                     payload=award_payload(award, reason=reason, evaluation_session_id=session_id))
     await change_lot_status(session, actor, lot, LotStatus.FAILED, reason=f"failed tender: {reason}",
                             details={"evaluation_session_id": session_id, "report_sha256": report_sha256})
     await record_notice(

@@ -42,11 +42,12 @@ DEAL_CONCLUDED = "trading.deal_concluded"
 DEAL_NOTICE_ISSUED = "trading.deal_notice_issued"
 CONTRACT_UPLOADED = "trading.contract_uploaded"
 CONTRACT_SIGNED = "trading.contract_signed"
+AWARD_FAILED = "trading.award_failed"  # a re-evaluation rejected every bid
 ARCHIVE_CONTENTS_LISTED = "trading.archive_contents_listed"
 ARCHIVE_MADE = "trading.archive_made"
 
 _AWARD_EVENTS = (CANDIDATES_RECORDED, PUBLICITY_STARTED, PUBLICITY_WITHDRAWN, WINNER_CONFIRMED, DEAL_CONCLUDED,
-                 DEAL_NOTICE_ISSUED, CONTRACT_UPLOADED, CONTRACT_SIGNED)
+                 DEAL_NOTICE_ISSUED, CONTRACT_UPLOADED, CONTRACT_SIGNED, AWARD_FAILED)
 
 
 def award_stream(lot_id: int | None) -> str:

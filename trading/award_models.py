@@ -38,6 +38,8 @@ class AwardStatus(StrEnum):
     # is withdrawn, its candidates moved to an ``AwardWithdrawal``, and the lot is evaluated
     # again; the re-evaluation's candidates take the award back to ``CANDIDATES``.
     REEVALUATION = "reevaluation"
+    # The re-evaluation rejected every bid: the tender failed with the lot (no candidates).
+    FAILED = "failed"
 
 
 class PublicityObjectionOutcome(StrEnum):

@@ -272,3 +272,35 @@ async def test_reevaluation_over_http(client, runtime, evaluation_services: Eval
     assert opened.status_code == 201, opened.text
     body = opened.json()
     assert (body["evaluation_round"], body["reevaluation_of"], body["reevaluation_reason"]) == (2, first.id, REASONS)
+
+
+async def test_a_reevaluation_rejecting_every_bid_fails_the_lot_and_its_award(
+        database, evaluation_services: EvaluationServices) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from tests.evaluation.factories import working_hands
+
+    async with database.transaction() as session:
+        scene = await _scene(session, evaluation_services, experts=3)
+        first = await _withdrawn(session, scene, evaluation_services)
+    async with database.transaction() as session:
+        second = await _reevaluation(session, scene, evaluation_services, first.id)  # type: ignore[arg-type]
+        members = await members_of(session, second.id)  # type: ignore[arg-type]
+        for member in members:
+            await seat_in(session, scene, evaluation_services, second.id, scene.hand(member.expert_id))  # type: ignore[arg-type]
+        for member in members:
+            await act_as(session, scene.hand(member.expert_id).actor, second.id, "vote_chair",  # type: ignore[arg-type]
+                         {"member_id": members[0].id}, evaluation_services)
+        criteria = second.settings["review_criteria"]
+        for hand in await working_hands(session, scene, second.id):  # type: ignore[arg-type]
+            for bid in scene.bids:
+                marks = {criterion: {"passed": False, "reason": "the licence had expired"} for criterion in criteria}
+                await act_as(session, hand.actor, second.id, "review", {"bid_id": bid.id, "marks": marks},  # type: ignore[arg-type]
+                             evaluation_services)
+        await accept_all(session, scene, evaluation_services, second.id)  # type: ignore[arg-type]
+        await sign_all(session, scene, evaluation_services, second.id)  # type: ignore[arg-type]
+    async with database.reader() as session:
+        finished = await session.get(EvaluationSession, second.id)
+        row = await session.scalar(sa.select(Award).where(Award.lot_id == scene.lot_id))
+        lot = await session.get(Lot, scene.lot_id)
+    assert finished.stage == Stage.FINISHED and lot.status == LotStatus.FAILED  # type: ignore[union-attr]
+    assert row.status == AwardStatus.FAILED and row.report_sha256 == finished.signed_report_sha256  # type: ignore[union-attr]
+    await _all_replay(database, scene, first.id, second.id)  # type: ignore[arg-type]
