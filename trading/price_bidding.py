@@ -135,6 +135,18 @@ async def competition_id_of_lot(session: AsyncSession, lot_id: int) -> int:
     return found  # type: ignore[no-any-return]
 
 
+async def next_step_due(session: AsyncSession, competition_id: int) -> tuple[bool, datetime | None]:
+    """(closed, when the next step falls due) as stored, read without applying anything:
+    due is None once closed or while the lot is suspended. Lets a follower wait in plain
+    reads and take a writing transaction only when something is due."""
+    row = (await session.execute(
+        sa.select(PriceCompetition.phase, PriceCompetition.ends_at, PriceCompetition.suspended_at)
+        .where(PriceCompetition.id == competition_id))).one_or_none()
+    if row is None or row.phase == closing.CLOSED:
+        return True, None
+    return False, None if row.suspended_at is not None else clock.ensure_utc(row.ends_at)
+
+
 @use_case("trading.read_price_competition", ANY_ROLE)
 async def read_competition(session: AsyncSession, actor: Actor, competition_id: int) -> dict[str, Any]:
     """The board: phase, prices, leader's number, end, the quotes one may see; numbers, never names."""

@@ -211,17 +211,24 @@ async def _connect(websocket: WebSocket, runtime: Runtime, competition_id: int) 
 
 
 async def _close_when_due(runtime: Runtime, actor: Actor, competition_id: int) -> None:
-    """Apply the close when the end comes, so followers see the result without anyone acting."""
+    """Apply the close when the end comes, so followers see the result without anyone acting.
+
+    It waits in plain reads; only a step that is due is applied, in a writing transaction
+    (an idle follower never holds the write lock, which SQLite has one of)."""
     while True:
-        async with runtime.database.transaction() as session:
-            view = await price_bidding.read_competition(session, actor, competition_id)
-        if view["phase"] == "closed":
+        async with runtime.database.reader() as session:
+            closed, due = await price_bidding.next_step_due(session, competition_id)
+        if closed:
             return
-        if view.get("suspended_at"):  # nothing is due until the lot resumes
+        if due is None:  # the lot is suspended: nothing is due until it resumes
             await asyncio.sleep(CLOSE_CHECK_SECONDS)
             continue
-        left = (clock.parse_rfc3339(view["ends_at"]) - clock.utcnow()).total_seconds()
-        await asyncio.sleep(min(max(left, 0.0) + 0.05, CLOSE_CHECK_SECONDS))
+        left = (due - clock.utcnow()).total_seconds()
+        if left > 0:
+            await asyncio.sleep(min(left + 0.05, CLOSE_CHECK_SECONDS))
+            continue
+        async with runtime.database.transaction() as session:
+            await price_bidding.read_competition(session, actor, competition_id)  # applies what is due
 
 
 async def competition_channel(websocket: WebSocket) -> None:
