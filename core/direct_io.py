@@ -81,12 +81,16 @@ class AlignedAppender:
         self._staged = len(head)
         self._stage[:self._staged] = head
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | memoryview, *, aligned_memory: bool = False) -> None:
+        """Append ``data``. ``aligned_memory``: it starts on a page boundary (a buffer from
+        :func:`take_buffer`), so whole blocks of it may go to the disk without staging."""
         view = memoryview(data)
         self.end += len(view)
         if self.direct is None:
             os.pwrite(self.buffered, view, self.end - len(view))
             return
+        if aligned_memory and self._staged == 0 and len(view) >= BLOCK:
+            view = self._write_unstaged(view)
         while view:
             room = STAGING - self._staged
             taken = view[:room]
@@ -116,6 +120,15 @@ class AlignedAppender:
         os.close(self.direct)
         self.direct = None
         give_back(self._stage)
+
+    def _write_unstaged(self, view: memoryview) -> memoryview:
+        """Write the whole blocks of an aligned ``view`` straight from it; the rest is left."""
+        whole = len(view) - len(view) % BLOCK
+        written = 0
+        while written < whole:
+            written += os.pwrite(self.direct, view[written:whole], self._stage_start + written)  # type: ignore[arg-type]
+        self._stage_start += whole
+        return view[whole:]
 
     def _write_blocks(self, length: int) -> None:
         view = memoryview(self._stage)

@@ -40,12 +40,13 @@ from ca_interop.opening_keys import OpeningKeyRecord
 from core import clock
 from core.actors import Actor, Role
 from core.database import after_commit
-from core.direct_io import AlignedAppender, give_back, take_buffer
+from core.direct_io import AlignedAppender
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
 from core.usecases import use_case
 from trading.bid_models import Upload
 from trading.bid_schemas import UploadCreate
 from trading.bid_states import UploadStatus
+from trading.chunk_writer import ChunkPipeline
 from trading.models import Lot
 from trading.projects import refuse_if_sold_by_competition
 from trading.states import LotStatus
@@ -115,7 +116,7 @@ def _running_hash_at(upload_id: str, offset: int) -> Any | None:
 # --- creating and reading -----------------------------------------------------------------
 
 
-def check_lot_accepts_bids(lot: Lot) -> None:
+def check_lot_accepts_bids(lot: Lot | LotForChunk) -> None:
     """The lot is open for bids and its deadline (by the server clock) has not come."""
     if lot.status != LotStatus.BIDDING:
         raise RuleViolation(f"lot {lot.code} does not accept bids: it is {lot.status}", rule="lot_accepts_bids")
@@ -181,6 +182,17 @@ async def read_upload(session: AsyncSession, actor: Actor, upload_id: str) -> Up
 
 
 @dataclass(frozen=True)
+class LotForChunk:
+    """The lot columns a chunk's checks need."""
+
+    id: int
+    code: str
+    status: str
+    bid_deadline: Any
+    opening_certificate_fingerprint: str | None
+
+
+@dataclass(frozen=True)
 class ChunkTarget:
     """What receiving one chunk needs to know, read before the body is."""
 
@@ -189,6 +201,7 @@ class ChunkTarget:
     declared_size: int
     declared_sha256: str
     opening_certificate_der: bytes | None
+    lot: LotForChunk
 
 
 @dataclass(frozen=True)
@@ -224,15 +237,6 @@ class ChunkDigest:
     hex: str
 
 
-@dataclass(frozen=True)
-class _LotForChunk:
-    id: int
-    code: str
-    status: str
-    bid_deadline: Any
-    opening_certificate_fingerprint: str | None
-
-
 @use_case("trading.upload_chunk", {Role.BIDDER})
 async def prepare_chunk(session: AsyncSession, actor: Actor, upload_id: str, offset: int, spooled: int) -> ChunkTarget:
     """Check a chunk may be received at ``offset`` (the spool lock is already held and the
@@ -248,7 +252,7 @@ async def prepare_chunk(session: AsyncSession, actor: Actor, upload_id: str, off
         raise NotFound(f"upload {upload_id} does not exist")
     if upload.status != UploadStatus.RECEIVING:
         raise Conflict(f"upload {upload_id} is {upload.status}: it takes no more chunks")
-    lot = _LotForChunk(upload.id, upload.code, upload.lot_status, upload.bid_deadline,
+    lot = LotForChunk(upload.id, upload.code, upload.lot_status, upload.bid_deadline,
                        upload.opening_certificate_fingerprint)
     check_lot_accepts_bids(lot)  # type: ignore[arg-type]
     if spooled < upload.received:  # bytes recorded but lost from the disk (a crash)
@@ -258,7 +262,7 @@ async def prepare_chunk(session: AsyncSession, actor: Actor, upload_id: str, off
         raise Conflict(f"this upload has received {upload.received} bytes: send the chunk at offset "
                        f"{upload.received}, not {offset}")
     certificate = await _opening_certificate(session, lot.id, lot.opening_certificate_fingerprint)
-    return ChunkTarget(upload_id, offset, upload.declared_size, upload.declared_sha256, certificate)
+    return ChunkTarget(upload_id, offset, upload.declared_size, upload.declared_sha256, certificate, lot)
 
 
 async def _opening_certificate(session: AsyncSession, lot_id: int, fingerprint: str | None) -> bytes | None:
@@ -280,13 +284,9 @@ _opening_certificates: dict[tuple[int, str], bytes] = {}
 
 
 class _ChunkWriter:
-    """Writes and hashes a chunk's bytes off the event loop, one batch at a time.
-
-    The loop copies the body's pieces into a batch buffer while worker threads take the
-    previous batch in three lanes side by side: the chunk's hash, the file's running hash,
-    the direct write (hashing and direct writes release the GIL). Two batch buffers, reused
-    from a pool, alternate: fresh memory for every batch cost more in first-touch page
-    faults than the copying itself."""
+    """Writes and hashes a chunk's bytes off the event loop (see :mod:`trading.chunk_writer`):
+    the direct write, with the cheap chunk hash riding along, the file's running SHA-256
+    and a chunk SHA-256 each run in a lane of their own, side by side."""
 
     def __init__(self, file: BinaryIO, target: ChunkTarget, claimed: list[ChunkDigest]) -> None:
         self.file = file
@@ -294,71 +294,35 @@ class _ChunkWriter:
         self.chunk_hashes = [(digest, digest.hash.new()) for digest in claimed]
         self.file_hash = _running_hash_at(target.upload_id, target.offset)
         self.written = 0
-        self._pending: asyncio.Future[Any] | None = None
-        self._buffers = [take_buffer(), take_buffer()]
-        self._filled = 0  # bytes of the current batch in self._buffers[0]
-        self._in_flight = memoryview(b"")  # the batch the lanes are working on
         file.flush()
         file.truncate(target.offset)  # bytes of a chunk that was never recorded
         # The bytes go to the disk past the page cache: a large envelope is not read again
         # until the opening (see core.direct_io).
         self.appender = AlignedAppender(Path(file.name), file.fileno(), target.offset)
+        lanes: list[Callable[[memoryview], Any]] = [self._write]
+        lanes += [hasher.update for digest, hasher in self.chunk_hashes if not digest.hash.inline]
+        if self.file_hash is not None:
+            lanes.append(self.file_hash.update)
+        self.pipeline = ChunkPipeline(lanes)
 
     async def add(self, piece: bytes) -> None:
-        """Take ``piece`` into the batch, handing full batches to the lanes."""
-        view = memoryview(piece)
-        while view:
-            batch = self._buffers[0]
-            taken = min(len(view), len(batch) - self._filled)
-            batch[self._filled:self._filled + taken] = view[:taken]
-            self._filled += taken
-            view = view[taken:]
-            if self._filled == len(batch):
-                await self.hand_off()
-
-    async def hand_off(self) -> None:
-        """Start the lanes on the current batch (once the previous one is done with)."""
-        await self.drain()
-        if not self._filled:
-            return
-        block = self._in_flight = memoryview(self._buffers[0])[:self._filled]
-        self._buffers.reverse()
-        self._filled = 0
-        lanes = [asyncio.to_thread(self._write, block)]
-        lanes += [asyncio.to_thread(hasher.update, block)
-                  for digest, hasher in self.chunk_hashes if not digest.hash.inline]
-        if self.file_hash is not None:
-            lanes.append(asyncio.to_thread(self.file_hash.update, block))
-        self._pending = asyncio.gather(*lanes)
+        await self.pipeline.add(piece)
 
     def _write(self, block: memoryview) -> None:
-        self.appender.write(block)
+        self.appender.write(block, aligned_memory=True)  # batches are pooled, page-aligned buffers
         for digest, hasher in self.chunk_hashes:
             if digest.hash.inline:
                 hasher.update(block)
 
-    async def drain(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            try:
-                await pending
-            finally:
-                self._in_flight.release()
-
     async def finish(self) -> None:
         """Every byte of the chunk written to the file (the staged ones too)."""
-        await self.hand_off()
-        await self.drain()
+        await self.pipeline.finish()
         await asyncio.to_thread(self.appender.close)
 
     async def close(self, *, failed: bool) -> None:
-        """Wait for the threads (even after a failure: a thread cannot be stopped midway),
+        """Wait for the lanes (even after a failure: a thread cannot be stopped midway),
         give the buffers back, and on failure forget everything this chunk wrote."""
-        with contextlib.suppress(BaseException):
-            await self.drain()
-        for buffer in self._buffers:
-            give_back(buffer)
-        self._buffers = []
+        await self.pipeline.close()
         if failed:
             await asyncio.to_thread(self._cut_back)
 

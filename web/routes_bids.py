@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, Response
 
 from core.actors import Actor
 from core.errors import FieldError, InvalidInput, NotFound
-from trading import bid_bonds, bid_receipts, bids, parties, uploads
+from identities.service import token_digest
+from trading import bid_bonds, bid_receipts, bids, chunk_gate, parties, uploads
 from trading.bid_schemas import (
     BidOut,
     BidSubmit,
@@ -34,8 +35,9 @@ from trading.bid_schemas import (
     UploadCreate,
     UploadOut,
 )
+from trading.bid_states import UploadStatus
 from web.api import Api, QueryParam, json_response, parse_body, path_int
-from web.auth import current_actor, with_actor
+from web.auth import bearer_token, current_actor, with_actor
 from web.problems import problem
 from web.runtime import Runtime
 
@@ -154,26 +156,41 @@ async def put_chunk(request: Request) -> Response:
     spool = _spool(runtime)
     try:
         with spool.locked(upload_id) as file:
-            async with runtime.database.transaction() as session:  # one round trip: who, and where to go on
-                actor = await current_actor(request, session)
-                spooled = os.fstat(file.fileno()).st_size
-                target = await uploads.prepare_chunk(session, actor, upload_id, offset, spooled)
+            target = await _admit_chunk(request, runtime, upload_id, offset, os.fstat(file.fileno()).st_size)
             try:
                 received = await uploads.receive_chunk(file, target, request.stream(), claimed=claimed,
                                                        content_length=length)
-            except uploads.EnvelopeRefused:
-                async with runtime.database.transaction() as session:
-                    await uploads.discard_upload(session, upload_id, spool)
+                async with runtime.database.single_statement() as session:
+                    upload = await uploads.record_chunk(session, upload_id, offset, received)
+            except BaseException as error:
+                chunk_gate.void(upload_id)
+                if isinstance(error, uploads.EnvelopeRefused):
+                    async with runtime.database.transaction() as session:
+                        await uploads.discard_upload(session, upload_id, spool)
+                if isinstance(error, ClientDisconnect):
+                    return problem(400, "Bad Request", f"the connection dropped; received stays {offset}: resume there")
                 raise
-            except ClientDisconnect:
-                return problem(400, "Bad Request", f"the connection dropped; received stays {offset}: resume there")
-            async with runtime.database.transaction() as session:
-                upload = await uploads.record_chunk(session, upload_id, offset, received)
+            chunk_gate.advance(upload_id, upload.received, complete=upload.status == UploadStatus.COMPLETE)
     except NotFound:  # an unknown upload: a caller who is not signed in hears 401, not whether it exists
         async with runtime.database.reader() as session:
             await current_actor(request, session)
         raise
     return json_response(UploadOut.model_validate(upload))
+
+
+async def _admit_chunk(request: Request, runtime: Runtime, upload_id: str, offset: int, spooled: int,
+                       ) -> uploads.ChunkTarget:
+    """Where the chunk goes, once its sender and offset are checked: by this process's pass
+    for the upload while it holds (see trading.chunk_gate), else in the database (one
+    transaction), which issues a new pass."""
+    credential = token_digest(bearer_token(request))
+    target = chunk_gate.admitted(upload_id, credential, offset, spooled)
+    if target is None:
+        async with runtime.database.transaction() as session:
+            actor = await current_actor(request, session)
+            target = await uploads.prepare_chunk(session, actor, upload_id, offset, spooled)
+        chunk_gate.issue(upload_id, credential, target)
+    return target
 
 
 def _chunk_headers(request: Request) -> tuple[int, list[uploads.ChunkDigest], int | None]:

@@ -96,3 +96,52 @@ def test_direct_io_is_used_where_the_file_system_allows_it(tmp_path: Path) -> No
     finally:
         os.close(fd)
     assert path.stat().st_size == BLOCK * 2
+
+
+@pytest.mark.parametrize("start", [0, BLOCK, BLOCK + 17])
+def test_pooled_buffers_mixed_with_other_pieces_keep_every_byte(tmp_path: Path, start: int) -> None:
+    rng = random.Random(start)
+    existing = rng.randbytes(start)
+    path = tmp_path / "spool.part"
+    path.write_bytes(existing)
+    buffers = [direct_io.take_buffer() for _ in range(2)]
+    expected = bytearray(existing)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        appender = AlignedAppender(path, fd, start)
+        for length, pooled in [(STAGING, True), (BLOCK * 3 + 5, True), (7, False), (STAGING, True),
+                               (BLOCK, True), (STAGING - 1, True)]:
+            data = rng.randbytes(length)
+            expected += data
+            if pooled:
+                buffer = buffers[len(expected) % 2]
+                buffer[:length] = data
+                with memoryview(buffer) as view, view[:length] as piece:
+                    appender.write(piece, aligned_memory=True)
+            else:
+                appender.write(data)
+        appender.close()
+    finally:
+        os.close(fd)
+        for buffer in buffers:
+            direct_io.give_back(buffer)
+    assert path.read_bytes() == bytes(expected)
+
+
+def test_an_aligned_pooled_buffer_goes_to_the_disk_without_staging(tmp_path: Path) -> None:
+    path = tmp_path / "spool.part"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDWR)
+    buffer = direct_io.take_buffer()
+    try:
+        appender = AlignedAppender(path, fd, 0)
+        if appender.direct is None:
+            pytest.skip("this file system refuses O_DIRECT")
+        buffer[:] = os.urandom(STAGING)
+        appender.write(memoryview(buffer), aligned_memory=True)
+        assert path.stat().st_size == STAGING  # written already, nothing held back for close
+        appender.discard()
+    finally:
+        os.close(fd)
+        direct_io.give_back(buffer)
+    assert path.read_bytes() == bytes(buffer)
