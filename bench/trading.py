@@ -268,19 +268,19 @@ def _client(url: str, token: str, credentials: Any) -> Any:
 
 
 async def _sink_upload(url: str, path: Path, chunk: int) -> None:
-    """The baseline: the client's chunk loop (read ahead and hash, PUT) against the sink."""
-    from web.bidder_client import ChunkReader
+    """The baseline: the client's chunk loop (read ahead and hash, the same number of
+    chunks in flight, PUT) against the sink."""
+    from web.bidder_client import CHUNKS_IN_FLIGHT, ChunkReader, send_chunks
 
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(300, connect=30)) as http:
-        size = path.stat().st_size
         async with ChunkReader(path, chunk) as reader:
-            offset = 0
-            while offset < size:
-                data, digest = await reader.chunk_at(offset)
+            async def put(offset: int, data: bytes, digest: str) -> dict[str, Any]:
                 response = await http.put("/uploads/sink", params={"offset": offset}, content=data,
                                           headers={reader.header: digest, "content-type": "application/octet-stream"})
                 response.raise_for_status()
-                offset += len(data)
+                return response.json()  # type: ignore[no-any-return]
+
+            await send_chunks(reader, 0, path.stat().st_size, put, CHUNKS_IN_FLIGHT)
 
 
 async def upload_figures(scene: Scene, work: Path, size: int, chunk: int,

@@ -68,6 +68,12 @@ def advance(upload_id: str, received: int, *, complete: bool) -> None:
     _passes[upload_id] = replace(chunk_pass, target=replace(chunk_pass.target, offset=received))
 
 
+def expected_offset(upload_id: str) -> int | None:
+    """Where this process expects the upload's next chunk, if it has a pass for it."""
+    chunk_pass = _passes.get(upload_id)
+    return chunk_pass.target.offset if chunk_pass else None
+
+
 def void(upload_id: str) -> None:
     """Forget the pass: the chunk failed, or the upload is gone."""
     _passes.pop(upload_id, None)

@@ -37,11 +37,13 @@ _lane_threads = ThreadPoolExecutor(max_workers=LANE_THREADS, thread_name_prefix=
 
 @dataclass
 class Batch:
-    """One buffer's worth of a chunk, on its way through the lanes."""
+    """One buffer's worth of a chunk, on its way through the lanes, or (without a buffer)
+    a last step for the first lane to take after every batch."""
 
-    buffer: mmap
+    buffer: mmap | None
     view: memoryview
     lanes_left: int
+    last_step: Callable[[], Any] | None = None
 
 
 class Lane:
@@ -76,7 +78,10 @@ class Lane:
                 batch = self._queue.popleft()
             if self.error is None:
                 try:
-                    self._work(batch.view)
+                    if batch.last_step is not None:
+                        batch.last_step()
+                    else:
+                        self._work(batch.view)
                 except BaseException as error:  # noqa: BLE001 - kept and raised on the loop
                     self.error = error
             self._passed(batch)
@@ -116,10 +121,15 @@ class ChunkPipeline:
             if self._filled == len(self._current):
                 self._send()
 
-    async def finish(self) -> None:
-        """Send the last, partial batch and wait until every lane has done every batch;
-        raise the first lane's error, if any."""
+    async def finish(self, last_step: Callable[[], Any] | None = None) -> None:
+        """Send the last, partial batch and wait until every lane has done every batch (and
+        the first lane, after them, ``last_step``: no extra trip to a thread); raise the
+        first lane's error, if any."""
         self._send()
+        if last_step is not None:
+            with self._flow.lock:
+                self._flow.in_flight += 1
+            self._lanes[0].push(Batch(None, memoryview(b""), 1, last_step))
         await self._wait_for(lambda: self._flow.in_flight == 0)
         for lane in self._lanes:
             if lane.error is not None:
@@ -172,7 +182,8 @@ class ChunkPipeline:
             if batch.lanes_left:
                 return
             batch.view.release()
-            self._flow.free.append(batch.buffer)
+            if batch.buffer is not None:
+                self._flow.free.append(batch.buffer)
             self._flow.in_flight -= 1
             waiter, self._flow.waiter = self._flow.waiter, None
         if waiter is not None:

@@ -316,8 +316,7 @@ class _ChunkWriter:
 
     async def finish(self) -> None:
         """Every byte of the chunk written to the file (the staged ones too)."""
-        await self.pipeline.finish()
-        await asyncio.to_thread(self.appender.close)
+        await self.pipeline.finish(last_step=self.appender.close)
 
     async def close(self, *, failed: bool) -> None:
         """Wait for the lanes (even after a failure: a thread cannot be stopped midway),
@@ -371,7 +370,7 @@ async def receive_chunk(
         await writer.close(failed=True)
         raise
     await writer.close(failed=False)
-    await asyncio.to_thread(file.flush)
+    file.flush()  # nothing written through it: no trip to a thread
     if writer.file_hash is not None and received < target.declared_size:
         _remember_hash(target.upload_id, received, writer.file_hash)
     return received

@@ -17,10 +17,11 @@ of fetching them from the server it is checking.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from web.client import sign_challenge
 
 DEFAULT_CHUNK = 8 * 1024 * 1024
 RETRIES = 5
+CHUNKS_IN_FLIGHT = 2  # the next chunk travels while the server records the one before
 
 
 class BidderError(Exception):
@@ -137,17 +139,22 @@ class BidderClient:
         upload = await self._json("POST", f"/lots/{lot_id}/uploads", json={"size": size, "sha256": sha256})
         return await self.resume_upload(upload["id"], path, chunk_size=chunk_size)
 
-    async def resume_upload(self, upload_id: str, path: Path, chunk_size: int = DEFAULT_CHUNK) -> dict[str, Any]:
+    async def resume_upload(self, upload_id: str, path: Path, chunk_size: int = DEFAULT_CHUNK, *,
+                            in_flight: int = CHUNKS_IN_FLIGHT) -> dict[str, Any]:
+        """Send what the server still lacks of ``path``, ``in_flight`` chunks at a time;
+        after a dropped connection or a refused chunk, ask where the server stands and go
+        on from there."""
         upload = await self._json("GET", f"/uploads/{upload_id}")
         failures = 0
+
+        async def put(offset: int, chunk: bytes, digest: str) -> dict[str, Any]:
+            return await self._json("PUT", f"/uploads/{upload_id}", params={"offset": offset}, content=chunk,
+                                    headers={reader.header: digest, "content-type": "application/octet-stream"})
+
         async with ChunkReader(path, chunk_size) as reader:
             while upload["status"] == "receiving":
-                offset = upload["received"]
-                chunk, digest = await reader.chunk_at(offset)
                 try:
-                    upload = await self._json(
-                        "PUT", f"/uploads/{upload_id}", params={"offset": offset}, content=chunk,
-                        headers={reader.header: digest, "content-type": "application/octet-stream"})
+                    upload = await send_chunks(reader, upload["received"], upload["size"], put, in_flight)
                     failures = 0
                 except (httpx.TransportError, BidderError) as error:
                     retriable = isinstance(error, httpx.TransportError) or error.status in (409, 400)
@@ -288,6 +295,30 @@ class ChunkReader:
             read, self._ahead = self._ahead[1], None
             with contextlib.suppress(Exception):
                 await read
+
+
+async def send_chunks(reader: ChunkReader, start: int, size: int,
+                      put: Callable[[int, bytes, str], Awaitable[dict[str, Any]]], in_flight: int) -> dict[str, Any]:
+    """PUT the chunks of ``reader`` from ``start`` to ``size``, keeping up to ``in_flight``
+    requests open so that a chunk travels while the server records the one before; return
+    the answer to the last chunk. A failure is raised once the requests already sent have
+    ended (the server's answer to them is its business; the caller asks where it stands)."""
+    sending: collections.deque[asyncio.Task[dict[str, Any]]] = collections.deque()
+    offset, answer = start, None
+    try:
+        while offset < size or sending:
+            while offset < size and len(sending) < max(in_flight, 1):
+                chunk, digest = await reader.chunk_at(offset)
+                if not chunk:
+                    raise ValueError(f"the file ended at byte {offset}, before the {size} bytes announced")
+                sending.append(asyncio.ensure_future(put(offset, chunk, digest)))
+                offset += len(chunk)
+            answer = await sending.popleft()
+    finally:
+        if sending:
+            await asyncio.gather(*sending, return_exceptions=True)
+    assert answer is not None, "nothing left to send"
+    return answer
 
 
 def _size_and_hash(path: Path) -> tuple[int, str]:

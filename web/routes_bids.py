@@ -18,7 +18,16 @@ from starlette.responses import JSONResponse, Response
 from core.actors import Actor
 from core.errors import FieldError, InvalidInput, NotFound
 from identities.service import token_digest
-from trading import bid_bonds, bid_receipts, bids, chunk_gate, parties, uploads
+from trading import (
+    bid_bonds,
+    bid_receipts,
+    bids,
+    chunk_gate,
+    parties,
+    upload_lines,
+    uploads,
+)
+from trading.bid_models import Upload
 from trading.bid_schemas import (
     BidOut,
     BidSubmit,
@@ -35,7 +44,6 @@ from trading.bid_schemas import (
     UploadCreate,
     UploadOut,
 )
-from trading.bid_states import UploadStatus
 from web.api import Api, QueryParam, json_response, parse_body, path_int
 from web.auth import bearer_token, current_actor, with_actor
 from web.problems import problem
@@ -155,22 +163,10 @@ async def put_chunk(request: Request) -> Response:
     runtime = _runtime(request)
     spool = _spool(runtime)
     try:
-        with spool.locked(upload_id) as file:
-            target = await _admit_chunk(request, runtime, upload_id, offset, os.fstat(file.fileno()).st_size)
-            try:
-                received = await uploads.receive_chunk(file, target, request.stream(), claimed=claimed,
-                                                       content_length=length)
-                async with runtime.database.single_statement() as session:
-                    upload = await uploads.record_chunk(session, upload_id, offset, received)
-            except BaseException as error:
-                chunk_gate.void(upload_id)
-                if isinstance(error, uploads.EnvelopeRefused):
-                    async with runtime.database.transaction() as session:
-                        await uploads.discard_upload(session, upload_id, spool)
-                if isinstance(error, ClientDisconnect):
-                    return problem(400, "Bad Request", f"the connection dropped; received stays {offset}: resume there")
-                raise
-            chunk_gate.advance(upload_id, upload.received, complete=upload.status == UploadStatus.COMPLETE)
+        async with upload_lines.joined(spool, upload_id) as line:
+            upload = await _take_chunk(request, runtime, line, offset, claimed, length)
+    except ClientDisconnect:
+        return problem(400, "Bad Request", f"the connection dropped; received stays {offset}: resume there")
     except NotFound:  # an unknown upload: a caller who is not signed in hears 401, not whether it exists
         async with runtime.database.reader() as session:
             await current_actor(request, session)
@@ -178,18 +174,50 @@ async def put_chunk(request: Request) -> Response:
     return json_response(UploadOut.model_validate(upload))
 
 
-async def _admit_chunk(request: Request, runtime: Runtime, upload_id: str, offset: int, spooled: int,
+async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.UploadLine, offset: int,
+                      claimed: list[uploads.ChunkDigest], length: int | None) -> Upload:
+    """Receive the chunk at ``offset`` in its turn on the upload's line, then record it
+    (after the chunk before it). The next chunk may receive while this one records."""
+    upload_id = line.upload_id
+    slot = None
+    try:
+        async with line.turn_to_receive(offset):
+            target = await _admit_chunk(request, runtime, line, offset)
+            received = await uploads.receive_chunk(line.file, target, request.stream(), claimed=claimed,
+                                                   content_length=length)
+            slot = line.received(received)
+            chunk_gate.advance(upload_id, received, complete=received == target.declared_size)
+        return await slot.record(lambda: _record_chunk(runtime, upload_id, offset, received))
+    except BaseException as error:
+        if slot is not None:
+            slot.abandon()
+        chunk_gate.void(upload_id)
+        line.lost_track()
+        if isinstance(error, uploads.EnvelopeRefused):
+            async with runtime.database.transaction() as session:
+                await uploads.discard_upload(session, upload_id, _spool(runtime))
+        raise
+
+
+async def _record_chunk(runtime: Runtime, upload_id: str, offset: int, received: int) -> Upload:
+    async with runtime.database.single_statement() as session:
+        return await uploads.record_chunk(session, upload_id, offset, received)
+
+
+async def _admit_chunk(request: Request, runtime: Runtime, line: upload_lines.UploadLine, offset: int,
                        ) -> uploads.ChunkTarget:
     """Where the chunk goes, once its sender and offset are checked: by this process's pass
     for the upload while it holds (see trading.chunk_gate), else in the database (one
-    transaction), which issues a new pass."""
+    transaction, once the chunks before have recorded), which issues a new pass."""
     credential = token_digest(bearer_token(request))
-    target = chunk_gate.admitted(upload_id, credential, offset, spooled)
+    spooled = os.fstat(line.file.fileno()).st_size
+    target = chunk_gate.admitted(line.upload_id, credential, offset, spooled)
     if target is None:
+        await line.settled()
         async with runtime.database.transaction() as session:
             actor = await current_actor(request, session)
-            target = await uploads.prepare_chunk(session, actor, upload_id, offset, spooled)
-        chunk_gate.issue(upload_id, credential, target)
+            target = await uploads.prepare_chunk(session, actor, line.upload_id, offset, spooled)
+        chunk_gate.issue(line.upload_id, credential, target)
     return target
 
 
