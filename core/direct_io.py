@@ -113,6 +113,13 @@ class AlignedAppender:
         finally:
             self.discard()
 
+    def checkpoint(self) -> None:
+        """Put what is staged (a last, partial block) in the file too, through the page
+        cache, and keep it staged: appending goes on from there, and the block is written
+        again, directly, once it is whole."""
+        if self.direct is not None and self._staged:
+            os.pwrite(self.buffered, memoryview(self._stage)[:self._staged], self._stage_start)
+
     def discard(self) -> None:
         """Forget what is staged and release the direct descriptor (a failed chunk)."""
         if self.direct is None:

@@ -12,7 +12,9 @@ chunks of an upload that reach this process queue on the upload's *line*:
 - a chunk records its progress only after the previous one has recorded its own; if that
   failed, this one fails too (and the client asks where to resume).
 
-The line holds the spool file open and locked (:meth:`UploadSpool.locked`) from the first
+The line keeps the spool file's writer between its chunks, so that the next chunk's bytes
+queue behind the previous chunk's in the same lanes (see :mod:`trading.chunk_writer`). It
+holds the spool file open and locked (:meth:`UploadSpool.locked`) from the first
 of its chunks until the last one leaves, so a chunk of the same upload arriving at another
 process is still refused at once.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from core.errors import Conflict
 from trading import chunk_gate
@@ -46,6 +48,7 @@ class UploadLine:
         self._receiving = False
         self._waiting: list[int] = []  # offsets of the chunks waiting for their turn
         self.position: int | None = None  # where the next chunk starts, once known here
+        self.writer: Any = None  # the spool file's writer (trading.uploads.SpoolWriter), kept between chunks
         self._last_record: asyncio.Future[bool] | None = None  # True once recorded
 
     @contextlib.asynccontextmanager
@@ -137,4 +140,8 @@ async def joined(spool: UploadSpool, upload_id: str) -> AsyncIterator[UploadLine
         line._users -= 1
         if line._users == 0:
             del _lines[upload_id]
-            line._release.close()
+            try:
+                if line.writer is not None:
+                    await line.writer.aclose()
+            finally:
+                line._release.close()

@@ -28,11 +28,13 @@ from collections.abc import AsyncIterable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import sqlalchemy as sa
 import xxhash
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from ca_interop.envelopes import EnvelopeError, check_envelope, why_not_sealed
 from ca_interop.envelopes._envelope import SNIFF_SIZE
@@ -46,10 +48,13 @@ from core.usecases import use_case
 from trading.bid_models import Upload
 from trading.bid_schemas import UploadCreate
 from trading.bid_states import UploadStatus
-from trading.chunk_writer import ChunkPipeline
+from trading.chunk_writer import Batch, ChunkFeed, LaneWork, SpoolPipeline
 from trading.models import Lot
 from trading.projects import refuse_if_sold_by_competition
 from trading.states import LotStatus
+
+if TYPE_CHECKING:
+    from trading.upload_lines import UploadLine
 
 RUNNING_HASHES_KEPT = 4096
 
@@ -283,97 +288,168 @@ async def _opening_certificate(session: AsyncSession, lot_id: int, fingerprint: 
 _opening_certificates: dict[tuple[int, str], bytes] = {}
 
 
-class _ChunkWriter:
-    """Writes and hashes a chunk's bytes off the event loop (see :mod:`trading.chunk_writer`):
-    the direct write, with the cheap chunk hash riding along, the file's running SHA-256
-    and a chunk SHA-256 each run in a lane of their own, side by side."""
+class SpoolWriter:
+    """Appends an upload's chunks to its spool file from ``offset`` on, hashing as it goes,
+    for as long as its line in this process lasts (see :mod:`trading.chunk_writer`): the
+    direct write, with the cheap chunk hash riding along, the file's running SHA-256 and a
+    chunk SHA-256 each run in a lane of their own.
 
-    def __init__(self, file: BinaryIO, target: ChunkTarget, claimed: list[ChunkDigest]) -> None:
+    A chunk that fails spoils the writer (its bytes, and any after it, are not verified):
+    closing it cuts the file back to where the first failed chunk began."""
+
+    def __init__(self, file: BinaryIO, upload_id: str, offset: int) -> None:
         self.file = file
-        self.target = target
-        self.chunk_hashes = [(digest, digest.hash.new()) for digest in claimed]
-        self.file_hash = _running_hash_at(target.upload_id, target.offset)
-        self.written = 0
+        self.end = offset  # bytes handed to the lanes, counted from the file's start
+        self.cut_back_to: int | None = None
         file.flush()
-        file.truncate(target.offset)  # bytes of a chunk that was never recorded
+        file.truncate(offset)  # bytes of a chunk that was never recorded
         # The bytes go to the disk past the page cache: a large envelope is not read again
         # until the opening (see core.direct_io).
-        self.appender = AlignedAppender(Path(file.name), file.fileno(), target.offset)
-        lanes: list[Callable[[memoryview], Any]] = [self._write]
-        lanes += [hasher.update for digest, hasher in self.chunk_hashes if not digest.hash.inline]
+        self.appender = AlignedAppender(Path(file.name), file.fileno(), offset)
+        self.file_hash = _running_hash_at(upload_id, offset)
+        lanes: list[LaneWork] = [self._write]
         if self.file_hash is not None:
-            lanes.append(self.file_hash.update)
-        self.pipeline = ChunkPipeline(lanes)
+            lanes.append(lambda batch: self.file_hash.update(batch.view))
+        self.pipeline = SpoolPipeline(lanes)
 
-    async def add(self, piece: bytes) -> None:
-        await self.pipeline.add(piece)
+    @property
+    def healthy(self) -> bool:
+        return self.cut_back_to is None
 
-    def _write(self, block: memoryview) -> None:
-        self.appender.write(block, aligned_memory=True)  # batches are pooled, page-aligned buffers
-        for digest, hasher in self.chunk_hashes:
-            if digest.hash.inline:
-                hasher.update(block)
+    def spoil(self, offset: int) -> None:
+        """A chunk starting at ``offset`` failed."""
+        self.cut_back_to = offset if self.cut_back_to is None else min(self.cut_back_to, offset)
 
-    async def finish(self) -> None:
-        """Every byte of the chunk written to the file (the staged ones too)."""
-        await self.pipeline.finish(last_step=self.appender.close)
+    def _write(self, batch: Batch) -> None:
+        self.appender.write(batch.view, aligned_memory=True)  # batches are pooled, page-aligned buffers
+        for hasher in batch.feed.context:  # the chunk's hashes cheap enough to ride along
+            hasher.update(batch.view)
 
-    async def close(self, *, failed: bool) -> None:
-        """Wait for the lanes (even after a failure: a thread cannot be stopped midway),
-        give the buffers back, and on failure forget everything this chunk wrote."""
-        await self.pipeline.close()
-        if failed:
-            await asyncio.to_thread(self._cut_back)
+    async def aclose(self) -> None:
+        """Wait for the lanes, give the buffers back and, if spoiled, cut the file back."""
+        await self.pipeline.idle()
+        self.pipeline.close()
+        self.appender.discard()  # every chunk that ended put its last block in the file
+        if self.cut_back_to is not None:
+            await asyncio.to_thread(self._cut_back, self.cut_back_to)
 
-    def _cut_back(self) -> None:
-        self.appender.discard()
+    def _cut_back(self, offset: int) -> None:
         self.file.flush()
-        self.file.truncate(self.target.offset)
+        self.file.truncate(offset)
+
+
+@dataclass
+class PendingChunk:
+    """A chunk whose body is in, on its way through the lanes; :meth:`verified` says
+    whether it is good."""
+
+    writer: SpoolWriter
+    target: ChunkTarget
+    feed: ChunkFeed
+    chunk_hashes: list[tuple[ChunkDigest, Any]]
+    hash_at_end: list[Any]  # the file's running SHA-256 once this chunk is through, if kept
+    end: int  # where the chunk ends in the file
+
+    async def verified(self) -> int:
+        """Wait until the chunk is written and hashed; return the new ``received``. Raise
+        (and spoil the writer) if a hash is wrong or the completed file is refused."""
+        target = self.target
+        try:
+            await self.feed.done()
+            _check_chunk_hashes(self.chunk_hashes, target.offset)
+            received = self.end
+            if received == target.declared_size:
+                digest = self.hash_at_end[0].hexdigest() if self.hash_at_end else None
+                await asyncio.to_thread(_check_complete, self.writer.file, digest, target)
+        except BaseException:
+            self.writer.spoil(target.offset)
+            raise
+        if self.hash_at_end and received < target.declared_size:
+            _remember_hash(target.upload_id, received, self.hash_at_end[0])
+        return received
+
+
+async def take_chunk_body(
+    writer: SpoolWriter, target: ChunkTarget, body: AsyncIterable[bytes], *, claimed: list[ChunkDigest],
+    content_length: int | None,
+) -> PendingChunk:
+    """Read one chunk's body into ``writer`` (which stands at ``target.offset``); the bytes
+    may still be on their way to the disk when this returns. Any failure spoils the writer
+    (closing it cuts the file back). Refusals that end the upload (not sealed) raise
+    :class:`EnvelopeRefused`."""
+    room = target.declared_size - target.offset
+    if content_length is not None and content_length > room:
+        raise _beyond(target, target.offset + content_length)
+    sniffing = target.offset < SNIFF_SIZE  # the first bytes are still to be looked at
+    chunk_hashes = [(digest, digest.hash.new()) for digest in claimed]
+    own_lanes: list[LaneWork] = [lambda batch, hasher=hasher: hasher.update(batch.view)
+                                 for digest, hasher in chunk_hashes if not digest.hash.inline]
+    feed = writer.pipeline.feed(own_lanes, context=[hasher for digest, hasher in chunk_hashes if digest.hash.inline])
+    written = 0
+    try:
+        head = await asyncio.to_thread(_read_head, writer.file, target.offset) if sniffing else b""
+        async for piece in body:
+            if not piece:
+                continue
+            written += len(piece)
+            if written > room:
+                raise _beyond(target, target.offset + written)
+            if sniffing and len(head) < SNIFF_SIZE:
+                head = _check_head(head + piece, target)
+            await feed.add(piece)
+        if written == 0:
+            raise InvalidInput("the chunk is empty", [FieldError("body", "no bytes")])
+        if sniffing and len(head) < SNIFF_SIZE and target.offset + written == target.declared_size:
+            _check_head(head, target, final=True)
+    except BaseException:
+        feed.abandon()
+        writer.spoil(target.offset)
+        raise
+    hash_at_end: list[Any] = []
+    steps = {0: writer.appender.checkpoint}
+    if writer.file_hash is not None:
+        steps[1] = lambda: hash_at_end.append(writer.file_hash.copy())
+    feed.end(steps)
+    writer.end = target.offset + written
+    return PendingChunk(writer, target, feed, chunk_hashes, hash_at_end, writer.end)
+
+
+async def writer_for(line: UploadLine, target: ChunkTarget) -> SpoolWriter:
+    """The line's writer if it stands where the chunk starts and no chunk spoiled it; else
+    the old one is closed (cutting a spoiled file back) and a new one starts there."""
+    writer: SpoolWriter | None = line.writer
+    if writer is not None and writer.healthy and writer.end == target.offset:
+        return writer
+    line.writer = None
+    if writer is not None:
+        await writer.aclose()
+    line.writer = SpoolWriter(line.file, target.upload_id, target.offset)
+    return line.writer
+
+
+def spooled_size(line: UploadLine) -> int:
+    """How far the spool file goes (or will, once the lanes are through): the writer knows
+    while it is sound; otherwise the file says."""
+    writer: SpoolWriter | None = line.writer
+    if writer is not None and writer.healthy:
+        return writer.end
+    return os.fstat(line.file.fileno()).st_size
 
 
 async def receive_chunk(
     file: BinaryIO, target: ChunkTarget, body: AsyncIterable[bytes], *, claimed: list[ChunkDigest],
     content_length: int | None,
 ) -> int:
-    """Stream one chunk into the locked spool ``file``; return the new ``received``.
+    """Stream one chunk, alone, into the locked spool ``file``; return the new ``received``.
 
     Any failure (wrong hash, beyond the declared size, not an envelope, the client gone)
-    cuts the file back to ``target.offset`` before the error leaves. Refusals that end the
-    upload (not sealed) raise :class:`EnvelopeRefused`.
-    """
-    room = target.declared_size - target.offset
-    if content_length is not None and content_length > room:
-        raise _beyond(target, target.offset + content_length)
-    sniffing = target.offset < SNIFF_SIZE  # the first bytes are still to be looked at
-    head = await asyncio.to_thread(_read_head, file, target.offset) if sniffing else b""
-    writer = _ChunkWriter(file, target, claimed)
+    cuts the file back to ``target.offset`` before the error leaves."""
+    writer = SpoolWriter(file, target.upload_id, target.offset)
     try:
-        async for piece in body:
-            if not piece:
-                continue
-            writer.written += len(piece)
-            if writer.written > room:
-                raise _beyond(target, target.offset + writer.written)
-            if sniffing and len(head) < SNIFF_SIZE:
-                head = _check_head(head + piece, target)
-            await writer.add(piece)
-        if writer.written == 0:
-            raise InvalidInput("the chunk is empty", [FieldError("body", "no bytes")])
-        if sniffing and len(head) < SNIFF_SIZE and target.offset + writer.written == target.declared_size:
-            _check_head(head, target, final=True)
-        await writer.finish()
-        _check_chunk_hashes(writer)
-        received = target.offset + writer.written
-        if received == target.declared_size:
-            await asyncio.to_thread(_check_complete, file, writer, target)
-    except BaseException:
-        await writer.close(failed=True)
-        raise
-    await writer.close(failed=False)
-    file.flush()  # nothing written through it: no trip to a thread
-    if writer.file_hash is not None and received < target.declared_size:
-        _remember_hash(target.upload_id, received, writer.file_hash)
-    return received
+        pending = await take_chunk_body(writer, target, body, claimed=claimed, content_length=content_length)
+        return await pending.verified()
+    finally:
+        await writer.aclose()
 
 
 class EnvelopeRefused(InvalidInput):
@@ -407,22 +483,20 @@ def _check_head(head: bytes, target: ChunkTarget, *, final: bool = False) -> byt
     return head[:SNIFF_SIZE] if len(head) >= SNIFF_SIZE else head
 
 
-def _check_chunk_hashes(writer: _ChunkWriter) -> None:
-    for claimed, hasher in writer.chunk_hashes:
+def _check_chunk_hashes(chunk_hashes: list[tuple[ChunkDigest, Any]], offset: int) -> None:
+    for claimed, hasher in chunk_hashes:
         actual = hasher.hexdigest()
         if actual != claimed.hex:
             raise InvalidInput(
                 f"the chunk's {claimed.hash.label} is {actual}, but {claimed.hash.header} says {claimed.hex}: "
-                f"the chunk was discarded; send it again at offset {writer.target.offset}",
+                f"the chunk was discarded; send it again at offset {offset}",
                 [FieldError(f"header.{claimed.hash.header}", "does not match the chunk")])
 
 
-def _check_complete(file: BinaryIO, writer: _ChunkWriter, target: ChunkTarget) -> None:
+def _check_complete(file: BinaryIO, digest: str | None, target: ChunkTarget) -> None:
     """The whole file: its SHA-256 is the declared one and it is an envelope we accept."""
     file.flush()
-    if writer.file_hash is not None:
-        digest = writer.file_hash.hexdigest()
-    else:
+    if digest is None:
         digest = _hash_file(file)
     if digest != target.declared_sha256:
         raise EnvelopeRefused(
@@ -452,19 +526,25 @@ def _hash_file(file: BinaryIO) -> str:
 async def record_chunk(session: AsyncSession, upload_id: str, offset: int, received: int) -> Upload:
     """Record the chunk that took ``upload_id`` from ``offset`` to ``received`` bytes.
 
-    One statement: the row changes only if it still stands at ``offset``."""
-    completed = sa.case((Upload.declared_size == received, UploadStatus.COMPLETE.value),  # type: ignore[arg-type]
-                        else_=Upload.status)
-    # populate_existing: an Upload this session already holds takes the new values too.
-    upload = await session.scalar(
-        sa.update(Upload).where(Upload.id == upload_id, Upload.received == offset)  # type: ignore[arg-type]
+    One statement: the row changes only if it still stands at ``offset``. A Core statement,
+    not the ORM's bulk update: this runs for every chunk, and the ORM's bookkeeping cost
+    more than the statement."""
+    table = Upload.__table__  # type: ignore[attr-defined]
+    completed = sa.case((table.c.declared_size == received, UploadStatus.COMPLETE.value), else_=table.c.status)
+    row = (await session.execute(
+        table.update().where(table.c.id == upload_id, table.c.received == offset)
         .values(received=received, status=completed, updated_at=clock.utcnow())
-        .returning(Upload), execution_options={"populate_existing": True})
-    if upload is None:
+        .returning(*table.c))).one_or_none()
+    if row is None:
         raise Conflict(f"upload {upload_id} changed while the chunk was received; ask where to resume")
-    if upload.status == UploadStatus.COMPLETE:
+    values = dict(row._mapping)
+    held = session.sync_session.identity_map.get(identity_key(Upload, upload_id))
+    if held is not None:  # an Upload this session already holds takes the new values too
+        for name in ("received", "status", "updated_at"):
+            set_committed_value(held, name, values[name])
+    if values["status"] == UploadStatus.COMPLETE:
         _running_hashes.pop(upload_id, None)
-    return upload
+    return held if held is not None else Upload(**values)
 
 
 async def discard_upload(session: AsyncSession, upload_id: str, spool: UploadSpool) -> None:

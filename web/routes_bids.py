@@ -7,7 +7,6 @@ itself bounded by ``settings.max_bid_bytes``. No endpoint returns an envelope's 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Awaitable, Callable
 
@@ -176,17 +175,19 @@ async def put_chunk(request: Request) -> Response:
 
 async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.UploadLine, offset: int,
                       claimed: list[uploads.ChunkDigest], length: int | None) -> Upload:
-    """Receive the chunk at ``offset`` in its turn on the upload's line, then record it
-    (after the chunk before it). The next chunk may receive while this one records."""
+    """Receive the chunk at ``offset`` in its turn on the upload's line, then verify and
+    record it (after the chunk before it). The next chunk may be received meanwhile."""
     upload_id = line.upload_id
     slot = None
     try:
         async with line.turn_to_receive(offset):
             target = await _admit_chunk(request, runtime, line, offset)
-            received = await uploads.receive_chunk(line.file, target, request.stream(), claimed=claimed,
-                                                   content_length=length)
-            slot = line.received(received)
-            chunk_gate.advance(upload_id, received, complete=received == target.declared_size)
+            writer = await uploads.writer_for(line, target)
+            pending = await uploads.take_chunk_body(writer, target, request.stream(), claimed=claimed,
+                                                    content_length=length)
+            slot = line.received(pending.end)
+            chunk_gate.advance(upload_id, pending.end, complete=pending.end == target.declared_size)
+        received = await pending.verified()  # while the next chunk may already be arriving
         return await slot.record(lambda: _record_chunk(runtime, upload_id, offset, received))
     except BaseException as error:
         if slot is not None:
@@ -210,7 +211,7 @@ async def _admit_chunk(request: Request, runtime: Runtime, line: upload_lines.Up
     for the upload while it holds (see trading.chunk_gate), else in the database (one
     transaction, once the chunks before have recorded), which issues a new pass."""
     credential = token_digest(bearer_token(request))
-    spooled = os.fstat(line.file.fileno()).st_size
+    spooled = uploads.spooled_size(line)
     target = chunk_gate.admitted(line.upload_id, credential, offset, spooled)
     if target is None:
         await line.settled()

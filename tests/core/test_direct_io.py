@@ -145,3 +145,20 @@ def test_an_aligned_pooled_buffer_goes_to_the_disk_without_staging(tmp_path: Pat
         os.close(fd)
         direct_io.give_back(buffer)
     assert path.read_bytes() == bytes(buffer)
+
+
+def test_a_checkpoint_puts_the_staged_tail_in_the_file_and_appending_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "spool.part"
+    path.write_bytes(b"")
+    first, second = os.urandom(BLOCK * 2 + 100), os.urandom(STAGING + 3)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        appender = AlignedAppender(path, fd, 0)
+        appender.write(first)
+        appender.checkpoint()
+        assert path.read_bytes() == first, "the partial block is in the file, not only staged"
+        appender.write(second)
+        appender.close()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == first + second

@@ -1,5 +1,6 @@
-"""The lanes behind an upload chunk: every byte reaches every lane, in order, however the
-body is cut; a lane's failure surfaces at the end; no buffer is reused while a lane reads it."""
+"""The lanes behind an upload: every byte of every chunk reaches every lane, in order,
+however the bodies are cut; a chunk learns when its own bytes are through while the next
+one is already being fed; a lane's failure surfaces; no buffer is reused while a lane reads it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from core import direct_io
 from trading import chunk_writer
-from trading.chunk_writer import ChunkPipeline
+from trading.chunk_writer import Batch, SpoolPipeline
 
 
 def _pieces(seed: int, total: int) -> list[bytes]:
@@ -33,80 +34,131 @@ class Recorder:
         self.delay = delay
         self.threads: set[str] = set()
 
-    def __call__(self, view: memoryview) -> None:
+    def __call__(self, batch: Batch) -> None:
         time.sleep(self.delay)
         self.threads.add(threading.current_thread().name)
-        self.seen += view
+        self.seen += batch.view
+
+
+async def _feed(pipeline: SpoolPipeline, pieces: list[bytes], own_lanes: list = ()):  # type: ignore[no-untyped-def]
+    feed = pipeline.feed(own_lanes)
+    for piece in pieces:
+        await feed.add(piece)
+    return feed
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_every_lane_sees_every_byte_in_order(seed: int) -> None:
-    pieces = _pieces(seed, 5 * direct_io.STAGING + 12345)
+async def test_every_lane_sees_every_chunk_in_order(seed: int) -> None:
+    chunks = [_pieces(seed * 10 + n, size) for n, size in enumerate([3 * direct_io.STAGING + 5, 12345, 777])]
     fast, slow = Recorder(), Recorder(delay=0.01)
-    pipeline = ChunkPipeline([fast, slow])
-    for piece in pieces:
-        await pipeline.add(piece)
-    await pipeline.finish()
-    await pipeline.close()
-    assert bytes(fast.seen) == bytes(slow.seen) == b"".join(pieces)
+    pipeline = SpoolPipeline([fast, slow])
+    for pieces in chunks:
+        feed = await _feed(pipeline, pieces)
+        feed.end({})
+        await feed.done()
+    await pipeline.idle()
+    pipeline.close()
+    everything = b"".join(b"".join(pieces) for pieces in chunks)
+    assert bytes(fast.seen) == bytes(slow.seen) == everything
     assert threading.current_thread().name not in fast.threads | slow.threads, "lanes run off the loop"
 
 
+async def test_the_next_chunk_is_fed_while_the_one_before_is_still_in_the_lanes() -> None:
+    release = threading.Event()
+    seen = Recorder()
+
+    def held(batch: Batch) -> None:
+        release.wait(5)
+        seen(batch)
+
+    pipeline = SpoolPipeline([held])
+    first = await _feed(pipeline, [b"1" * direct_io.STAGING])
+    first.end({0: lambda: seen.seen.extend(b"|")})  # a step, after the first chunk's batches
+    second = await _feed(pipeline, [b"2" * 1000])  # fed although the first is not through
+    second.end({})
+    first_done = asyncio.create_task(first.done())
+    await asyncio.sleep(0.05)
+    assert not first_done.done()
+    release.set()
+    await asyncio.wait_for(first_done, 5)
+    await second.done()
+    assert bytes(seen.seen) == b"1" * direct_io.STAGING + b"|" + b"2" * 1000
+    await pipeline.idle()
+    pipeline.close()
+
+
 async def test_a_slow_lane_holds_the_body_back_within_the_buffers_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chunk_writer, "BUFFERS_PER_CHUNK", 2)
+    monkeypatch.setattr(chunk_writer, "BUFFERS_PER_UPLOAD", 2)
     taken: list[object] = []
     real_take = chunk_writer.take_buffer
     monkeypatch.setattr(chunk_writer, "take_buffer", lambda: taken.append(1) or real_take())
     slow = Recorder(delay=0.02)
-    pipeline = ChunkPipeline([slow])
+    pipeline = SpoolPipeline([slow])
     data = random.Random(9).randbytes(6 * direct_io.STAGING)
-    for start in range(0, len(data), 65536):
-        await pipeline.add(data[start:start + 65536])
-    await pipeline.finish()
-    await pipeline.close()
+    feed = await _feed(pipeline, [data[start:start + 65536] for start in range(0, len(data), 65536)])
+    await feed.done()
+    pipeline.close()
     assert bytes(slow.seen) == data
     assert len(taken) == 2, "two buffers, reused, however far the body runs ahead"
 
 
-async def test_a_failing_lane_is_raised_at_the_end_and_the_others_finish() -> None:
+async def test_a_failing_lane_fails_its_chunk_and_every_later_one() -> None:
     class Broken(Exception):
         pass
 
     calls = 0
 
-    def breaks_on_the_second_batch(view: memoryview) -> None:
+    def breaks_on_the_second_batch(batch: Batch) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise Broken("disk full")
 
     other = Recorder()
-    pipeline = ChunkPipeline([breaks_on_the_second_batch, other])
+    pipeline = SpoolPipeline([breaks_on_the_second_batch, other])
     data = random.Random(4).randbytes(4 * direct_io.STAGING)
-    await pipeline.add(data)
+    feed = await _feed(pipeline, [data])
     with pytest.raises(Broken, match="disk full"):
-        await pipeline.finish()
-    await pipeline.close()
+        await feed.done()
+    later = await _feed(pipeline, [b"after"])
+    with pytest.raises(Broken):
+        await later.done()
+    await pipeline.idle()
+    pipeline.close()
     assert calls == 2, "after its failure the lane only passes batches on"
-    assert bytes(other.seen) == data
+    assert bytes(other.seen) == data + b"after"
 
 
-async def test_closing_after_a_failure_waits_for_the_lanes_before_giving_buffers_back(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_chunk_s_own_lane_sees_that_chunk_only() -> None:
+    shared, own = Recorder(), Recorder()
+    pipeline = SpoolPipeline([shared])
+    first = await _feed(pipeline, [b"a" * 5000], own_lanes=[own])
+    await first.done()
+    second = await _feed(pipeline, [b"b" * 3000])
+    await second.done()
+    pipeline.close()
+    assert bytes(own.seen) == b"a" * 5000 and bytes(shared.seen) == b"a" * 5000 + b"b" * 3000
+
+
+async def test_waiting_for_the_lanes_outlasts_a_cancellation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(direct_io, "_spare_buffers", [])
     release = threading.Event()
-    blocked = Recorder()
+    seen = Recorder()
 
-    def held(view: memoryview) -> None:
+    def held(batch: Batch) -> None:
         release.wait(5)
-        blocked(view)
+        seen(batch)
 
-    pipeline = ChunkPipeline([held])
-    await pipeline.add(b"z" * direct_io.STAGING)  # one full batch, now in the lane
-    closing = asyncio.create_task(pipeline.close())
+    pipeline = SpoolPipeline([held])
+    await _feed(pipeline, [b"z" * direct_io.STAGING])  # one full batch, now in the lane
+    idle = asyncio.create_task(pipeline.idle())
     await asyncio.sleep(0.05)
-    assert not closing.done(), "a lane still reads the buffer"
+    idle.cancel()
+    await asyncio.sleep(0.05)
+    assert not idle.done(), "a lane still reads the buffer: the wait goes on"
     release.set()
-    await asyncio.wait_for(closing, 5)
-    assert bytes(blocked.seen) == b"z" * direct_io.STAGING
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(idle, 5)
+    assert bytes(seen.seen) == b"z" * direct_io.STAGING
+    pipeline.close()
     assert len(direct_io._spare_buffers) == 1, "the buffer went back to the pool"
