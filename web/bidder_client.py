@@ -158,6 +158,10 @@ class BidderClient:
                     failures = 0
                 except (httpx.TransportError, BidderError) as error:
                     retriable = isinstance(error, httpx.TransportError) or error.status in (409, 400)
+                    if isinstance(error, BidderError) and error.status == 409:
+                        # The chunks may have reached different server processes, which
+                        # refuse a second chunk of an upload at once: go on one at a time.
+                        in_flight = 1
                     failures += 1
                     if not retriable or failures > RETRIES:
                         raise

@@ -178,3 +178,44 @@ async def test_against_a_real_server_with_a_dropped_connection(
         assert await bidder_client.verify_receipt(submitted["receipt"]) == []
     finally:
         await bidder_client.aclose()
+
+
+class NoSharedLines(dict):  # type: ignore[type-arg]
+    """As if every chunk reached a server process of its own: no line is shared."""
+
+    def __setitem__(self, key: str, value: object) -> None:
+        pass
+
+    def __delitem__(self, key: str) -> None:
+        pass
+
+
+async def test_chunks_in_flight_fall_back_to_one_when_processes_refuse_the_second(
+        runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trading import upload_lines
+
+    monkeypatch.setattr(upload_lines, "_lines", NoSharedLines())
+    async with runtime.database.transaction() as session:
+        ca = await trusted_ca(session)
+        bidder = await make_bidder(session, ca)
+        made = await open_lot(session)
+    prepare_runtime(runtime, ca)
+    refused: list[str] = []
+
+    class Watch(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await client._transport.handle_async_request(request)
+            if request.method == "PUT" and response.status_code == 409:
+                refused.append(request.url.params["offset"])
+            return response
+
+    bidder_client = BidderClient("http://testserver", http=httpx.AsyncClient(transport=Watch(),
+                                                                           base_url="http://testserver"))
+    await bidder_client.bind_certificate(bidder.user.username, PASSWORD, _credentials(bidder))
+    await bidder_client.sign_in(_credentials(bidder))
+    content = tmp_path / "bid.zip"
+    content.write_bytes(os.urandom(400_000))
+    envelope = bidder_client.seal_bid(content, _lot_view(made))
+    upload = await bidder_client.upload(made.lot.id, envelope, chunk_size=32 * 1024)
+    assert upload["status"] == "complete" and upload["received"] == envelope.stat().st_size
+    assert len(refused) <= 2, f"one round of refusals, then one chunk at a time: {refused}"
