@@ -10,9 +10,13 @@ discarded. The last chunk completes the upload: the whole file must hash to the 
 SHA-256 and be a well-formed envelope sealed to the lot's opening certificate. Submitting
 (``trading.bids``) then moves it into the blob store.
 
-One chunk of an upload is received at a time: the spool file's lock is held from before
-the offset is checked until the new offset is recorded. Uploads are not ledger entries:
-they are transport, and nothing of them remains unless they become a bid.
+Chunks of one upload are received one at a time and recorded in order: in one process they
+queue on the upload's line (``trading.upload_lines``), which holds the spool file's lock
+while any of them is in flight, so that the next chunk may arrive while the previous one is
+written and recorded; a chunk reaching another process meanwhile is refused at once. The
+next chunk under a pass (``trading.chunk_gate``) skips the database checks for a moment.
+Uploads are not ledger entries: they are transport, and nothing of them remains unless they
+become a bid.
 """
 
 from __future__ import annotations

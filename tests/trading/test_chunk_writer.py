@@ -40,6 +40,18 @@ class Recorder:
         self.seen += batch.view
 
 
+class Held(Recorder):
+    """A lane that takes nothing until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def __call__(self, batch: Batch) -> None:
+        self.release.wait(5)
+        super().__call__(batch)
+
+
 async def _feed(pipeline: SpoolPipeline, pieces: list[bytes], own_lanes: list = ()):  # type: ignore[no-untyped-def]
     feed = pipeline.feed(own_lanes)
     for piece in pieces:
@@ -64,14 +76,8 @@ async def test_every_lane_sees_every_chunk_in_order(seed: int) -> None:
 
 
 async def test_the_next_chunk_is_fed_while_the_one_before_is_still_in_the_lanes() -> None:
-    release = threading.Event()
-    seen = Recorder()
-
-    def held(batch: Batch) -> None:
-        release.wait(5)
-        seen(batch)
-
-    pipeline = SpoolPipeline([held])
+    seen = Held()
+    pipeline = SpoolPipeline([seen])
     first = await _feed(pipeline, [b"1" * direct_io.STAGING])
     first.end({0: lambda: seen.seen.extend(b"|")})  # a step, after the first chunk's batches
     second = await _feed(pipeline, [b"2" * 1000])  # fed although the first is not through
@@ -79,7 +85,7 @@ async def test_the_next_chunk_is_fed_while_the_one_before_is_still_in_the_lanes(
     first_done = asyncio.create_task(first.done())
     await asyncio.sleep(0.05)
     assert not first_done.done()
-    release.set()
+    seen.release.set()
     await asyncio.wait_for(first_done, 5)
     await second.done()
     assert bytes(seen.seen) == b"1" * direct_io.STAGING + b"|" + b"2" * 1000
@@ -142,21 +148,15 @@ async def test_a_chunk_s_own_lane_sees_that_chunk_only() -> None:
 
 async def test_waiting_for_the_lanes_outlasts_a_cancellation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(direct_io, "_spare_buffers", [])
-    release = threading.Event()
-    seen = Recorder()
-
-    def held(batch: Batch) -> None:
-        release.wait(5)
-        seen(batch)
-
-    pipeline = SpoolPipeline([held])
+    seen = Held()
+    pipeline = SpoolPipeline([seen])
     await _feed(pipeline, [b"z" * direct_io.STAGING])  # one full batch, now in the lane
     idle = asyncio.create_task(pipeline.idle())
     await asyncio.sleep(0.05)
     idle.cancel()
     await asyncio.sleep(0.05)
     assert not idle.done(), "a lane still reads the buffer: the wait goes on"
-    release.set()
+    seen.release.set()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(idle, 5)
     assert bytes(seen.seen) == b"z" * direct_io.STAGING
