@@ -391,7 +391,10 @@ async def take_chunk_body(
     feed = writer.pipeline.feed(own_lanes, context=[hasher for digest, hasher in chunk_hashes if digest.hash.inline])
     written = 0
     try:
-        head = await asyncio.to_thread(_read_head, writer.file, target.offset) if sniffing else b""
+        head = b""
+        if sniffing and target.offset:  # the envelope's first bytes came in an earlier chunk
+            await writer.pipeline.idle()  # which may still be on its way to the file
+            head = await asyncio.to_thread(_read_head, writer.file, target.offset)
         async for piece in body:
             if not piece:
                 continue
@@ -471,6 +474,7 @@ def _beyond(target: ChunkTarget, end: int) -> InvalidInput:
 
 
 def _read_head(file: BinaryIO, offset: int) -> bytes:
+    file.flush()  # forget what the file object read before: a failed chunk's bytes, say
     file.seek(0)
     head = file.read(offset)
     file.seek(offset)

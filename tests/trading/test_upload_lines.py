@@ -70,3 +70,28 @@ async def test_a_failed_chunk_fails_the_one_sent_after_it(
     assert resumed.status_code == 200 and resumed.json()["status"] == "complete"
     async with runtime.database.reader() as session:
         assert (await session.get(Upload, upload_id)).received == len(data)  # type: ignore[union-attr]
+
+
+async def test_a_tiny_first_chunk_and_the_next_sent_together_are_sniffed_from_the_file(
+        runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from tests.trading.bid_factories import sealed_envelope
+    from tests.trading.test_uploads import _create, _world
+
+    slow_write = uploads.SpoolWriter._write
+
+    def behind(self, batch):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)  # the disk is behind: the first bytes reach the file late
+        slow_write(self, batch)
+
+    monkeypatch.setattr(uploads.SpoolWriter, "_write", behind)
+
+    ca, bidder, lot, token = await _world(runtime)
+    envelope = sealed_envelope(tmp_path, bidder, lot, b"t" * 30_000)
+    data = envelope.path.read_bytes()
+    upload = (await _create(client, token, lot.lot.id, envelope.size, envelope.sha256)).json()
+    results = await asyncio.gather(*(_put(client, token, upload["id"], start, data[start:end])
+                                     for start, end in [(0, 10), (10, 40), (40, len(data))]))
+    assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
+    assert results[-1].json()["status"] == "complete"
