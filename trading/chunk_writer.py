@@ -126,6 +126,18 @@ class SpoolPipeline:
         if cancelled:
             raise asyncio.CancelledError
 
+    def release_spare(self) -> None:
+        """Give back the buffers nothing is using while the lanes are empty: an upload
+        waiting for its next chunk holds no memory it does not need (two hundred bidders
+        uploading at once would hold six megabytes each)."""
+        with self._lock:
+            if self.in_flight:
+                return
+            spare, self._free = self._free, []
+        for buffer in spare:
+            self._owned.remove(buffer)
+            give_back(buffer)
+
     def close(self) -> None:
         """Give the buffers back (once :meth:`idle`)."""
         if self.in_flight == 0:

@@ -370,6 +370,7 @@ class PendingChunk:
             raise
         if self.hash_at_end and received < target.declared_size:
             _remember_hash(target.upload_id, received, self.hash_at_end[0])
+        self.writer.pipeline.release_spare()
         return received
 
 

@@ -162,3 +162,18 @@ async def test_waiting_for_the_lanes_outlasts_a_cancellation(monkeypatch: pytest
     assert bytes(seen.seen) == b"z" * direct_io.STAGING
     pipeline.close()
     assert len(direct_io._spare_buffers) == 1, "the buffer went back to the pool"
+
+
+async def test_an_idle_upload_gives_its_spare_buffers_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(direct_io, "_spare_buffers", [])
+    seen = Held()
+    pipeline = SpoolPipeline([seen])
+    feed = await _feed(pipeline, [b"s" * (3 * direct_io.STAGING)])
+    pipeline.release_spare()
+    assert direct_io._spare_buffers == [], "nothing is given back while batches are in the lanes"
+    seen.release.set()
+    await feed.done()
+    pipeline.release_spare()
+    assert len(direct_io._spare_buffers) == 3
+    pipeline.close()
+    assert len(direct_io._spare_buffers) == 3, "nothing given back twice"
