@@ -6,7 +6,7 @@ Figures (one JSON line each, see bench/common.py for the format):
   envelope: random bytes sealed with ``ca_interop.envelopes.seal`` to a bidder and the
   lot's opening certificate) sent by ``web.bidder_client.BidderClient.upload`` (8 MiB
   chunks, each hashed by the client and verified by the server, the whole file checked at
-  completion, two chunks in flight) to a real uvicorn server process running the app,
+  completion, ``CHUNKS_IN_FLIGHT`` chunks at once) to a real uvicorn server process running the app,
   against the same client loop (``send_chunks``) sending the same chunks to a uvicorn process whose app reads the body and drops it
   (the trivial sink), in the same run. Target ratio >= 0.7.
 - ``upload_peak_rss``: the app server's peak resident memory (VmHWM from /proc) after

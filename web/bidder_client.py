@@ -38,7 +38,10 @@ from web.client import sign_challenge
 
 DEFAULT_CHUNK = 8 * 1024 * 1024
 RETRIES = 5
-CHUNKS_IN_FLIGHT = 2  # the next chunk travels while the server records the one before
+# One chunk at a time by default. The server takes two at once (the next chunk travels
+# while the previous one is written and recorded: ~25 % faster here), but one bench run in
+# about twenty stalled with two in flight and the cause is not found yet.
+CHUNKS_IN_FLIGHT = 1
 
 
 class BidderError(Exception):
@@ -128,16 +131,16 @@ class BidderClient:
         return destination
 
     async def upload(self, lot_id: int, path: Path, chunk_size: int = DEFAULT_CHUNK, *,
-                     sha256: str | None = None) -> dict[str, Any]:
-        """Send the envelope in chunks; after a dropped connection ask where the server
-        stands and go on from there. Returns the completed upload. ``sha256``: the file's,
-        when already known (else it is computed first)."""
+                     sha256: str | None = None, in_flight: int = CHUNKS_IN_FLIGHT) -> dict[str, Any]:
+        """Send the envelope in chunks, ``in_flight`` at a time; after a dropped connection
+        ask where the server stands and go on from there. Returns the completed upload.
+        ``sha256``: the file's, when already known (else it is computed first)."""
         if sha256 is None:
             size, sha256 = await asyncio.to_thread(_size_and_hash, path)
         else:
             size = path.stat().st_size
         upload = await self._json("POST", f"/lots/{lot_id}/uploads", json={"size": size, "sha256": sha256})
-        return await self.resume_upload(upload["id"], path, chunk_size=chunk_size)
+        return await self.resume_upload(upload["id"], path, chunk_size=chunk_size, in_flight=in_flight)
 
     async def resume_upload(self, upload_id: str, path: Path, chunk_size: int = DEFAULT_CHUNK, *,
                             in_flight: int = CHUNKS_IN_FLIGHT) -> dict[str, Any]:

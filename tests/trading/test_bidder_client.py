@@ -216,6 +216,6 @@ async def test_chunks_in_flight_fall_back_to_one_when_processes_refuse_the_secon
     content = tmp_path / "bid.zip"
     content.write_bytes(os.urandom(400_000))
     envelope = bidder_client.seal_bid(content, _lot_view(made))
-    upload = await bidder_client.upload(made.lot.id, envelope, chunk_size=32 * 1024)
+    upload = await bidder_client.upload(made.lot.id, envelope, chunk_size=32 * 1024, in_flight=2)
     assert upload["status"] == "complete" and upload["received"] == envelope.stat().st_size
     assert len(refused) <= 2, f"one round of refusals, then one chunk at a time: {refused}"
