@@ -155,6 +155,11 @@ class SpoolPipeline:
                 return self._owned[-1]
             await self.wait_for(lambda: bool(self._free))
 
+    def put_back(self, buffer: mmap) -> None:
+        """A buffer taken with :meth:`free_buffer` and not sent after all."""
+        with self._lock:
+            self._free.append(buffer)
+
     def send(self, batch: Batch, lanes: list[Lane]) -> None:
         with self._lock:
             self.in_flight += 1
@@ -232,8 +237,7 @@ class ChunkFeed:
     def abandon(self) -> None:
         """The chunk failed before its end: the buffer being filled goes back unused."""
         if self._current is not None:
-            with self._pipeline._lock:
-                self._pipeline._free.append(self._current)
+            self._pipeline.put_back(self._current)
             self._current = None
 
     def _send(self) -> None:

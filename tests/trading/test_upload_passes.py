@@ -18,7 +18,7 @@ from core import clock
 from identities.models import Token
 from identities.service import token_digest
 from tests.trading.bid_factories import sealed_envelope, token_for
-from tests.trading.test_uploads import _create, _put, _sha256_claim, _world
+from tests.trading.test_uploads import _create, _put, _world, take_chunk_directly
 from trading import chunk_gate, uploads
 from trading.bid_models import Upload
 from web.runtime import Runtime
@@ -98,17 +98,7 @@ async def test_a_chunk_taken_by_another_process_voids_the_pass(
     # Another server process takes the chunk at 10,000 (the same steps its endpoint runs).
     spool = uploads.UploadSpool(runtime.settings.resolved_upload_dir)
     piece = data[10_000:20_000]
-
-    async def body():  # type: ignore[no-untyped-def]
-        yield piece
-
-    with spool.locked(upload_id) as file:
-        async with runtime.database.transaction() as session:
-            target = await uploads.prepare_chunk(session, bidder.actor, upload_id, 10_000, 10_000)
-        received = await uploads.receive_chunk(file, target, body(), claimed=_sha256_claim(piece),
-                                               content_length=len(piece))
-        async with runtime.database.transaction() as session:
-            await uploads.record_chunk(session, upload_id, 10_000, received)
+    await take_chunk_directly(runtime, bidder.actor, upload_id, 10_000, piece)
     # This process's pass still says 10,000; a client repeating that chunk is told where to go on.
     repeated = await _put(client, token, upload_id, 10_000, piece)
     assert repeated.status_code == 409 and "has received 20000" in repeated.json()["detail"]

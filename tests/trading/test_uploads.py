@@ -185,16 +185,23 @@ async def test_a_cut_off_chunk_leaves_the_verified_bytes_only(runtime: Runtime, 
     async with runtime.database.reader() as session:
         assert (await session.get(Upload, upload_id)).received == 0  # type: ignore[union-attr]
 
-    async def whole():  # type: ignore[no-untyped-def]
-        yield data
+    assert (await take_chunk_directly(runtime, bidder.actor, upload_id, 0, data)).status == "complete"
+
+
+async def take_chunk_directly(runtime: Runtime, actor, upload_id: str, offset: int, piece: bytes) -> Upload:  # type: ignore[no-untyped-def]
+    """The steps the chunk endpoint runs, without HTTP (as another server process would)."""
+    spool = uploads.UploadSpool(runtime.settings.resolved_upload_dir)
+
+    async def body():  # type: ignore[no-untyped-def]
+        yield piece
 
     with spool.locked(upload_id) as file:
         async with runtime.database.transaction() as session:
-            target = await uploads.prepare_chunk(session, bidder.actor, upload_id, 0, 0)
-        received = await uploads.receive_chunk(file, target, whole(), claimed=_sha256_claim(data),
-                                               content_length=len(data))
+            target = await uploads.prepare_chunk(session, actor, upload_id, offset, offset)
+        received = await uploads.receive_chunk(file, target, body(), claimed=_sha256_claim(piece),
+                                               content_length=len(piece))
         async with runtime.database.transaction() as session:
-            assert (await uploads.record_chunk(session, upload_id, 0, received)).status == "complete"
+            return await uploads.record_chunk(session, upload_id, offset, received)
 
 
 async def _refused_upload(runtime: Runtime, client: httpx.AsyncClient, token: str, lot_id: int, data: bytes,
