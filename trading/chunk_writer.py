@@ -1,8 +1,8 @@
 """Hashing and writing an upload's bytes off the event loop while more bytes arrive.
 
 The event loop only copies the body's pieces into batch buffers. Each full batch goes to
-every *lane* at once: the direct write (with the cheap chunk hash riding along), the file's
-running SHA-256 and, when a client sent one, the chunk's SHA-256. A lane works through its
+every *lane* at once: the direct write, the file's running SHA-256 and, when a client sent
+one, the chunk's SHA-256. A lane works through its
 batches in order in a worker thread and never hands back to the loop between batches; the
 loop waits only when it has no free buffer left (the disk or the hash is behind) and when a
 chunk must know that all of its bytes are through.
@@ -104,10 +104,9 @@ class SpoolPipeline:
         self._waiters: list[asyncio.Future[None]] = []
         self.in_flight = 0
 
-    def feed(self, own_lanes: Iterable[LaneWork] = (), context: Any = None) -> ChunkFeed:
-        """Start a chunk; ``own_lanes`` see this chunk's batches only (a chunk SHA-256);
-        the lanes find ``context`` on each batch's ``feed``."""
-        return ChunkFeed(self, [Lane(work, self._batch_passed) for work in own_lanes], context)
+    def feed(self, own_lanes: Iterable[LaneWork] = ()) -> ChunkFeed:
+        """Start a chunk; ``own_lanes`` see this chunk's batches only (a chunk SHA-256)."""
+        return ChunkFeed(self, [Lane(work, self._batch_passed) for work in own_lanes])
 
     def error(self) -> BaseException | None:
         return next((lane.error for lane in self.lanes if lane.error is not None), None)
@@ -134,9 +133,12 @@ class SpoolPipeline:
             if self.in_flight:
                 return
             spare, self._free = self._free, []
+            for buffer in spare:
+                self._owned.remove(buffer)
+            waiters = self._take_waiters()  # a chunk waiting for a buffer may now take a new one
         for buffer in spare:
-            self._owned.remove(buffer)
             give_back(buffer)
+        _wake(waiters)
 
     def close(self) -> None:
         """Give the buffers back (once :meth:`idle`)."""
@@ -150,15 +152,19 @@ class SpoolPipeline:
             with self._lock:
                 if self._free:
                     return self._free.pop()
-            if len(self._owned) < BUFFERS_PER_UPLOAD:
-                self._owned.append(take_buffer())
-                return self._owned[-1]
-            await self.wait_for(lambda: bool(self._free))
+                if len(self._owned) < BUFFERS_PER_UPLOAD:
+                    self._owned.append(take_buffer())
+                    return self._owned[-1]
+            # Either may come first: a batch passing frees a buffer, or release_spare
+            # gives the free ones back and so makes room to take a new one.
+            await self.wait_for(lambda: bool(self._free) or len(self._owned) < BUFFERS_PER_UPLOAD)
 
     def put_back(self, buffer: mmap) -> None:
         """A buffer taken with :meth:`free_buffer` and not sent after all."""
         with self._lock:
             self._free.append(buffer)
+            waiters = self._take_waiters()
+        _wake(waiters)
 
     def send(self, batch: Batch, lanes: list[Lane]) -> None:
         with self._lock:
@@ -188,16 +194,20 @@ class SpoolPipeline:
                 self._free.append(batch.buffer)
             self.in_flight -= 1
             batch.feed.in_flight -= 1
-            waiters, self._waiters = self._waiters, []
+            waiters = self._take_waiters()
         if waiters:
             self._loop.call_soon_threadsafe(_wake, waiters)
+
+    def _take_waiters(self) -> list[asyncio.Future[None]]:
+        """Every waiter, to be woken (outside the lock) because what they wait for changed."""
+        waiters, self._waiters = self._waiters, []
+        return waiters
 
 
 class ChunkFeed:
     """One chunk's bytes into an upload's pipeline, and the wait for them to be through."""
 
-    def __init__(self, pipeline: SpoolPipeline, own_lanes: list[Lane], context: Any) -> None:
-        self.context = context
+    def __init__(self, pipeline: SpoolPipeline, own_lanes: list[Lane]) -> None:
         self._pipeline = pipeline
         self._own_lanes = own_lanes
         self._lanes = pipeline.lanes + own_lanes

@@ -177,3 +177,30 @@ async def test_an_idle_upload_gives_its_spare_buffers_back(monkeypatch: pytest.M
     assert len(direct_io._spare_buffers) == 3
     pipeline.close()
     assert len(direct_io._spare_buffers) == 3, "nothing given back twice"
+
+
+async def test_a_chunk_waiting_for_a_buffer_goes_on_when_the_spare_ones_are_given_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next chunk waits for a buffer; every batch passes and, before that chunk runs
+    again, the one before it gives the (now spare) buffers back: it must take a new one,
+    not wait for ever for a free one that will never come."""
+    monkeypatch.setattr(chunk_writer, "BUFFERS_PER_UPLOAD", 2)
+    monkeypatch.setattr(direct_io, "_spare_buffers", [])
+    seen = Held()
+    pipeline = SpoolPipeline([seen])
+    first = await _feed(pipeline, [b"1" * (2 * direct_io.STAGING)])  # both buffers in the lane
+    second = pipeline.feed()
+    waiting = asyncio.create_task(second.add(b"2" * direct_io.STAGING))
+    await asyncio.sleep(0.05)
+    assert not waiting.done(), "no buffer free, none to take"
+    seen.release.set()
+    while pipeline.in_flight:  # the lane passes both batches; the loop is held meanwhile,
+        time.sleep(0.001)  # so the waiting chunk is woken only after what follows
+    await first.done()
+    pipeline.release_spare()
+    await asyncio.wait_for(waiting, 5)
+    second.end({})
+    await second.done()
+    assert bytes(seen.seen) == b"1" * (2 * direct_io.STAGING) + b"2" * direct_io.STAGING
+    await pipeline.idle()
+    pipeline.close()
