@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -104,6 +104,9 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(url, **options)
 
 
+RELAXED_POOL_SIZE = 5  # connections (and as many more under load) for relaxed_driver_connection
+T = TypeVar("T")
+
 AFTER_COMMIT_KEY = "bidhall.after_commit"
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -122,6 +125,11 @@ async def run_after_commit(session: AsyncSession) -> None:
         await callback()
 
 
+class ConnectionDropped(Exception):
+    """The database server dropped a connection of the relaxed pool (see
+    :meth:`Database.retry_dropped`)."""
+
+
 class Database:
     """An engine and its session factory, made once per process from the settings."""
 
@@ -129,6 +137,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_options)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._relaxed: AsyncEngine | None = None  # see relaxed_driver_connection
 
     @property
     def is_postgres(self) -> bool:
@@ -166,6 +175,50 @@ class Database:
                 yield session
 
     @asynccontextmanager
+    async def relaxed_driver_connection(self) -> AsyncIterator[Any]:
+        """PostgreSQL's driver connection (asyncpg) itself, each statement committed as it
+        runs without waiting for the log flush (``synchronous_commit = off``), from a pool
+        of its own that does not ping a connection before use.
+
+        For the one statement of a hot path whose ORM session costs more than the statement
+        (an upload's progress, once per chunk), and only for what a caller can rebuild if
+        the database server crashes: such a commit is never torn or reordered, only possibly
+        lost with the last fraction of a second's others. A connection the server dropped
+        raises :class:`ConnectionDropped` (see :meth:`retry_dropped`)."""
+        async with self.relaxed_engine().connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            except Exception as error:
+                if not driver.is_closed():
+                    raise
+                await connection.invalidate()
+                raise ConnectionDropped(f"the database dropped the connection: {error}") from error
+
+    def relaxed_engine(self) -> AsyncEngine:
+        """The engine behind :meth:`relaxed_driver_connection` (PostgreSQL)."""
+        if self._relaxed is None:
+            self._relaxed = create_async_engine(
+                self.url, isolation_level="AUTOCOMMIT", pool_size=RELAXED_POOL_SIZE, max_overflow=RELAXED_POOL_SIZE,
+                connect_args={"server_settings": {"synchronous_commit": "off"}})
+        return self._relaxed
+
+    @staticmethod
+    async def retry_dropped(statement: Callable[[], Awaitable[T]]) -> T:
+        """Run ``statement`` (a whole connection block), once more if the first try met a
+        connection the database had dropped (it restarted, say): the relaxed pool does not
+        ping before use. Only for a statement that is safe to run twice, e.g. one
+        conditional on the state it changes."""
+        try:
+            return await statement()
+        except ConnectionDropped:
+            pass
+        except sa.exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        return await statement()
+
+    @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only; anything it changed is discarded.
 
@@ -185,3 +238,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._relaxed is not None:
+            await self._relaxed.dispose()

@@ -7,24 +7,28 @@ chunks of an upload that reach this process queue on the upload's *line*:
 
 - one chunk receives at a time, the lowest offset first; a chunk whose offset is beyond
   where the line stands waits up to :data:`AHEAD_WAIT_SECONDS` for the chunks before it;
-- the next chunk may start receiving as soon as the previous one's bytes are written and
-  hashed, while that one's progress is still being recorded;
-- a chunk records its progress only after the previous one has recorded its own; if that
-  failed, this one fails too (and the client asks where to resume).
+- the next chunk may start receiving as soon as the previous one's body is in, while that
+  one is still being written, hashed and recorded;
+- a chunk records its progress only after the previous one has recorded its own and its
+  bytes are on the disk; if that failed, this one fails too (and the client asks where to
+  resume).
 
 The line keeps the spool file's writer between its chunks, so that the next chunk's bytes
 queue behind the previous chunk's in the same lanes (see :mod:`trading.chunk_writer`). It
-holds the spool file open and locked (:meth:`UploadSpool.locked`) from the first
-of its chunks until the last one leaves, so a chunk of the same upload arriving at another
-process is still refused at once.
+holds the spool file open and locked (:meth:`UploadSpool.locked`) from the first of its
+chunks until the last one leaves and its bytes are on the disk (a chunk known good is
+answered once it is recorded, see :meth:`UploadLine.write_behind`). A chunk of the same
+upload reaching another process meanwhile waits for the lock (up to
+:data:`LOCK_WAIT_SECONDS`) and is refused if it stays locked: two clients sending one
+upload, say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from core.errors import Conflict
 from trading import chunk_gate
@@ -33,7 +37,8 @@ if TYPE_CHECKING:
     from trading.uploads import UploadSpool
 
 AHEAD_WAIT_SECONDS = 2.0
-T = TypeVar("T")
+LOCK_WAIT_SECONDS = 2.0  # for a spool file locked by another process's line
+LOCK_POLL_SECONDS = 0.005
 
 
 class UploadLine:
@@ -44,12 +49,13 @@ class UploadLine:
         self.file = file
         self._release = release
         self._users = 0
+        self.closed = False
         self._changed = asyncio.Condition()
         self._receiving = False
         self._waiting: list[int] = []  # offsets of the chunks waiting for their turn
         self.position: int | None = None  # where the next chunk starts, once known here
         self.writer: Any = None  # the spool file's writer (trading.uploads.SpoolWriter), kept between chunks
-        self._last_record: asyncio.Future[bool] | None = None  # True once recorded
+        self._last_record: asyncio.Future[bool] | None = None  # True once recorded and written
 
     @contextlib.asynccontextmanager
     async def turn_to_receive(self, offset: int) -> AsyncIterator[None]:
@@ -80,8 +86,7 @@ class UploadLine:
 
     def received(self, position: int) -> RecordSlot:
         """Note that a chunk's bytes are in, up to ``position`` (call while holding the turn);
-        the chunk records its progress through the slot returned, which it must also
-        :meth:`~RecordSlot.abandon` if it fails before or while recording."""
+        the chunk records its progress in the slot returned (see :class:`RecordSlot`)."""
         self.position = position
         previous = self._last_record
         mine = self._last_record = asyncio.get_running_loop().create_future()
@@ -96,23 +101,53 @@ class UploadLine:
         """A chunk failed: where the line stands is for the database to say again."""
         self.position = None
 
+    def write_behind(self, written: Awaitable[Any], slot: RecordSlot) -> None:
+        """A recorded chunk's last bytes are still on their way to the disk (``written``);
+        its answer need not wait for them. Its slot settles once they are there. If they
+        never get there, the chunks after it fail, and the line loses track: the next chunk
+        asks the database, and finds the spool file behind the record
+        (:class:`trading.uploads.SpoolBehind`)."""
+        task = asyncio.ensure_future(written)
+
+        def landed(task: asyncio.Future[Any]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                slot.abandon()
+                self.lost_track()
+                chunk_gate.void(self.upload_id)
+            else:
+                slot.settle()
+
+        _keep_until_done(task)
+        task.add_done_callback(landed)
+
+    def writing_behind(self) -> bool:
+        """Bytes of recorded chunks are still on their way to the disk."""
+        writer = self.writer
+        return writer is not None and writer.healthy and writer.pipeline.in_flight > 0
+
 
 class RecordSlot:
-    """A chunk's place in the order in which the line's chunks record their progress."""
+    """A chunk's place in the order in which the line's chunks record their progress.
+
+    A chunk waits for its :meth:`turn`, records, and calls :meth:`settle` once its bytes are
+    also known to be on the disk (the record may run while the last of them are still on
+    their way); the next chunk's turn comes only then. Whatever fails, the chunk must
+    :meth:`abandon` its slot, which fails the turns after it."""
 
     def __init__(self, upload_id: str, previous: asyncio.Future[bool] | None, mine: asyncio.Future[bool]) -> None:
         self.upload_id = upload_id
         self._previous = previous
         self._mine = mine
 
-    async def record(self, record: Callable[[], Awaitable[T]]) -> T:
-        """Run ``record`` once the chunk before has recorded; refused if it did not."""
+    async def turn(self) -> None:
+        """Wait until the chunk before has settled; refused if it failed."""
         if self._previous is not None and not await asyncio.shield(self._previous):
             raise Conflict(f"the chunk before this one of upload {self.upload_id} was not recorded; "
                            "ask GET /uploads/{id} where to resume")
-        result = await record()
+
+    def settle(self) -> None:
+        """The chunk is recorded and its bytes are written."""
         self._mine.set_result(True)
-        return result
 
     def abandon(self) -> None:
         """The chunk failed: the chunks after it must not record either."""
@@ -121,27 +156,82 @@ class RecordSlot:
 
 
 _lines: dict[str, UploadLine] = {}
+_background: set[asyncio.Future[Any]] = set()
+
+
+async def quiet() -> None:
+    """Wait until the last bytes of every answered chunk are on the disk and their lines
+    closed (before the process stops)."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+def _keep_until_done(task: asyncio.Future[Any]) -> None:
+    _background.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_background.discard)
 
 
 @contextlib.asynccontextmanager
 async def joined(spool: UploadSpool, upload_id: str) -> AsyncIterator[UploadLine]:
     """The upload's line in this process, opened (spool file locked) by its first chunk and
-    closed by its last. Raises as :meth:`UploadSpool.locked` does."""
-    line = _lines.get(upload_id)
-    if line is None:
-        release = contextlib.ExitStack()
-        file = release.enter_context(spool.locked(upload_id))
-        line = _lines[upload_id] = UploadLine(upload_id, file, release)
-        line.position = chunk_gate.expected_offset(upload_id)  # where the last chunk here left it
+    closed by its last. Raises as :meth:`UploadSpool.locked` does, once the spool file has
+    stayed locked elsewhere for :data:`LOCK_WAIT_SECONDS`."""
+    line = await _open_line(spool, upload_id)
     line._users += 1
     try:
         yield line
     finally:
         line._users -= 1
         if line._users == 0:
-            del _lines[upload_id]
-            try:
-                if line.writer is not None:
-                    await line.writer.aclose()
-            finally:
-                line._release.close()
+            if line.writing_behind():  # the chunk has its answer; the line closes once the bytes are down
+                _keep_until_done(asyncio.ensure_future(_close_once_written(line, line.writer)))
+            else:
+                await _close(line)
+
+
+async def _open_line(spool: UploadSpool, upload_id: str) -> UploadLine:
+    """This process's line of the upload, or a new one once the spool file can be locked.
+
+    The file may be locked by another process's line for a moment after that process
+    answered its chunk (its last bytes on their way to the disk): a chunk of the upload
+    waits for it instead of being refused at once. A second client sending the same upload
+    at the same time is refused after the wait."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + LOCK_WAIT_SECONDS
+    while True:
+        line = _lines.get(upload_id)
+        if line is not None and not line.closed:
+            return line
+        try:
+            release = contextlib.ExitStack()
+            file = release.enter_context(spool.locked(upload_id))
+        except Conflict:
+            if loop.time() >= give_up_at:
+                raise
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+            continue
+        line = _lines[upload_id] = UploadLine(upload_id, file, release)
+        line.position = chunk_gate.expected_offset(upload_id)  # where the last chunk here left it
+        return line
+
+
+async def _close_once_written(line: UploadLine, writer: Any) -> None:
+    """Close a line whose last chunk was answered before its bytes were on the disk, once
+    they are (``writer``'s lanes are empty), unless another chunk joined the line meanwhile
+    (it closes the line itself)."""
+    await writer.pipeline.idle()
+    if line._users == 0:
+        await _close(line)
+
+
+async def _close(line: UploadLine) -> None:
+    if line.closed:
+        return
+    line.closed = True
+    if _lines.get(line.upload_id) is line:
+        del _lines[line.upload_id]
+    try:
+        if line.writer is not None:
+            await line.writer.aclose()
+    finally:
+        line._release.close()

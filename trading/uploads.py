@@ -1,10 +1,10 @@
 """Resumable, streaming uploads of sealed envelopes.
 
 A bidder announces the envelope (size, SHA-256), then sends it in chunks, each with its own
-SHA-256, at the offset the server says it has received. Bytes go straight to a spool file
-(never whole in memory); a chunk whose hash is wrong, or that is cut off by a dropped
-connection, is cut away again, so ``received`` always counts verified bytes and the file
-holds nothing beyond them. The first bytes are checked as soon as they arrive: anything
+hash (XXH3-128 or SHA-256), at the offset the server says it has received. Bytes go
+straight to a spool file (never whole in memory); a chunk whose hash is wrong, or that is
+cut off by a dropped connection, is cut away again, so ``received`` only ever counts
+verified bytes. The first bytes are checked as soon as they arrive: anything
 that is not a sealed envelope is refused at once (the law requires it) and the upload
 discarded. The last chunk completes the upload: the whole file must hash to the declared
 SHA-256 and be a well-formed envelope sealed to the lot's opening certificate. Submitting
@@ -13,8 +13,12 @@ SHA-256 and be a well-formed envelope sealed to the lot's opening certificate. S
 Chunks of one upload are received one at a time and recorded in order: in one process they
 queue on the upload's line (``trading.upload_lines``), which holds the spool file's lock
 while any of them is in flight, so that the next chunk may arrive while the previous one is
-written and recorded; a chunk reaching another process meanwhile is refused at once. The
-next chunk under a pass (``trading.chunk_gate``) skips the database checks for a moment.
+written and recorded; a chunk reaching another process meanwhile waits a moment for the
+lock, then is refused. A chunk whose hash is known good when its body is in is recorded
+and answered while its last bytes are still on their way to the disk (``PendingChunk``);
+should they never get there, the spool file is found behind the record and the upload
+rewinds to what it holds (``SpoolBehind``). The next chunk under a pass
+(``trading.chunk_gate``) skips the database checks for a moment.
 Uploads are not ledger entries: they are transport, and nothing of them remains unless they
 become a bid.
 """
@@ -86,7 +90,8 @@ class UploadSpool:
     @contextlib.contextmanager
     def locked(self, upload_id: str) -> Iterator[BinaryIO]:
         """The spool file open for writing, locked against any other chunk of this upload
-        (in this process or another); refused at once when a chunk is already arriving."""
+        (in this process or another); refused at once when it is locked already (see
+        :func:`trading.upload_lines.joined` for the wait around it)."""
         try:
             file = open(self.path(upload_id), "r+b")  # noqa: SIM115 - closed below
         except FileNotFoundError:
@@ -227,7 +232,7 @@ class ChunkHash:
     header: str
     hex_digits: int
     new: Callable[[], Any]
-    inline: bool  # cheap enough to run in the writing lane instead of a thread of its own
+    inline: bool  # cheap enough to run on the event loop as the bytes arrive
 
 
 CHUNK_HASHES: dict[str, ChunkHash] = {
@@ -264,14 +269,52 @@ async def prepare_chunk(session: AsyncSession, actor: Actor, upload_id: str, off
     lot = LotForChunk(upload.id, upload.code, upload.lot_status, upload.bid_deadline,
                        upload.opening_certificate_fingerprint)
     check_lot_accepts_bids(lot)  # type: ignore[arg-type]
-    if spooled < upload.received:  # bytes recorded but lost from the disk (a crash)
-        raise Conflict(f"the spool of upload {upload_id} lost bytes the server had recorded; "
-                       "start a new upload")
+    if spooled < upload.received:
+        raise SpoolBehind(upload_id, upload.received, spooled)
     if offset != upload.received:
         raise Conflict(f"this upload has received {upload.received} bytes: send the chunk at offset "
                        f"{upload.received}, not {offset}")
     certificate = await _opening_certificate(session, lot.id, lot.opening_certificate_fingerprint)
     return ChunkTarget(upload_id, offset, upload.declared_size, upload.declared_sha256, certificate, lot)
+
+
+class SpoolBehind(Conflict):
+    """The spool file holds fewer bytes than were recorded: the server stopped after it
+    recorded a chunk and before that chunk's last bytes reached the disk (a chunk may be
+    recorded while they are on their way, see :class:`PendingChunk`). Every byte the file
+    does hold was verified, so the upload goes on from there: :func:`rewind_to_spool`."""
+
+    def __init__(self, upload_id: str, recorded: int, spooled: int) -> None:
+        super().__init__(f"upload {upload_id} lost the last {recorded - spooled} bytes it had recorded (the server "
+                         f"stopped while writing them): it now stands at {spooled} bytes; send the chunk at "
+                         f"offset {spooled}")
+        self.upload_id, self.recorded, self.spooled = upload_id, recorded, spooled
+
+
+# record_chunk's statement for a chunk that does not complete the upload, for the database
+# driver (asyncpg) itself: it runs once per chunk, on every upload's critical path, and the
+# ORM session around it cost three times the statement.
+_RECORD_PROGRESS = (f"UPDATE {Upload.__tablename__} SET received = $3, updated_at = $4 "
+                    "WHERE id = $1 AND received = $2 AND declared_size > $3 RETURNING *")
+
+
+async def record_progress(driver: Any, upload_id: str, offset: int, received: int) -> Upload:
+    """:func:`record_chunk` for a chunk short of completion, on an asyncpg connection."""
+    row = await driver.fetchrow(_RECORD_PROGRESS, upload_id, offset, received, clock.utcnow())
+    if row is None:
+        raise Conflict(f"upload {upload_id} changed while the chunk was received; ask where to resume")
+    return Upload(**dict(row))
+
+
+async def rewind_to_spool(session: AsyncSession, behind: SpoolBehind) -> None:
+    """Set the upload back to what its spool file holds (the file's bytes are all verified,
+    and the whole file is checked against its SHA-256 at completion in any case)."""
+    table = Upload.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        table.update().where(table.c.id == behind.upload_id, table.c.received == behind.recorded,
+                             table.c.status == UploadStatus.RECEIVING.value)
+        .values(received=behind.spooled, updated_at=clock.utcnow()))
+    _running_hashes.pop(behind.upload_id, None)
 
 
 async def _opening_certificate(session: AsyncSession, lot_id: int, fingerprint: str | None) -> bytes | None:
@@ -295,8 +338,8 @@ _opening_certificates: dict[tuple[int, str], bytes] = {}
 class SpoolWriter:
     """Appends an upload's chunks to its spool file from ``offset`` on, hashing as it goes,
     for as long as its line in this process lasts (see :mod:`trading.chunk_writer`): the
-    direct write, with the cheap chunk hash riding along, the file's running SHA-256 and a
-    chunk SHA-256 each run in a lane of their own.
+    direct write, the file's running SHA-256 and a chunk SHA-256 each run in a lane of their
+    own (the cheap chunk hash runs on the loop as the bytes arrive).
 
     A chunk that fails spoils the writer (its bytes, and any after it, are not verified):
     closing it cuts the file back to where the first failed chunk began."""
@@ -306,6 +349,9 @@ class SpoolWriter:
         self.end = offset  # bytes handed to the lanes, counted from the file's start
         self.cut_back_to: int | None = None
         file.flush()
+        spooled = os.fstat(file.fileno()).st_size
+        if spooled < offset:  # the bytes of a recorded chunk never reached the disk
+            raise SpoolBehind(upload_id, offset, spooled)
         file.truncate(offset)  # bytes of a chunk that was never recorded
         # The bytes go to the disk past the page cache: a large envelope is not read again
         # until the opening (see core.direct_io).
@@ -326,8 +372,6 @@ class SpoolWriter:
 
     def _write(self, batch: Batch) -> None:
         self.appender.write(batch.view, aligned_memory=True)  # batches are pooled, page-aligned buffers
-        for hasher in batch.feed.context:  # the chunk's hashes cheap enough to ride along
-            hasher.update(batch.view)
 
     async def aclose(self) -> None:
         """Wait for the lanes, give the buffers back and, if spoiled, cut the file back."""
@@ -344,8 +388,13 @@ class SpoolWriter:
 
 @dataclass
 class PendingChunk:
-    """A chunk whose body is in, on its way through the lanes; :meth:`verified` says
-    whether it is good."""
+    """A chunk whose body is in, on its way through the lanes.
+
+    :meth:`verified` waits for the lanes and says whether the chunk is good. When every
+    hash the client claimed ran on the loop and the chunk does not complete the upload,
+    the verdict is at hand as soon as the body is in (:attr:`judged_early`): the chunk may
+    then be recorded, and answered, while its last bytes are still on their way to the disk
+    (:meth:`written`; see :meth:`trading.upload_lines.UploadLine.write_behind`)."""
 
     writer: SpoolWriter
     target: ChunkTarget
@@ -353,25 +402,59 @@ class PendingChunk:
     chunk_hashes: list[tuple[ChunkDigest, Any]]
     hash_at_end: list[Any]  # the file's running SHA-256 once this chunk is through, if kept
     end: int  # where the chunk ends in the file
+    _through: bool = False  # the lanes have passed all of it
+    _hashes_good: bool = False
+
+    @property
+    def completes(self) -> bool:
+        return self.end == self.target.declared_size
+
+    @property
+    def judged_early(self) -> bool:
+        return not self.completes and all(digest.hash.inline for digest, _ in self.chunk_hashes)
+
+    def check_hashes(self) -> None:
+        """Raise (and spoil the writer) if a claimed hash computed so far is wrong."""
+        try:
+            _check_chunk_hashes(self.chunk_hashes, self.target.offset)
+        except BaseException:
+            self.writer.spoil(self.target.offset)
+            raise
+        self._hashes_good = True
+        self._keep_running_hash()
+
+    async def written(self) -> int:
+        """Wait until the lanes are through the chunk (written and hashed); return the new
+        ``received``. Raise (and spoil the writer) if a lane failed."""
+        try:
+            await self.feed.done()
+        except BaseException:
+            self.writer.spoil(self.target.offset)
+            raise
+        self._through = True
+        self._keep_running_hash()
+        self.writer.pipeline.release_spare()
+        return self.end
+
+    def _keep_running_hash(self) -> None:
+        """Once the chunk is both through the lanes and found good (in either order), the
+        next chunk's writer may go on from the file's running SHA-256."""
+        if self._through and self._hashes_good and self.hash_at_end and not self.completes:
+            _remember_hash(self.target.upload_id, self.end, self.hash_at_end[0])
 
     async def verified(self) -> int:
         """Wait until the chunk is written and hashed; return the new ``received``. Raise
         (and spoil the writer) if a hash is wrong or the completed file is refused."""
-        target = self.target
-        try:
-            await self.feed.done()
-            _check_chunk_hashes(self.chunk_hashes, target.offset)
-            received = self.end
-            if received == target.declared_size:
-                digest = self.hash_at_end[0].hexdigest() if self.hash_at_end else None
-                await asyncio.to_thread(_check_complete, self.writer.file, digest, target)
-        except BaseException:
-            self.writer.spoil(target.offset)
-            raise
-        if self.hash_at_end and received < target.declared_size:
-            _remember_hash(target.upload_id, received, self.hash_at_end[0])
-        self.writer.pipeline.release_spare()
-        return received
+        await self.written()
+        self.check_hashes()
+        if self.completes:
+            digest = self.hash_at_end[0].hexdigest() if self.hash_at_end else None
+            try:
+                await asyncio.to_thread(_check_complete, self.writer.file, digest, self.target)
+            except BaseException:
+                self.writer.spoil(self.target.offset)
+                raise
+        return self.end
 
 
 async def take_chunk_body(
@@ -389,7 +472,8 @@ async def take_chunk_body(
     chunk_hashes = [(digest, digest.hash.new()) for digest in claimed]
     own_lanes: list[LaneWork] = [lambda batch, hasher=hasher: hasher.update(batch.view)
                                  for digest, hasher in chunk_hashes if not digest.hash.inline]
-    feed = writer.pipeline.feed(own_lanes, context=[hasher for digest, hasher in chunk_hashes if digest.hash.inline])
+    on_the_loop = [hasher for digest, hasher in chunk_hashes if digest.hash.inline]
+    feed = writer.pipeline.feed(own_lanes)
     written = 0
     try:
         head = b""
@@ -404,6 +488,8 @@ async def take_chunk_body(
                 raise _beyond(target, target.offset + written)
             if sniffing and len(head) < SNIFF_SIZE:
                 head = _check_head(head + piece, target)
+            for hasher in on_the_loop:
+                hasher.update(piece)
             await feed.add(piece)
         if written == 0:
             raise InvalidInput("the chunk is empty", [FieldError("body", "no bytes")])

@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from core.settings import Settings, load_settings
 from core.tasks import create_celery_app
 from supervision import live
+from trading import upload_lines
 from web import (
     routes_award,
     routes_bids,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await upload_lines.quiet()  # answered chunks whose last bytes are still going to the disk
         await live.stop_listening()
         await runtime.close()
 

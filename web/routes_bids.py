@@ -186,9 +186,15 @@ async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.Upl
             pending = await uploads.take_chunk_body(writer, target, request.stream(), claimed=claimed,
                                                     content_length=length)
             slot = line.received(pending.end)
-            chunk_gate.advance(upload_id, pending.end, complete=pending.end == target.declared_size)
+            chunk_gate.advance(upload_id, pending.end, complete=pending.completes)
+        if pending.judged_early:
+            return await _record_ahead_of_disk(runtime, line, slot, pending)
+        # The verdict needs every byte through the lanes (a chunk SHA-256, the completion).
         received = await pending.verified()  # while the next chunk may already be arriving
-        return await slot.record(lambda: _record_chunk(runtime, upload_id, offset, received))
+        await slot.turn()
+        upload = await _record_chunk(runtime, upload_id, offset, received, durable=pending.completes)
+        slot.settle()
+        return upload
     except BaseException as error:
         if slot is not None:
             slot.abandon()
@@ -197,12 +203,45 @@ async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.Upl
         if isinstance(error, uploads.EnvelopeRefused):
             async with runtime.database.transaction() as session:
                 await uploads.discard_upload(session, upload_id, _spool(runtime))
+        elif isinstance(error, uploads.SpoolBehind):
+            async with runtime.database.transaction() as session:
+                await uploads.rewind_to_spool(session, error)
         raise
 
 
-async def _record_chunk(runtime: Runtime, upload_id: str, offset: int, received: int) -> Upload:
-    async with runtime.database.single_statement() as session:
-        return await uploads.record_chunk(session, upload_id, offset, received)
+async def _record_ahead_of_disk(runtime: Runtime, line: upload_lines.UploadLine, slot: upload_lines.RecordSlot,
+                                pending: uploads.PendingChunk) -> Upload:
+    """Record a chunk already known to be good, and answer, while its last bytes may still
+    be on their way to the disk: waiting for them would keep the client's next chunk
+    waiting too. The bytes are in this process, and the line holds the spool file until
+    they are down; if they never get there (a failed write, the server stopped), the next
+    chunk finds the spool file behind the record and the upload rewinds to what it holds
+    (uploads.SpoolBehind)."""
+    pending.check_hashes()
+    await slot.turn()
+    target = pending.target
+    upload = await _record_chunk(runtime, target.upload_id, target.offset, pending.end, durable=False)
+    line.write_behind(pending.written(), slot)
+    return upload
+
+
+async def _record_chunk(runtime: Runtime, upload_id: str, offset: int, received: int, *, durable: bool) -> Upload:
+    """Record the chunk's progress. Progress short of completion (``durable=False``) is one
+    statement on PostgreSQL's driver connection that does not wait for the log flush: if
+    the database lost it in a crash, ``received`` would stand a little behind the spool
+    file, which is cut back to it at the next chunk (the client asks where to resume). The
+    chunk that completes the upload is recorded durably: the bid is submitted on the
+    strength of it."""
+    database = runtime.database
+
+    async def record() -> Upload:
+        if not durable and database.is_postgres:
+            async with database.relaxed_driver_connection() as driver:
+                return await uploads.record_progress(driver, upload_id, offset, received)
+        async with database.single_statement() as session:
+            return await uploads.record_chunk(session, upload_id, offset, received)
+
+    return await database.retry_dropped(record)
 
 
 async def _admit_chunk(request: Request, runtime: Runtime, line: upload_lines.UploadLine, offset: int,

@@ -26,17 +26,25 @@ from web.runtime import Runtime
 
 @contextmanager
 def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL statements the application runs inside the block."""
+    """The SQL statements the application runs inside the block (those it sends through
+    the driver itself, an upload's progress, too)."""
     seen: list[str] = []
 
     def note(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         seen.append(statement.split()[0].upper())
 
+    async def progress(driver, *args):  # type: ignore[no-untyped-def]
+        seen.append("UPDATE")
+        return await record_progress(driver, *args)
+
     engine = runtime.database.engine.sync_engine
+    record_progress = uploads.record_progress
     event.listen(engine, "before_cursor_execute", note)
+    uploads.record_progress = progress  # type: ignore[assignment]
     try:
         yield seen
     finally:
+        uploads.record_progress = record_progress  # type: ignore[assignment]
         event.remove(engine, "before_cursor_execute", note)
 
 
