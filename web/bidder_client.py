@@ -21,6 +21,7 @@ import collections
 import contextlib
 import hashlib
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +39,21 @@ from web.client import sign_challenge
 
 DEFAULT_CHUNK = 8 * 1024 * 1024
 RETRIES = 5
-# One chunk at a time by default. The server takes two at once (the next chunk travels
-# while the previous one is written and recorded: ~25 % faster here), but one bench run in
-# about twenty stalled with two in flight and the cause is not found yet.
-CHUNKS_IN_FLIGHT = 1
+# Chunks kept on their way at once, unless the caller says: the server answers a chunk as
+# soon as it has checked and recorded it (its last bytes go to the disk after the answer),
+# so on a short round trip the wire is hardly ever idle between chunks and one at a time is
+# enough. On a long one (a bidder far from the trading center, a busy server) two keep it
+# busy while the answer to the previous chunk travels back. The server takes them in order,
+# and more than a few would only queue there.
+CHUNKS_IN_FLIGHT = 1  # on a short round trip
+CHUNKS_IN_FLIGHT_FAR = 2  # on a round trip of LONG_ROUND_TRIP_SECONDS or more
+LONG_ROUND_TRIP_SECONDS = 0.02
+MAX_CHUNKS_IN_FLIGHT = 4
+
+
+def chunks_in_flight_for(round_trip: float) -> int:
+    """How many chunks to keep on their way, given how long a small request took."""
+    return CHUNKS_IN_FLIGHT_FAR if round_trip >= LONG_ROUND_TRIP_SECONDS else CHUNKS_IN_FLIGHT
 
 
 class BidderError(Exception):
@@ -131,8 +143,9 @@ class BidderClient:
         return destination
 
     async def upload(self, lot_id: int, path: Path, chunk_size: int = DEFAULT_CHUNK, *,
-                     sha256: str | None = None, in_flight: int = CHUNKS_IN_FLIGHT) -> dict[str, Any]:
-        """Send the envelope in chunks, ``in_flight`` at a time; after a dropped connection
+                     sha256: str | None = None, in_flight: int | None = None) -> dict[str, Any]:
+        """Send the envelope in chunks, ``in_flight`` at a time (by default as many as the
+        round trip calls for, see :func:`chunks_in_flight_for`); after a dropped connection
         ask where the server stands and go on from there. Returns the completed upload.
         ``sha256``: the file's, when already known (else it is computed first)."""
         if sha256 is None:
@@ -143,11 +156,14 @@ class BidderClient:
         return await self.resume_upload(upload["id"], path, chunk_size=chunk_size, in_flight=in_flight)
 
     async def resume_upload(self, upload_id: str, path: Path, chunk_size: int = DEFAULT_CHUNK, *,
-                            in_flight: int = CHUNKS_IN_FLIGHT) -> dict[str, Any]:
-        """Send what the server still lacks of ``path``, ``in_flight`` chunks at a time;
-        after a dropped connection or a refused chunk, ask where the server stands and go
-        on from there."""
+                            in_flight: int | None = None) -> dict[str, Any]:
+        """Send what the server still lacks of ``path``, ``in_flight`` chunks at a time (by
+        default as many as the round trip of the first question calls for); after a dropped
+        connection or a refused chunk, ask where the server stands and go on from there."""
+        asked = time.perf_counter()
         upload = await self._json("GET", f"/uploads/{upload_id}")
+        if in_flight is None:
+            in_flight = chunks_in_flight_for(time.perf_counter() - asked)
         failures = 0
 
         async def put(offset: int, chunk: bytes, digest: str) -> dict[str, Any]:

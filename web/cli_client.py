@@ -41,7 +41,10 @@ from ca_interop.signatures import load_signing_key
 from core.errors import BidhallError
 from core.settings import Settings
 from web.bidder_client import (
+    CHUNKS_IN_FLIGHT,
+    CHUNKS_IN_FLIGHT_FAR,
     DEFAULT_CHUNK,
+    MAX_CHUNKS_IN_FLIGHT,
     BidderClient,
     BidderCredentials,
     BidderError,
@@ -462,7 +465,7 @@ async def cmd_submit(args: argparse.Namespace, out: Output) -> int:
         raise Refused(f"cannot read {args.envelope}: no such file")
     async with signed_in(args, credentials=True) as (profile, client):
         lot = await find_lot(client, args.lot)
-        upload = await _uploaded(profile, client, lot, args.envelope, args.chunk_size)
+        upload = await _uploaded(profile, client, lot, args.envelope, args.chunk_size, args.chunks_in_flight)
         if args.replaces is not None:
             submitted = await client.replace(args.replaces, lot, upload)
         else:
@@ -484,7 +487,7 @@ def _upload_key(lot: dict[str, Any], sha256: str) -> str:
 
 
 async def _uploaded(profile: Profile, client: BidderClient, lot: dict[str, Any], envelope: Path,
-                    chunk_size: int) -> dict[str, Any]:
+                    chunk_size: int, in_flight: int | None) -> dict[str, Any]:
     """The envelope, completely uploaded: an upload of the same file to the same lot left
     by an interrupted run is resumed where the platform stands; else a new one begins.
     The upload's id is kept in the profile before the first byte is sent."""
@@ -500,7 +503,7 @@ async def _uploaded(profile: Profile, client: BidderClient, lot: dict[str, Any],
         upload_id = str(created["id"])
         profile.set_pending_upload(key, upload_id)
     try:
-        return await client.resume_upload(upload_id, envelope, chunk_size=chunk_size)
+        return await client.resume_upload(upload_id, envelope, chunk_size=chunk_size, in_flight=in_flight)
     except BidderError as error:
         if error.status == 422:  # the platform discarded the upload (not an envelope, wrong hash)
             profile.set_pending_upload(key, None)
@@ -751,6 +754,10 @@ def _add_bid_parsers(actions: Any, common: argparse.ArgumentParser) -> None:
     submit.add_argument("--receipt-out", type=Path, required=True, help="where to save the receipt (JSON)")
     submit.add_argument("--replaces", type=int, metavar="BID", help="replace this earlier bid instead")
     submit.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, help=argparse.SUPPRESS)
+    submit.add_argument("--chunks-in-flight", type=int, choices=range(1, MAX_CHUNKS_IN_FLIGHT + 1),
+                        metavar="N", help=f"chunks sent before the answer to the first (1-{MAX_CHUNKS_IN_FLIGHT}; by "
+                                          f"default {CHUNKS_IN_FLIGHT} on a short round trip, {CHUNKS_IN_FLIGHT_FAR} "
+                                          "on a long one)")
     bids = _add(actions, "bids", cmd_bids, "your bids for a lot", common)
     bids.add_argument("lot", help="lot id or code")
     withdraw = _add(actions, "withdraw", cmd_withdraw, "withdraw a bid before the deadline", common)

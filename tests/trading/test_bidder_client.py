@@ -219,3 +219,48 @@ async def test_chunks_in_flight_fall_back_to_one_when_processes_refuse_the_secon
     upload = await bidder_client.upload(made.lot.id, envelope, chunk_size=32 * 1024, in_flight=2)
     assert upload["status"] == "complete" and upload["received"] == envelope.stat().st_size
     assert len(refused) <= 2, f"one round of refusals, then one chunk at a time: {refused}"
+
+
+# (the threshold, the added latency): what the client measures must be above (or far
+# below) the threshold whatever else the machine is doing
+@pytest.mark.parametrize(("long_round_trip", "latency", "expected_at_once"), [(10.0, 0.0, 1), (0.02, 0.05, 2)])
+async def test_the_client_keeps_two_chunks_on_their_way_on_a_long_round_trip(
+        runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        long_round_trip: float, latency: float, expected_at_once: int) -> None:
+    import asyncio
+
+    from web import bidder_client as module
+
+    monkeypatch.setattr(module, "LONG_ROUND_TRIP_SECONDS", long_round_trip)
+
+    async with runtime.database.transaction() as session:
+        ca = await trusted_ca(session)
+        bidder = await make_bidder(session, ca)
+        made = await open_lot(session)
+    prepare_runtime(runtime, ca)
+    open_now, most_at_once = 0, 0
+
+    class Link(httpx.AsyncBaseTransport):
+        """The platform ``latency`` seconds away, counting the chunks on their way at once."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal open_now, most_at_once
+            putting = request.method == "PUT"
+            open_now += putting
+            most_at_once = max(most_at_once, open_now)
+            try:
+                await asyncio.sleep(latency)
+                return await client._transport.handle_async_request(request)
+            finally:
+                open_now -= putting
+
+    bidder_client = BidderClient("http://testserver", http=httpx.AsyncClient(transport=Link(),
+                                                                           base_url="http://testserver"))
+    await bidder_client.bind_certificate(bidder.user.username, PASSWORD, _credentials(bidder))
+    await bidder_client.sign_in(_credentials(bidder))
+    content = tmp_path / "bid.zip"
+    content.write_bytes(os.urandom(200_000))
+    envelope = bidder_client.seal_bid(content, _lot_view(made))
+    upload = await bidder_client.upload(made.lot.id, envelope, chunk_size=32 * 1024)
+    assert upload["status"] == "complete" and upload["received"] == envelope.stat().st_size
+    assert most_at_once == expected_at_once

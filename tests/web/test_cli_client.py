@@ -241,6 +241,40 @@ async def test_an_interrupted_submit_resumes_where_the_platform_stands(
     assert await _count(runtime, Upload) == 1, "the same upload, resumed"
 
 
+async def test_chunks_in_flight_are_the_bidder_s_choice(
+    runtime: Runtime, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk, made = await bidding_desk(runtime, server, tmp_path)
+    ok(await desk.login())
+    plaintext, envelope, receipt = tmp_path / "bid.zip", tmp_path / "bid.p7m", tmp_path / "receipt.json"
+    plaintext.write_bytes(bytes(range(256)) * 300)
+    ok(await bidhall_client("seal", made.lot.code, str(plaintext), "--out", str(envelope), *desk.opts()))
+    open_now, most_at_once = 0, 0
+
+    class Wire(httpx.AsyncHTTPTransport):
+        """The real connection, counting the chunks on their way at the same time."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal open_now, most_at_once
+            if request.method != "PUT":
+                return await super().handle_async_request(request)
+            open_now += 1
+            most_at_once = max(most_at_once, open_now)
+            try:
+                return await super().handle_async_request(request)
+            finally:
+                open_now -= 1
+
+    monkeypatch.setattr(cli_client, "make_http", lambda url: httpx.AsyncClient(base_url=url, transport=Wire()))
+    submit = ("submit", made.lot.code, str(envelope), "--receipt-out", str(receipt), "--chunk-size", "4096")
+    too_many = await bidhall_client(*submit, "--chunks-in-flight", "9", *desk.opts())
+    assert too_many.returncode == 2 and "--chunks-in-flight" in too_many.stderr, too_many.stderr
+    assert not receipt.exists() and await _count(runtime, Upload) == 0, "nothing sent"
+    submitted = ok(await bidhall_client(*submit, "--chunks-in-flight", "2", *desk.opts()))[0]
+    assert submitted["receipt_verified"]
+    assert most_at_once == 2, "two chunks on their way at once"
+
+
 # --- refusals ----------------------------------------------------------------------------------
 
 
