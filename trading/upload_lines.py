@@ -13,11 +13,14 @@ chunks of an upload that reach this process queue on the upload's *line*:
   bytes are on the disk; if that failed, this one fails too (and the client asks where to
   resume).
 
+A chunk known good as soon as its body is in (its hash ran as the bytes arrived) is
+answered at once; its record and its last bytes follow behind the answer
+(:meth:`UploadLine.finish_behind`), in the same order.
+
 The line keeps the spool file's writer between its chunks, so that the next chunk's bytes
 queue behind the previous chunk's in the same lanes (see :mod:`trading.chunk_writer`). It
 holds the spool file open and locked (:meth:`UploadSpool.locked`) from the first of its
-chunks until the last one leaves and its bytes are on the disk (a chunk known good is
-answered once it is recorded, see :meth:`UploadLine.write_behind`). A chunk of the same
+chunks until the last one leaves, is recorded and has its bytes on the disk. A chunk of the same
 upload reaching another process meanwhile waits for the lock (up to
 :data:`LOCK_WAIT_SECONDS`) and is refused if it stays locked: two clients sending one
 upload, say.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -35,6 +39,8 @@ from trading import chunk_gate
 
 if TYPE_CHECKING:
     from trading.uploads import UploadSpool
+
+log = logging.getLogger("bidhall.uploads")
 
 AHEAD_WAIT_SECONDS = 2.0
 LOCK_WAIT_SECONDS = 2.0  # for a spool file locked by another process's line
@@ -56,6 +62,7 @@ class UploadLine:
         self.position: int | None = None  # where the next chunk starts, once known here
         self.writer: Any = None  # the spool file's writer (trading.uploads.SpoolWriter), kept between chunks
         self._last_record: asyncio.Future[bool] | None = None  # True once recorded and written
+        self._behind: set[asyncio.Future[Any]] = set()  # answered chunks still recording or writing
 
     @contextlib.asynccontextmanager
     async def turn_to_receive(self, offset: int) -> AsyncIterator[None]:
@@ -101,16 +108,21 @@ class UploadLine:
         """A chunk failed: where the line stands is for the database to say again."""
         self.position = None
 
-    def write_behind(self, written: Awaitable[Any], slot: RecordSlot) -> None:
-        """A recorded chunk's last bytes are still on their way to the disk (``written``);
-        its answer need not wait for them. Its slot settles once they are there. If they
-        never get there, the chunks after it fail, and the line loses track: the next chunk
-        asks the database, and finds the spool file behind the record
-        (:class:`trading.uploads.SpoolBehind`)."""
-        task = asyncio.ensure_future(written)
+    def finish_behind(self, work: Awaitable[Any], slot: RecordSlot) -> None:
+        """An answered chunk is still to be recorded and its last bytes to reach the disk
+        (``work``, which waits for the slot's turn). Its slot settles once both are done.
+        If either fails, the chunks after it fail, and the line loses track: the next chunk
+        asks the database where the upload stands, and the spool file is cut back to that
+        (or, should the file be the one behind, :class:`trading.uploads.SpoolBehind`
+        rewinds the record)."""
+        task = asyncio.ensure_future(work)
 
         def landed(task: asyncio.Future[Any]) -> None:
-            if task.cancelled() or task.exception() is not None:
+            failure = None if task.cancelled() else task.exception()
+            if task.cancelled() or failure is not None:
+                log.warning("upload %s: an answered chunk was not recorded or written (%s); the next "
+                            "chunk is sent back to where the upload stands", self.upload_id,
+                            failure or "cancelled")
                 slot.abandon()
                 self.lost_track()
                 chunk_gate.void(self.upload_id)
@@ -118,12 +130,25 @@ class UploadLine:
                 slot.settle()
 
         _keep_until_done(task)
+        self._behind.add(task)
+        task.add_done_callback(self._behind.discard)
         task.add_done_callback(landed)
 
-    def writing_behind(self) -> bool:
-        """Bytes of recorded chunks are still on their way to the disk."""
+    def finishing_behind(self) -> bool:
+        """Answered chunks are still being recorded, or their bytes are on their way to the disk."""
         writer = self.writer
-        return writer is not None and writer.healthy and writer.pipeline.in_flight > 0
+        return bool(self._behind) or (writer is not None and writer.healthy and writer.pipeline.in_flight > 0)
+
+    async def answers_recorded(self) -> None:
+        """Wait until every chunk answered so far is recorded (or failed to be) and written."""
+        while self._behind:
+            await asyncio.gather(*list(self._behind), return_exceptions=True)
+
+    async def caught_up(self) -> None:
+        """Wait until every answered chunk is recorded and every byte is on the disk."""
+        await self.answers_recorded()
+        if self.writer is not None:
+            await self.writer.pipeline.idle()
 
 
 class RecordSlot:
@@ -166,6 +191,17 @@ async def quiet() -> None:
         await asyncio.gather(*list(_background), return_exceptions=True)
 
 
+async def answers_recorded(upload_id: str) -> None:
+    """Wait until every chunk of the upload this process has answered is recorded (or
+    failed to be): a client asking where the upload stands must not hear less than it was
+    told. (A question reaching another server process is answered from the database as it
+    stands; the worst a client hears there is an offset a moment old, and the chunk it sends
+    from there is told where to go on.)"""
+    line = _lines.get(upload_id)
+    if line is not None:
+        await line.answers_recorded()
+
+
 def _keep_until_done(task: asyncio.Future[Any]) -> None:
     _background.add(task)  # the loop keeps only weak references to tasks
     task.add_done_callback(_background.discard)
@@ -183,8 +219,8 @@ async def joined(spool: UploadSpool, upload_id: str) -> AsyncIterator[UploadLine
     finally:
         line._users -= 1
         if line._users == 0:
-            if line.writing_behind():  # the chunk has its answer; the line closes once the bytes are down
-                _keep_until_done(asyncio.ensure_future(_close_once_written(line, line.writer)))
+            if line.finishing_behind():  # the chunk has its answer; the line closes once it is recorded and written
+                _keep_until_done(asyncio.ensure_future(_close_once_caught_up(line)))
             else:
                 await _close(line)
 
@@ -215,11 +251,11 @@ async def _open_line(spool: UploadSpool, upload_id: str) -> UploadLine:
         return line
 
 
-async def _close_once_written(line: UploadLine, writer: Any) -> None:
-    """Close a line whose last chunk was answered before its bytes were on the disk, once
-    they are (``writer``'s lanes are empty), unless another chunk joined the line meanwhile
-    (it closes the line itself)."""
-    await writer.pipeline.idle()
+async def _close_once_caught_up(line: UploadLine) -> None:
+    """Close a line whose last chunk was answered before it was recorded and its bytes were
+    on the disk, once they are, unless another chunk joined the line meanwhile (it closes
+    the line itself)."""
+    await line.caught_up()
     if line._users == 0:
         await _close(line)
 

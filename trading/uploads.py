@@ -34,7 +34,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -216,6 +216,7 @@ class ChunkTarget:
     declared_sha256: str
     opening_certificate_der: bytes | None
     lot: LotForChunk
+    created_at: datetime  # the upload's, for an answer given before the chunk is recorded
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ async def prepare_chunk(session: AsyncSession, actor: Actor, upload_id: str, off
     # carries its opening-key record, the custodians' shares: too much to read per chunk).
     upload = (await session.execute(
         sa.select(Upload.user_id, Upload.status, Upload.received, Upload.declared_size, Upload.declared_sha256,
-                  Lot.id, Lot.code, Lot.status.label("lot_status"), Lot.bid_deadline,
+                  Upload.created_at, Lot.id, Lot.code, Lot.status.label("lot_status"), Lot.bid_deadline,
                   Lot.opening_certificate_fingerprint)
         .join(Lot, Lot.id == Upload.lot_id).where(Upload.id == upload_id))).one_or_none()
     if upload is None or upload.user_id != actor.user_id:
@@ -275,7 +276,8 @@ async def prepare_chunk(session: AsyncSession, actor: Actor, upload_id: str, off
         raise Conflict(f"this upload has received {upload.received} bytes: send the chunk at offset "
                        f"{upload.received}, not {offset}")
     certificate = await _opening_certificate(session, lot.id, lot.opening_certificate_fingerprint)
-    return ChunkTarget(upload_id, offset, upload.declared_size, upload.declared_sha256, certificate, lot)
+    return ChunkTarget(upload_id, offset, upload.declared_size, upload.declared_sha256, certificate, lot,
+                       upload.created_at)
 
 
 class SpoolBehind(Conflict):
@@ -394,7 +396,7 @@ class PendingChunk:
     hash the client claimed ran on the loop and the chunk does not complete the upload,
     the verdict is at hand as soon as the body is in (:attr:`judged_early`): the chunk may
     then be recorded, and answered, while its last bytes are still on their way to the disk
-    (:meth:`written`; see :meth:`trading.upload_lines.UploadLine.write_behind`)."""
+    (:meth:`written`; see :meth:`trading.upload_lines.UploadLine.finish_behind`)."""
 
     writer: SpoolWriter
     target: ChunkTarget

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from core import clock
 from core.actors import Actor
 from core.errors import FieldError, InvalidInput, NotFound
 from identities.service import token_digest
@@ -43,6 +44,7 @@ from trading.bid_schemas import (
     UploadCreate,
     UploadOut,
 )
+from trading.bid_states import UploadStatus
 from web.api import Api, QueryParam, json_response, parse_body, path_int
 from web.auth import bearer_token, current_actor, with_actor
 from web.problems import problem
@@ -145,6 +147,9 @@ async def create_upload(request: Request) -> Response:
                response=UploadOut, tag="bids", errors=(404,))
 async def read_upload(request: Request) -> Response:
     upload_id = str(request.path_params["upload_id"])
+    # Chunks this process answered ahead of their record are recorded first, so that the
+    # answer agrees with the ones the client already has.
+    await upload_lines.answers_recorded(upload_id)
 
     async def work(session: AsyncSession, actor: Actor) -> Response:
         return json_response(UploadOut.model_validate(await uploads.read_upload(session, actor, upload_id)))
@@ -163,18 +168,18 @@ async def put_chunk(request: Request) -> Response:
     spool = _spool(runtime)
     try:
         async with upload_lines.joined(spool, upload_id) as line:
-            upload = await _take_chunk(request, runtime, line, offset, claimed, length)
+            answer = await _take_chunk(request, runtime, line, offset, claimed, length)
     except ClientDisconnect:
         return problem(400, "Bad Request", f"the connection dropped; received stays {offset}: resume there")
     except NotFound:  # an unknown upload: a caller who is not signed in hears 401, not whether it exists
         async with runtime.database.reader() as session:
             await current_actor(request, session)
         raise
-    return json_response(UploadOut.model_validate(upload))
+    return json_response(answer)
 
 
 async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.UploadLine, offset: int,
-                      claimed: list[uploads.ChunkDigest], length: int | None) -> Upload:
+                      claimed: list[uploads.ChunkDigest], length: int | None) -> UploadOut:
     """Receive the chunk at ``offset`` in its turn on the upload's line, then verify and
     record it (after the chunk before it). The next chunk may be received meanwhile."""
     upload_id = line.upload_id
@@ -188,13 +193,13 @@ async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.Upl
             slot = line.received(pending.end)
             chunk_gate.advance(upload_id, pending.end, complete=pending.completes)
         if pending.judged_early:
-            return await _record_ahead_of_disk(runtime, line, slot, pending)
+            return await _answer_ahead(runtime, line, slot, pending)
         # The verdict needs every byte through the lanes (a chunk SHA-256, the completion).
         received = await pending.verified()  # while the next chunk may already be arriving
         await slot.turn()
         upload = await _record_chunk(runtime, upload_id, offset, received, durable=pending.completes)
         slot.settle()
-        return upload
+        return UploadOut.model_validate(upload)
     except BaseException as error:
         if slot is not None:
             slot.abandon()
@@ -209,20 +214,28 @@ async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.Upl
         raise
 
 
-async def _record_ahead_of_disk(runtime: Runtime, line: upload_lines.UploadLine, slot: upload_lines.RecordSlot,
-                                pending: uploads.PendingChunk) -> Upload:
-    """Record a chunk already known to be good, and answer, while its last bytes may still
-    be on their way to the disk: waiting for them would keep the client's next chunk
-    waiting too. The bytes are in this process, and the line holds the spool file until
-    they are down; if they never get there (a failed write, the server stopped), the next
+async def _answer_ahead(runtime: Runtime, line: upload_lines.UploadLine, slot: upload_lines.RecordSlot,
+                        pending: uploads.PendingChunk) -> UploadOut:
+    """Answer a chunk already known to be good (its hash ran as the bytes arrived) at once,
+    while it is recorded and its last bytes go to the disk: waiting for either would keep
+    the client's next chunk waiting too. The line holds the spool file until both are done.
+    If the record fails, the next chunk is sent back to where the database says the upload
+    stands; if the bytes never reach the disk (a failed write, the server stopped), the next
     chunk finds the spool file behind the record and the upload rewinds to what it holds
-    (uploads.SpoolBehind)."""
+    (uploads.SpoolBehind). The chunk that completes the upload is never answered ahead."""
     pending.check_hashes()
-    await slot.turn()
     target = pending.target
-    upload = await _record_chunk(runtime, target.upload_id, target.offset, pending.end, durable=False)
-    line.write_behind(pending.written(), slot)
-    return upload
+
+    async def record_then_write() -> None:
+        await slot.turn()
+        await _record_chunk(runtime, target.upload_id, target.offset, pending.end, durable=False)
+        await pending.written()
+
+    line.finish_behind(record_then_write(), slot)
+    return UploadOut.model_validate({
+        "id": target.upload_id, "lot_id": target.lot.id, "declared_size": target.declared_size,
+        "declared_sha256": target.declared_sha256, "received": pending.end, "status": UploadStatus.RECEIVING,
+        "created_at": target.created_at, "updated_at": clock.utcnow()})
 
 
 async def _record_chunk(runtime: Runtime, upload_id: str, offset: int, received: int, *, durable: bool) -> Upload:

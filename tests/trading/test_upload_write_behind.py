@@ -1,7 +1,8 @@
-"""A chunk whose XXH3 is right is recorded and answered while its last bytes are still on
-their way to the disk. If they never get there (a failed write, the server stopped), the
-next chunk finds the spool file behind the record and the upload rewinds to what the file
-holds; nothing unverified is ever counted, and the upload still completes."""
+"""A chunk whose XXH3 is right is answered while it is recorded and its last bytes go to the
+disk. If the record fails, the next chunk is sent back to where the database says the
+upload stands; if the bytes never get there (a failed write, the server stopped), the next
+chunk finds the spool file behind the record and the upload rewinds to what the file holds.
+Nothing unverified is ever counted, and the upload still completes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 import xxhash
 
+from core.errors import Conflict
 from tests.trading.bid_factories import auth, sealed_envelope
 from tests.trading.test_uploads import _create, _world
 from trading import chunk_gate, upload_lines, uploads
@@ -62,20 +64,85 @@ class HeldWrites:
         monkeypatch.setattr(uploads.SpoolWriter, "_write", write)
 
 
-async def test_a_good_chunk_is_answered_before_its_bytes_are_on_the_disk(
+class HeldRecords:
+    """Recording a chunk's progress waits until released (the database is slow); with
+    ``fail`` set, the first record fails instead (the database refused it)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+        self.release = asyncio.Event()
+        self.fail = fail
+        self.recorded = 0
+
+        def held(real):  # type: ignore[no-untyped-def]
+            async def record(*args):  # type: ignore[no-untyped-def]
+                await self.release.wait()
+                if self.fail:
+                    self.fail = False
+                    raise ConnectionError("the database went away")
+                self.recorded += 1
+                return await real(*args)
+            return record
+
+        # PostgreSQL records progress on the driver connection, SQLite through the session.
+        monkeypatch.setattr(uploads, "record_progress", held(uploads.record_progress))
+        monkeypatch.setattr(uploads, "record_chunk", held(uploads.record_chunk))
+
+
+async def test_a_good_chunk_is_answered_before_it_is_recorded_and_its_bytes_are_on_the_disk(
         runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     token, upload_id, data, path = await _upload(runtime, client, tmp_path)
-    disk = HeldWrites(monkeypatch)
+    disk, database = HeldWrites(monkeypatch), HeldRecords(monkeypatch)
     first = await asyncio.wait_for(_put(client, token, upload_id, 0, data[:20_000]), 5)
     assert first.status_code == 200 and first.json()["received"] == 20_000, first.text
-    assert await _received(runtime, upload_id) == 20_000
+    assert await _received(runtime, upload_id) == 0, "the record is still on its way"
     assert path.stat().st_size == 0, "the bytes are still on their way"
+
+    asked = asyncio.create_task(client.get(f"/uploads/{upload_id}", headers=auth(token)))
+    await asyncio.sleep(0.1)
+    assert not asked.done(), "where the upload stands is told once the answered chunk is recorded"
+    database.release.set()
     disk.release.set()
+    assert (await asked).json()["received"] == 20_000
     await upload_lines.quiet()
+    assert database.recorded == 1 and await _received(runtime, upload_id) == 20_000
     assert path.read_bytes() == data[:20_000]
-    assert upload_lines._lines == {}, "the line closes once the bytes are down"
+    assert upload_lines._lines == {}, "the line closes once the chunk is recorded and its bytes are down"
     rest = await _put(client, token, upload_id, 20_000, data[20_000:])
     assert rest.status_code == 200 and rest.json()["status"] == "complete", rest.text
+
+
+async def test_the_spool_file_stays_locked_until_the_answered_chunk_is_recorded(
+        runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token, upload_id, data, _ = await _upload(runtime, client, tmp_path)
+    database = HeldRecords(monkeypatch)
+    assert (await _put(client, token, upload_id, 0, data[:20_000])).status_code == 200
+    spool = uploads.UploadSpool(runtime.settings.resolved_upload_dir)
+    with pytest.raises(Conflict, match="being received"):  # another process would wait for it
+        with spool.locked(upload_id):
+            pass
+    database.release.set()
+    await upload_lines.quiet()
+    with spool.locked(upload_id):
+        pass
+
+
+async def test_a_record_failing_after_the_answer_sends_the_next_chunk_back_to_where_the_upload_stands(
+        runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token, upload_id, data, path = await _upload(runtime, client, tmp_path)
+    database = HeldRecords(monkeypatch, fail=True)
+    first = await _put(client, token, upload_id, 0, data[:20_000])
+    assert first.status_code == 200 and first.json()["received"] == 20_000, "answered before the record"
+    database.release.set()
+    await upload_lines.quiet()
+    assert await _received(runtime, upload_id) == 0, "the record failed"
+
+    second = await _put(client, token, upload_id, 20_000, data[20_000:40_000])
+    assert second.status_code == 409 and "send the chunk at offset 0" in second.json()["detail"], second.text
+    asked = await client.get(f"/uploads/{upload_id}", headers=auth(token))
+    assert asked.json()["received"] == 0
+    resumed = await _put(client, token, upload_id, 0, data)
+    assert resumed.status_code == 200 and resumed.json()["status"] == "complete", resumed.text
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
 async def test_a_write_failing_after_the_answer_rewinds_the_upload_to_what_the_file_holds(
@@ -169,6 +236,7 @@ async def test_progress_commits_apart_and_completion_durably(
     sa.event.listen(engine, "before_cursor_execute", note)
     try:
         assert (await _put(client, token, upload_id, 0, data[:20_000])).status_code == 200
+        await upload_lines.quiet()  # the chunk was answered ahead of its record
         assert relaxed == [20_000] and "UPDATE" not in durable, "progress short of completion: the relaxed pool"
         done = await _put(client, token, upload_id, 20_000, data[20_000:])
     finally:
@@ -184,10 +252,12 @@ async def test_progress_is_recorded_after_the_database_dropped_the_connection(
         runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path) -> None:
     token, upload_id, data, _ = await _upload(runtime, client, tmp_path)
     assert (await _put(client, token, upload_id, 0, data[:20_000])).status_code == 200
+    await upload_lines.quiet()
     async with runtime.database.transaction() as session:  # e.g. the database restarted
         await session.execute(sa.text(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     second = await _put(client, token, upload_id, 20_000, data[20_000:40_000])
     assert second.status_code == 200 and second.json()["received"] == 40_000, second.text
+    await upload_lines.quiet()
     assert await _received(runtime, upload_id) == 40_000
