@@ -116,8 +116,10 @@ class UploadLine:
         (or, should the file be the one behind, :class:`trading.uploads.SpoolBehind`
         rewinds the record)."""
         task = asyncio.ensure_future(work)
+        self._behind.add(task)
 
         def landed(task: asyncio.Future[Any]) -> None:
+            self._behind.discard(task)
             failure = None if task.cancelled() else task.exception()
             if task.cancelled() or failure is not None:
                 log.warning("upload %s: an answered chunk was not recorded or written (%s); the next "
@@ -128,27 +130,18 @@ class UploadLine:
                 chunk_gate.void(self.upload_id)
             else:
                 slot.settle()
+            # The line's last chunk has left: closed now (not in a task that starts later,
+            # by which time a new chunk may have joined the line).
+            if not self._behind and self._users == 0 and _closing(self):
+                _keep_until_done(asyncio.ensure_future(_closed(self)))
 
+        task.add_done_callback(landed)  # before _keep_until_done's: quiet() must see the close
         _keep_until_done(task)
-        self._behind.add(task)
-        task.add_done_callback(self._behind.discard)
-        task.add_done_callback(landed)
-
-    def finishing_behind(self) -> bool:
-        """Answered chunks are still being recorded, or their bytes are on their way to the disk."""
-        writer = self.writer
-        return bool(self._behind) or (writer is not None and writer.healthy and writer.pipeline.in_flight > 0)
 
     async def answers_recorded(self) -> None:
         """Wait until every chunk answered so far is recorded (or failed to be) and written."""
         while self._behind:
             await asyncio.gather(*list(self._behind), return_exceptions=True)
-
-    async def caught_up(self) -> None:
-        """Wait until every answered chunk is recorded and every byte is on the disk."""
-        await self.answers_recorded()
-        if self.writer is not None:
-            await self.writer.pipeline.idle()
 
 
 class RecordSlot:
@@ -218,11 +211,8 @@ async def joined(spool: UploadSpool, upload_id: str) -> AsyncIterator[UploadLine
         yield line
     finally:
         line._users -= 1
-        if line._users == 0:
-            if line.finishing_behind():  # the chunk has its answer; the line closes once it is recorded and written
-                _keep_until_done(asyncio.ensure_future(_close_once_caught_up(line)))
-            else:
-                await _close(line)
+        if line._users == 0 and not line._behind:  # else the last answered chunk closes it
+            await _close(line)
 
 
 async def _open_line(spool: UploadSpool, upload_id: str) -> UploadLine:
@@ -251,21 +241,25 @@ async def _open_line(spool: UploadSpool, upload_id: str) -> UploadLine:
         return line
 
 
-async def _close_once_caught_up(line: UploadLine) -> None:
-    """Close a line whose last chunk was answered before it was recorded and its bytes were
-    on the disk, once they are, unless another chunk joined the line meanwhile (it closes
-    the line itself)."""
-    await line.caught_up()
-    if line._users == 0:
-        await _close(line)
-
-
-async def _close(line: UploadLine) -> None:
+def _closing(line: UploadLine) -> bool:
+    """Take the line out of use at once, so that no chunk joins it from now on; False if it
+    was already."""
     if line.closed:
-        return
+        return False
     line.closed = True
     if _lines.get(line.upload_id) is line:
         del _lines[line.upload_id]
+    return True
+
+
+async def _close(line: UploadLine) -> None:
+    if _closing(line):
+        await _closed(line)
+
+
+async def _closed(line: UploadLine) -> None:
+    """Close a line already taken out of use: its writer (the lanes drain first), then the
+    spool file and its lock."""
     try:
         if line.writer is not None:
             await line.writer.aclose()

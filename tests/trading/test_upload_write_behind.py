@@ -126,6 +126,25 @@ async def test_the_spool_file_stays_locked_until_the_answered_chunk_is_recorded(
         pass
 
 
+async def test_a_chunk_joining_the_line_as_the_last_answered_chunk_lands_finds_it_open(tmp_path: Path) -> None:
+    spool = uploads.UploadSpool(tmp_path)
+    upload_id = "ab" * 16
+    spool.create(upload_id)
+    behind: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async with upload_lines.joined(spool, upload_id) as first_line:
+        first_line.finish_behind(behind, first_line.received(10))
+    assert not first_line.closed, "its answered chunk is still being recorded"
+    behind.set_result(None)
+    await asyncio.sleep(0)  # the answered chunk lands; the next chunk arrives right after
+    async with upload_lines.joined(spool, upload_id) as line:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not line.closed and not line.file.closed, "the line the chunk joined is not closed under it"
+        line.file.write(b"x")
+    await upload_lines.quiet()
+    assert upload_lines._lines == {}
+
+
 async def test_a_record_failing_after_the_answer_sends_the_next_chunk_back_to_where_the_upload_stands(
         runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     token, upload_id, data, path = await _upload(runtime, client, tmp_path)
