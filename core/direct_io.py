@@ -21,8 +21,11 @@ import os
 from pathlib import Path
 
 BLOCK = 4096  # a multiple of every logical block size we meet (512 or 4096)
-STAGING = 1 << 20  # bytes gathered before one direct write; a multiple of BLOCK
-SPARE_BUFFERS_KEPT = 48
+# Bytes gathered before one direct write; a multiple of BLOCK. An upload's batches are this
+# size too: 2 MiB rather than 1 halved the per-batch work (a hand-off to each lane, a wake-up
+# of the loop) and took the server from ~2.0 to ~1.6 CPU seconds per GiB received.
+STAGING = 1 << 21
+SPARE_BUFFERS_KEPT = 24  # 48 MiB
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 # Buffers of STAGING bytes are reused: a fresh mapping costs its first touch of every page

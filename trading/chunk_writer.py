@@ -29,7 +29,7 @@ from typing import Any
 
 from core.direct_io import give_back, take_buffer
 
-BUFFERS_PER_UPLOAD = 6  # batches of core.direct_io.STAGING bytes an upload may have in the lanes
+BUFFERS_PER_UPLOAD = 4  # batches of core.direct_io.STAGING bytes (8 MiB) an upload may have in the lanes
 LANE_THREADS = 16  # hashing and direct writes release the GIL; writes wait on the disk
 
 # Lanes of every upload share these threads. Not the loop's default executor: that one is
