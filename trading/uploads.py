@@ -395,8 +395,8 @@ class PendingChunk:
     :meth:`verified` waits for the lanes and says whether the chunk is good. When every
     hash the client claimed ran on the loop and the chunk does not complete the upload,
     the verdict is at hand as soon as the body is in (:attr:`judged_early`): the chunk may
-    then be recorded, and answered, while its last bytes are still on their way to the disk
-    (:meth:`written`; see :meth:`trading.upload_lines.UploadLine.finish_behind`)."""
+    then be answered at once, and recorded while its last bytes are still on their way to
+    the disk (:meth:`written`; see :meth:`trading.upload_lines.UploadLine.finish_behind`)."""
 
     writer: SpoolWriter
     target: ChunkTarget
