@@ -230,8 +230,10 @@ async def test_an_interrupted_submit_resumes_where_the_platform_stands(
     refused(await bidhall_client(*submit), "unexpected error", "power cut", code=1)
     assert not receipt.exists() and await _count(runtime, Bid) == 0
     (upload_id,) = desk.profile_data()["uploads"].values()
-    async with runtime.database.reader() as session:
-        assert (await session.get(Upload, upload_id)).received == 3 * 4096  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=server) as http:  # the platform answers once its records are in
+        standing = await http.get(f"/uploads/{upload_id}",
+                                  headers={"authorization": f"Bearer {desk.profile_data()['token']}"})
+    assert standing.json()["received"] == 3 * 4096, standing.text
 
     Wire.cut_after = None
     offsets.clear()
