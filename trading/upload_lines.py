@@ -178,8 +178,8 @@ _background: set[asyncio.Future[Any]] = set()
 
 
 async def quiet() -> None:
-    """Wait until the last bytes of every answered chunk are on the disk and their lines
-    closed (before the process stops)."""
+    """Wait until every answered chunk is recorded, its last bytes are on the disk and its
+    line is closed (before the process stops)."""
     while _background:
         await asyncio.gather(*list(_background), return_exceptions=True)
 
@@ -219,7 +219,7 @@ async def _open_line(spool: UploadSpool, upload_id: str) -> UploadLine:
     """This process's line of the upload, or a new one once the spool file can be locked.
 
     The file may be locked by another process's line for a moment after that process
-    answered its chunk (its last bytes on their way to the disk): a chunk of the upload
+    answered its chunk (its record and last bytes still to come): a chunk of the upload
     waits for it instead of being refused at once. A second client sending the same upload
     at the same time is refused after the wait."""
     loop = asyncio.get_running_loop()

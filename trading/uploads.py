@@ -14,10 +14,10 @@ Chunks of one upload are received one at a time and recorded in order: in one pr
 queue on the upload's line (``trading.upload_lines``), which holds the spool file's lock
 while any of them is in flight, so that the next chunk may arrive while the previous one is
 written and recorded; a chunk reaching another process meanwhile waits a moment for the
-lock, then is refused. A chunk whose hash is known good when its body is in is recorded
-and answered while its last bytes are still on their way to the disk (``PendingChunk``);
-should they never get there, the spool file is found behind the record and the upload
-rewinds to what it holds (``SpoolBehind``). The next chunk under a pass
+lock, then is refused. A chunk whose hash is known good when its body is in is answered
+at once, and recorded while its last bytes are still on their way to the disk
+(``PendingChunk``); should they never get there, the spool file is found behind the record
+and the upload rewinds to what it holds (``SpoolBehind``). The next chunk under a pass
 (``trading.chunk_gate``) skips the database checks for a moment.
 Uploads are not ledger entries: they are transport, and nothing of them remains unless they
 become a bid.
@@ -49,7 +49,7 @@ from ca_interop.envelopes._envelope import SNIFF_SIZE
 from ca_interop.opening_keys import OpeningKeyRecord
 from core import clock
 from core.actors import Actor, Role
-from core.database import after_commit
+from core.database import Database, after_commit
 from core.direct_io import AlignedAppender
 from core.errors import Conflict, FieldError, InvalidInput, NotFound, RuleViolation
 from core.usecases import use_case
@@ -300,12 +300,36 @@ _RECORD_PROGRESS = (f"UPDATE {Upload.__tablename__} SET received = $3, updated_a
                     "WHERE id = $1 AND received = $2 AND declared_size > $3 RETURNING *")
 
 
+async def record_received(database: Database, upload_id: str, offset: int, received: int, *,
+                          durable: bool) -> Upload:
+    """Record that a chunk took ``upload_id`` from ``offset`` to ``received`` bytes.
+
+    Progress short of completion (``durable=False``) is one statement on PostgreSQL's driver
+    connection that does not wait for the log flush: if the database lost it in a crash,
+    ``received`` would stand a little behind the spool file, which is cut back to it at the
+    next chunk (the client asks where to resume). The chunk that completes the upload is
+    recorded durably: the bid is submitted on the strength of it."""
+
+    async def record() -> Upload:
+        if not durable and database.is_postgres:
+            async with database.relaxed_driver_connection() as driver:
+                return await record_progress(driver, upload_id, offset, received)
+        async with database.single_statement() as session:
+            return await record_chunk(session, upload_id, offset, received)
+
+    return await database.retry_dropped(record)  # the statements are conditional: safe to repeat
+
+
 async def record_progress(driver: Any, upload_id: str, offset: int, received: int) -> Upload:
     """:func:`record_chunk` for a chunk short of completion, on an asyncpg connection."""
     row = await driver.fetchrow(_RECORD_PROGRESS, upload_id, offset, received, clock.utcnow())
     if row is None:
-        raise Conflict(f"upload {upload_id} changed while the chunk was received; ask where to resume")
+        raise _changed_meanwhile(upload_id)
     return Upload(**dict(row))
+
+
+def _changed_meanwhile(upload_id: str) -> Conflict:
+    return Conflict(f"upload {upload_id} changed while the chunk was received; ask where to resume")
 
 
 async def rewind_to_spool(session: AsyncSession, behind: SpoolBehind) -> None:
@@ -633,7 +657,7 @@ async def record_chunk(session: AsyncSession, upload_id: str, offset: int, recei
         .values(received=received, status=completed, updated_at=clock.utcnow())
         .returning(*table.c))).one_or_none()
     if row is None:
-        raise Conflict(f"upload {upload_id} changed while the chunk was received; ask where to resume")
+        raise _changed_meanwhile(upload_id)
     values = dict(row._mapping)
     held = session.sync_session.identity_map.get(identity_key(Upload, upload_id))
     if held is not None:  # an Upload this session already holds takes the new values too

@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await upload_lines.quiet()  # answered chunks whose last bytes are still going to the disk
+        await upload_lines.quiet()  # answered chunks still being recorded and written
         await live.stop_listening()
         await runtime.close()
 

@@ -40,7 +40,7 @@ from web.client import sign_challenge
 DEFAULT_CHUNK = 8 * 1024 * 1024
 RETRIES = 5
 # Chunks kept on their way at once, unless the caller says: the server answers a chunk as
-# soon as it has checked and recorded it (its last bytes go to the disk after the answer),
+# soon as it has checked its hash (the record and the last bytes' write follow the answer),
 # so on a short round trip the wire is hardly ever idle between chunks and one at a time is
 # enough. On a long one (a bidder far from the trading center, a busy server) two keep it
 # busy while the answer to the previous chunk travels back. The server takes them in order,

@@ -27,7 +27,6 @@ from trading import (
     upload_lines,
     uploads,
 )
-from trading.bid_models import Upload
 from trading.bid_schemas import (
     BidOut,
     BidSubmit,
@@ -197,7 +196,8 @@ async def _take_chunk(request: Request, runtime: Runtime, line: upload_lines.Upl
         # The verdict needs every byte through the lanes (a chunk SHA-256, the completion).
         received = await pending.verified()  # while the next chunk may already be arriving
         await slot.turn()
-        upload = await _record_chunk(runtime, upload_id, offset, received, durable=pending.completes)
+        upload = await uploads.record_received(runtime.database, upload_id, offset, received,
+                                               durable=pending.completes)
         slot.settle()
         return UploadOut.model_validate(upload)
     except BaseException as error:
@@ -228,7 +228,8 @@ async def _answer_ahead(runtime: Runtime, line: upload_lines.UploadLine, slot: u
 
     async def record_then_write() -> None:
         await slot.turn()
-        await _record_chunk(runtime, target.upload_id, target.offset, pending.end, durable=False)
+        await uploads.record_received(runtime.database, target.upload_id, target.offset, pending.end,
+                                      durable=False)
         await pending.written()
 
     line.finish_behind(record_then_write(), slot)
@@ -236,25 +237,6 @@ async def _answer_ahead(runtime: Runtime, line: upload_lines.UploadLine, slot: u
         "id": target.upload_id, "lot_id": target.lot.id, "declared_size": target.declared_size,
         "declared_sha256": target.declared_sha256, "received": pending.end, "status": UploadStatus.RECEIVING,
         "created_at": target.created_at, "updated_at": clock.utcnow()})
-
-
-async def _record_chunk(runtime: Runtime, upload_id: str, offset: int, received: int, *, durable: bool) -> Upload:
-    """Record the chunk's progress. Progress short of completion (``durable=False``) is one
-    statement on PostgreSQL's driver connection that does not wait for the log flush: if
-    the database lost it in a crash, ``received`` would stand a little behind the spool
-    file, which is cut back to it at the next chunk (the client asks where to resume). The
-    chunk that completes the upload is recorded durably: the bid is submitted on the
-    strength of it."""
-    database = runtime.database
-
-    async def record() -> Upload:
-        if not durable and database.is_postgres:
-            async with database.relaxed_driver_connection() as driver:
-                return await uploads.record_progress(driver, upload_id, offset, received)
-        async with database.single_statement() as session:
-            return await uploads.record_chunk(session, upload_id, offset, received)
-
-    return await database.retry_dropped(record)
 
 
 async def _admit_chunk(request: Request, runtime: Runtime, line: upload_lines.UploadLine, offset: int,

@@ -190,16 +190,29 @@ class NoSharedLines(dict):  # type: ignore[type-arg]
         pass
 
 
-async def test_chunks_in_flight_fall_back_to_one_when_processes_refuse_the_second(
-        runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trading import upload_lines
-
-    monkeypatch.setattr(upload_lines, "_lines", NoSharedLines())
+async def _sealed_over(runtime: Runtime, transport: httpx.AsyncBaseTransport, tmp_path: Path,
+                       size: int) -> tuple[BidderClient, OpenLot, Path]:
+    """A signed-in bidder whose requests go through ``transport``, an open lot, and a
+    sealed bid of ``size`` random bytes for it."""
     async with runtime.database.transaction() as session:
         ca = await trusted_ca(session)
         bidder = await make_bidder(session, ca)
         made = await open_lot(session)
     prepare_runtime(runtime, ca)
+    bidder_client = BidderClient("http://testserver", http=httpx.AsyncClient(transport=transport,
+                                                                           base_url="http://testserver"))
+    await bidder_client.bind_certificate(bidder.user.username, PASSWORD, _credentials(bidder))
+    await bidder_client.sign_in(_credentials(bidder))
+    content = tmp_path / "bid.zip"
+    content.write_bytes(os.urandom(size))
+    return bidder_client, made, bidder_client.seal_bid(content, _lot_view(made))
+
+
+async def test_chunks_in_flight_fall_back_to_one_when_processes_refuse_the_second(
+        runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trading import upload_lines
+
+    monkeypatch.setattr(upload_lines, "_lines", NoSharedLines())
     refused: list[str] = []
 
     class Watch(httpx.AsyncBaseTransport):
@@ -209,13 +222,7 @@ async def test_chunks_in_flight_fall_back_to_one_when_processes_refuse_the_secon
                 refused.append(request.url.params["offset"])
             return response
 
-    bidder_client = BidderClient("http://testserver", http=httpx.AsyncClient(transport=Watch(),
-                                                                           base_url="http://testserver"))
-    await bidder_client.bind_certificate(bidder.user.username, PASSWORD, _credentials(bidder))
-    await bidder_client.sign_in(_credentials(bidder))
-    content = tmp_path / "bid.zip"
-    content.write_bytes(os.urandom(400_000))
-    envelope = bidder_client.seal_bid(content, _lot_view(made))
+    bidder_client, made, envelope = await _sealed_over(runtime, Watch(), tmp_path, 400_000)
     upload = await bidder_client.upload(made.lot.id, envelope, chunk_size=32 * 1024, in_flight=2)
     assert upload["status"] == "complete" and upload["received"] == envelope.stat().st_size
     assert len(refused) <= 2, f"one round of refusals, then one chunk at a time: {refused}"
@@ -232,12 +239,6 @@ async def test_the_client_keeps_two_chunks_on_their_way_on_a_long_round_trip(
     from web import bidder_client as module
 
     monkeypatch.setattr(module, "LONG_ROUND_TRIP_SECONDS", long_round_trip)
-
-    async with runtime.database.transaction() as session:
-        ca = await trusted_ca(session)
-        bidder = await make_bidder(session, ca)
-        made = await open_lot(session)
-    prepare_runtime(runtime, ca)
     open_now, most_at_once = 0, 0
 
     class Link(httpx.AsyncBaseTransport):
@@ -254,13 +255,7 @@ async def test_the_client_keeps_two_chunks_on_their_way_on_a_long_round_trip(
             finally:
                 open_now -= putting
 
-    bidder_client = BidderClient("http://testserver", http=httpx.AsyncClient(transport=Link(),
-                                                                           base_url="http://testserver"))
-    await bidder_client.bind_certificate(bidder.user.username, PASSWORD, _credentials(bidder))
-    await bidder_client.sign_in(_credentials(bidder))
-    content = tmp_path / "bid.zip"
-    content.write_bytes(os.urandom(200_000))
-    envelope = bidder_client.seal_bid(content, _lot_view(made))
+    bidder_client, made, envelope = await _sealed_over(runtime, Link(), tmp_path, 200_000)
     upload = await bidder_client.upload(made.lot.id, envelope, chunk_size=32 * 1024)
     assert upload["status"] == "complete" and upload["received"] == envelope.stat().st_size
     assert most_at_once == expected_at_once
