@@ -4,13 +4,13 @@ Figures (one JSON line each, see bench/common.py for the format):
 
 - ``upload_throughput``: bytes/s of one sealed envelope (``--size``, default 1 GiB; a real
   envelope: random bytes sealed with ``ca_interop.envelopes.seal`` to a bidder and the
-  lot's opening certificate) sent by ``web.bidder_client.BidderClient.upload`` (8 MiB
-  chunks, each hashed by the client and verified by the server, the whole file checked at
+  lot's opening certificate) sent by ``web.bidder_client.BidderClient.upload`` (in its
+  default chunks, ``DEFAULT_CHUNK``, 16 MiB; ``--chunk`` for others; each hashed by the client and verified by the server, the whole file checked at
   completion, as many chunks at once as its round trip calls for: on this loopback one,
   ``CHUNKS_IN_FLIGHT``) to a real uvicorn server process running
   the app, against the same client loop (``send_chunks``) sending the same chunks to a
   uvicorn process whose app reads the body and drops it (the trivial sink), in the same
-  run. The two take turns for ``--rounds`` rounds (3) and each side's median is reported:
+  run. The two take turns for ``--rounds`` rounds (5) and each side's median is reported:
   the sink's speed alone varies by half from one upload to the next on a small virtual
   machine. Target ratio >= 0.7.
 - ``upload_peak_rss``: the app server's peak resident memory (VmHWM from /proc) after
@@ -468,11 +468,14 @@ def parse_size(text: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from web.bidder_client import DEFAULT_CHUNK
+
     parser = argparse.ArgumentParser(prog="python -m bench trading", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=parse_size, default=1024 * MIB, help="envelope size for upload_throughput (1g)")
-    parser.add_argument("--chunk", type=int, default=8, help="upload chunk size in MiB (8)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternating sink and app uploads for upload_throughput; medians are reported (3)")
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK // MIB,
+                        help=f"upload chunk size in MiB (the client's default, {DEFAULT_CHUNK // MIB})")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating sink and app uploads for upload_throughput; medians are reported (5)")
     parser.add_argument("--bidders", type=int, default=200, help="bidders for concurrent_bidders (200)")
     parser.add_argument("--bid-size", type=parse_size, default=20 * MIB, help="each bidder's envelope (20m)")
     parser.add_argument("--only", nargs="+", default=["upload", "bidders", "opening"],

@@ -37,7 +37,12 @@ from trading.bid_receipts import verify_receipt as verify_receipt_offline
 from trading.bids import bid_statement
 from web.client import sign_challenge
 
-DEFAULT_CHUNK = 8 * 1024 * 1024
+# 16 MiB: each chunk carries a fixed cost (a request, its admission and answer, the turn
+# back to the next one) of a couple of milliseconds on a fast link, which 8 MiB chunks paid
+# twice as often (~10 % of a loopback upload's time); on a slow link a dropped connection
+# still costs at most one chunk. Larger chunks gain little more, and from 32 MiB each read
+# is a fresh mapping of memory for the client.
+DEFAULT_CHUNK = 16 * 1024 * 1024
 RETRIES = 5
 # Chunks kept on their way at once, unless the caller says: the server answers a chunk as
 # soon as it has checked its hash (the record and the last bytes' write follow the answer),
