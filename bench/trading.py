@@ -11,8 +11,9 @@ Figures (one JSON line each, see bench/common.py for the format):
   the app, against the same client loop (``send_chunks``) sending the same chunks to a
   uvicorn process whose app reads the body and drops it (the trivial sink), in the same
   run. The two take turns for ``--rounds`` rounds (5) and each side's median is reported:
-  the sink's speed alone varies by half from one upload to the next on a small virtual
-  machine. Target ratio >= 0.7.
+  the speed of either varies by a tenth or more from one upload to the next on a small
+  virtual machine. Both servers run with the same fixed allocator thresholds
+  (``SERVER_ALLOCATOR``). Target ratio >= 0.7.
 - ``upload_peak_rss``: the app server's peak resident memory (VmHWM from /proc) after
   those uploads, against the sink server's. Target value < 150 MB.
 - ``concurrent_bidders``: wall seconds for ``--bidders`` (200) bidders each uploading and
@@ -93,6 +94,16 @@ async def sink_app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[s
 # --- servers ------------------------------------------------------------------------------
 
 
+# Both server processes run with the same fixed glibc allocator thresholds. With glibc's
+# sliding mmap threshold, whether uvicorn's ~256 KiB body pieces came from the heap or from
+# fresh mappings (a page fault per page touched) depended on what a process had freed
+# before: the sink ran either at ~0.6 CPU seconds per GiB (~1,000 MiB/s) or at ~0.2
+# (~2,000 MiB/s), a whole run long, and the ratio with it. Fixed thresholds keep every
+# such piece on the heap, so the baseline is the sink's real speed. (They change nothing
+# measurable for the app: 1.0 CPU s/GiB either way.)
+SERVER_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(128 * 1024 * 1024)}
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -123,7 +134,7 @@ async def uvicorn_process(target: str, env: dict[str, str], factory: bool,
                "--no-access-log", "--timeout-keep-alive", "30"]
     if factory:
         command.insert(len(runner) + 3, "--factory")
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=REPO, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env={**os.environ, **SERVER_ALLOCATOR, **env}, cwd=REPO, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as probe:
