@@ -14,6 +14,9 @@ Figures (one JSON line each, see bench/common.py for the format):
   the speed of either varies by a tenth or more from one upload to the next on a small
   virtual machine. Both servers run with the same fixed allocator thresholds
   (``SERVER_ALLOCATOR``). Target ratio >= 0.7.
+- ``upload_throughput_vs_hashing_sink`` (information): the same app rounds against a
+  third server taking turns with them, a sink that also computes the whole file's SHA-256
+  in a thread as the bytes arrive: how much of the gap to the sink is the hash alone.
 - ``upload_peak_rss``: the app server's peak resident memory (VmHWM from /proc) after
   those uploads, against the sink server's. Target value < 150 MB.
 - ``concurrent_bidders``: wall seconds for ``--bidders`` (200) bidders each uploading and
@@ -38,7 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -89,6 +94,58 @@ async def sink_app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[s
     body = b'{"id":"sink","received":%d,"status":"receiving","sha256":""}' % received
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class _HashingSink:
+    """The least a server that keeps its promise must do with an upload's bytes: take the
+    body (as the sink does) and compute the SHA-256 of the whole file, off the event loop in
+    one thread, the next chunk arriving meanwhile. No write, no check, no record. An
+    information baseline: how much of the gap to the sink is the hash alone."""
+
+    BATCH = 2 * MIB  # pieces handed to the thread together, as the platform's batches
+    AHEAD = 4  # batches in the thread at most, as the platform's buffers per upload
+
+    def __init__(self) -> None:
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashing-sink")
+        self.hashes: dict[str, Any] = {}
+        self.queued: deque[asyncio.Future[None]] = deque()
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] == "lifespan":
+            await sink_app(scope, receive, send)
+            return
+        if b"offset=0" in scope["query_string"].split(b"&"):
+            self.hashes[scope["path"]] = hashlib.sha256()
+        hasher = self.hashes.setdefault(scope["path"], hashlib.sha256())
+        loop = asyncio.get_running_loop()
+        pieces: list[bytes] = []
+        gathered = received = 0
+        while True:
+            message = await receive()
+            piece = message.get("body", b"")
+            pieces.append(piece)
+            gathered += len(piece)
+            received += len(piece)
+            more = message.get("more_body", False)
+            if gathered >= self.BATCH or not more:
+                batch, pieces, gathered = pieces, [], 0
+                self.queued.append(loop.run_in_executor(self.worker, _update_all, hasher, batch))
+                while len(self.queued) > self.AHEAD:
+                    await self.queued.popleft()
+            if not more:
+                break
+        body = b'{"id":"sink","received":%d,"status":"receiving","sha256":""}' % received
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _update_all(hasher: Any, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        hasher.update(piece)
+
+
+hashing_sink_app = _HashingSink()
 
 
 # --- servers ------------------------------------------------------------------------------
@@ -312,14 +369,17 @@ async def upload_figures(scene: Scene, work: Path, size: int, chunk: int, rounds
     progress(f"sealed in {time.perf_counter() - started:.1f}s")
     actual = envelope.stat().st_size
     sink_runs: list[tuple[float, float]] = []  # (seconds, server CPU seconds) per round
+    hashing_runs: list[tuple[float, float]] = []
     app_runs: list[tuple[float, float]] = []
     async with uvicorn_process("bench.trading:sink_app", {}, factory=False) as (sink_url, sink_pid), \
+            uvicorn_process("bench.trading:hashing_sink_app", {}, factory=False) as (hashing_url, hashing_pid), \
             uvicorn_process("web.app:app_from_environment", scene.env, factory=True,
                             profile=profile) as (url, pid):
         client = _client(url, token, credentials)
         idle_rss = peak_rss_bytes(pid)
         for round_number in range(1, rounds + 1):
             sink_runs.append(await _timed(sink_pid, _sink_upload(sink_url, envelope, chunk)))
+            hashing_runs.append(await _timed(hashing_pid, _sink_upload(hashing_url, envelope, chunk)))
             upload: dict[str, Any] = {}
 
             async def app_upload() -> None:
@@ -328,6 +388,7 @@ async def upload_figures(scene: Scene, work: Path, size: int, chunk: int, rounds
             app_runs.append(await _timed(pid, app_upload()))
             assert upload["status"] == "complete", upload
             progress(f"round {round_number}: sink {actual / sink_runs[-1][0] / MIB:.0f} MiB/s, "
+                     f"hashing sink {actual / hashing_runs[-1][0] / MIB:.0f} MiB/s, "
                      f"app {actual / app_runs[-1][0] / MIB:.0f} MiB/s")
         peak, sink_rss = peak_rss_bytes(pid), peak_rss_bytes(sink_pid)
         started = time.perf_counter()
@@ -337,6 +398,7 @@ async def upload_figures(scene: Scene, work: Path, size: int, chunk: int, rounds
         await client.aclose()
     envelope.unlink()
     seconds, sink_seconds = statistics.median(run[0] for run in app_runs), statistics.median(run[0] for run in sink_runs)
+    hashing_seconds = statistics.median(run[0] for run in hashing_runs)
     progress(f"app: {actual / seconds / MIB:.0f} MiB/s (median of {rounds}), peak RSS {peak / MIB:.0f} MiB")
     note_size = f"{actual} bytes ({actual / MIB:.0f} MiB)"
     return [
@@ -354,6 +416,13 @@ async def upload_figures(scene: Scene, work: Path, size: int, chunk: int, rounds
                        "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
                        "submit_seconds": round(submit_seconds, 3),
                        "envelope": "real: random bytes sealed with ca_interop.envelopes.seal"}),
+        figure(BENCH, "upload_throughput_vs_hashing_sink", value=actual / seconds, unit="bytes/s",
+               baseline=actual / hashing_seconds, target=None,
+               note="information: the same app rounds against a uvicorn sink that also computes the SHA-256 "
+                    "of the whole file in a thread as the bytes arrive (no write, no check, no record), in "
+                    "the same alternating rounds: how much of the gap to the sink is the hash alone",
+               detail={"hashing_sink_mib_per_s": [round(actual / run[0] / MIB) for run in hashing_runs],
+                       "hashing_sink_cpu_seconds": round(statistics.median(run[1] for run in hashing_runs), 3)}),
         figure(BENCH, "upload_peak_rss", value=peak / MIB, unit="MiB", baseline=sink_rss / MIB,
                target=Target("value", "<", 150),
                note=f"VmHWM of the app's uvicorn process after {rounds} uploads, against the sink's",
