@@ -4,11 +4,11 @@ Figures (one JSON line each, see bench/common.py for the format):
 
 - ``upload_throughput``: bytes/s of one sealed envelope (``--size``, default 1 GiB; a real
   envelope: random bytes sealed with ``ca_interop.envelopes.seal`` to a bidder and the
-  lot's opening certificate) sent by ``web.bidder_client.BidderClient.upload`` (in its
-  default chunks, ``DEFAULT_CHUNK``, 16 MiB; ``--chunk`` for others; each hashed by the client and verified by the server, the whole file checked at
-  completion, as many chunks at once as its round trip calls for: on this loopback one,
-  ``CHUNKS_IN_FLIGHT``) to a real uvicorn server process running
-  the app, against the same client loop (``send_chunks``) sending the same chunks to a
+  lot's opening certificate) sent by ``web.bidder_client.BidderClient.upload`` (in the
+  client's default chunks, ``DEFAULT_CHUNK``, 16 MiB, or ``--chunk``; each hashed by the
+  client and verified by the server, the whole file checked at completion, as many chunks
+  at once as its round trip calls for: on this loopback one, ``CHUNKS_IN_FLIGHT``) to a
+  real uvicorn server process running the app, against the same client loop (``send_chunks``) sending the same chunks to a
   uvicorn process whose app reads the body and drops it (the trivial sink), in the same
   run. The two take turns for ``--rounds`` rounds (5) and each side's median is reported:
   the speed of either varies by a tenth or more from one upload to the next on a small
@@ -191,7 +191,8 @@ async def uvicorn_process(target: str, env: dict[str, str], factory: bool,
                "--no-access-log", "--timeout-keep-alive", "30"]
     if factory:
         command.insert(len(runner) + 3, "--factory")
-    process = subprocess.Popen(command, env={**os.environ, **SERVER_ALLOCATOR, **env}, cwd=REPO, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env={**os.environ, **SERVER_ALLOCATOR, **env}, cwd=REPO,
+                               stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as probe:
@@ -555,7 +556,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK // MIB,
                         help=f"upload chunk size in MiB (the client's default, {DEFAULT_CHUNK // MIB})")
     parser.add_argument("--rounds", type=int, default=5,
-                        help="alternating sink and app uploads for upload_throughput; medians are reported (5)")
+                        help="alternating sink, hashing sink and app uploads for upload_throughput; medians (5)")
     parser.add_argument("--bidders", type=int, default=200, help="bidders for concurrent_bidders (200)")
     parser.add_argument("--bid-size", type=parse_size, default=20 * MIB, help="each bidder's envelope (20m)")
     parser.add_argument("--only", nargs="+", default=["upload", "bidders", "opening"],
