@@ -8,12 +8,12 @@ Figures (one JSON line each, see bench/common.py for the format):
   client's default chunks, ``DEFAULT_CHUNK``, 16 MiB, or ``--chunk``; each hashed by the
   client and verified by the server, the whole file checked at completion, as many chunks
   at once as its round trip calls for: on this loopback one, ``CHUNKS_IN_FLIGHT``) to a
-  real uvicorn server process running the app, against the same client loop (``send_chunks``) sending the same chunks to a
-  uvicorn process whose app reads the body and drops it (the trivial sink), in the same
-  run. The two take turns for ``--rounds`` rounds (5) and each side's median is reported:
-  the speed of either varies by a tenth or more from one upload to the next on a small
-  virtual machine. Both servers run with the same fixed allocator thresholds
-  (``SERVER_ALLOCATOR``). Target ratio >= 0.7.
+  real uvicorn server process running the app, against the same client loop
+  (``send_chunks``) sending the same chunks to a uvicorn process whose app reads the body
+  and drops it (the trivial sink), in the same run. They take turns for ``--rounds``
+  rounds (5) and each side's median is reported: the speed of either varies by a tenth or
+  more from one upload to the next on a small virtual machine. Every server runs with the
+  same fixed allocator thresholds (``SERVER_ALLOCATOR``). Target ratio >= 0.7.
 - ``upload_throughput_vs_hashing_sink`` (information): the same app rounds against a
   third server taking turns with them, a sink that also computes the whole file's SHA-256
   in a thread as the bytes arrive: how much of the gap to the sink is the hash alone.
