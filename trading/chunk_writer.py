@@ -128,7 +128,7 @@ class SpoolPipeline:
     def release_spare(self) -> None:
         """Give back the buffers nothing is using while the lanes are empty: an upload
         waiting for its next chunk holds no memory it does not need (two hundred bidders
-        uploading at once would hold six megabytes each)."""
+        uploading at once would hold eight megabytes each)."""
         with self._lock:
             if self.in_flight:
                 return

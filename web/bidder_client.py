@@ -40,8 +40,8 @@ from web.client import sign_challenge
 # 16 MiB: each chunk carries a fixed cost (a request, its admission and answer, the turn
 # back to the next one) of over a millisecond on a fast link, which 8 MiB chunks paid twice
 # as often (a loopback upload went from ~870 to ~1,000 MiB/s); on a slow link a dropped
-# connection still costs at most one chunk. Larger chunks gain little more, and from 32 MiB each read
-# is a fresh mapping of memory for the client.
+# connection still costs at most one chunk. Larger chunks gain little more, and from 32 MiB
+# each read is a fresh mapping of memory for the client.
 DEFAULT_CHUNK = 16 * 1024 * 1024
 RETRIES = 5
 # Chunks kept on their way at once, unless the caller says: the server answers a chunk as
